@@ -1,0 +1,49 @@
+"""Dugout: the Flask server with Dash pages on it. `create_app` only wires things together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.config import Settings, ensure_secret_key, load_settings
+
+
+def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
+    """Build the server: settings, logging, database, observability, auth, health, the Dash
+    pages, then (when enabled) this process's scheduler host."""
+    from app import auth, health
+    from app.dashboard import init_dash
+    from app.db import Database
+    from app.migrate import upgrade
+    from app.observability import init_observability
+    from app.observability.logging import configure_logging
+    from app.requestctx import init_request_context
+
+    settings = config if isinstance(config, Settings) else load_settings(config)
+    configure_logging(settings.log_level, settings.log_json)
+    server = Flask(__name__)
+    server.config["SECRET_KEY"] = ensure_secret_key(settings)
+    server.config["TESTING"] = settings.testing
+    server.extensions["dugout.settings"] = settings
+
+    db = Database()
+    db.init_app(server, settings)
+    if settings.is_sqlite:  # the embedded default migrates itself; PostgreSQL uses `db upgrade`
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        assert db.engine is not None
+        upgrade(db.engine)
+
+    init_request_context(server)  # first: every later hook and refusal carries the request id
+    init_observability(server, settings)  # before auth, so refusals are counted and traced
+    auth.init_auth(server, settings, db)
+    server.register_blueprint(health.bp)
+    init_dash(server)
+    # Warm the Dash app once (plotly/dash#3971: first requests in a fresh worker can race).
+    server.test_client().get("/healthz")
+    if settings.scheduler_enabled:  # last: the host may lead at once and run pipelines
+        from scheduler import init_scheduler
+
+        init_scheduler(server)
+    return server

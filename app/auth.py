@@ -1,0 +1,394 @@
+"""Login, logout, server-side sessions, throttling, cross-site refusal and role guards."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template_string,
+    request,
+    session,
+)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from sqlalchemy import delete, func, select
+
+from app.audit import AuditEntry, append_audit
+from app.config import Settings
+from app.db import Database, get_db, utcnow
+from app.models import LoginFailure, User, UserSession
+from app.passwords import verify_password
+from app.requestctx import request_meta
+from app.users import find_user, hash_token, role_allows
+
+F = TypeVar("F", bound=Callable[..., Any])
+bp = Blueprint("auth", __name__)
+
+# Paths anyone may reach; everything else needs a logged-in user.
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/static/")
+PUBLIC_PATHS = {"/login", "/healthz", "/readyz", "/_favicon.ico", "/favicon.ico"}
+# Dash's JSON endpoints and our API answer 401 JSON instead of redirecting to the login page.
+JSON_PREFIXES = ("/_dash-", "/api/", "/_reload-hash")
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class CurrentUser:
+    """The logged-in person as seen by a request; its id is the server-side session id."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, session_id: str, user: User) -> None:
+        self.session_id = session_id
+        self.user_id = user.id
+        self.username = user.username
+        self.role = user.role
+
+    def get_id(self) -> str:
+        """flask-login stores this in the cookie: the revocable session id, not the user id."""
+        return self.session_id
+
+    def has_role(self, required: str) -> bool:
+        """True when this user's role is at least `required`."""
+        return role_allows(self.role, required)
+
+
+class Anonymous(AnonymousUserMixin):
+    """Nobody logged in."""
+
+    username = None
+    role = None
+
+    def has_role(self, required: str) -> bool:
+        """Anonymous users have no role."""
+        return False
+
+
+class _TlsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request itself came over TLS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def _settings() -> Settings:
+    return current_app.extensions["dugout.settings"]  # type: ignore[no-any-return]
+
+
+def audit_event(
+    action: str,
+    outcome: str,
+    *,
+    target: str | None = None,
+    reason: str | None = None,
+    actor: str | None = None,
+    role: str | None = None,
+) -> None:
+    """Append an audit record for the current request and user (raises AuditWriteError)."""
+    append_audit(
+        get_db().sessionmaker,  # type: ignore[arg-type]
+        AuditEntry(
+            actor=actor or getattr(current_user, "username", None) or "anonymous",
+            role=role if role is not None else getattr(current_user, "role", None),
+            action=action,
+            outcome=outcome,
+            target=target,
+            reason=reason,
+            **request_meta(),
+        ),
+    )
+
+
+def _deny(status: int, action: str, message: str) -> Response:
+    """Audit a refusal and answer with a plain message."""
+    audit_event(action, "denied", target=request.path, reason=message)
+    if request.path.startswith(JSON_PREFIXES) or request.is_json:
+        resp = jsonify(error=message)
+    else:
+        resp = Response(message, mimetype="text/plain")
+    resp.status_code = status
+    return resp
+
+
+def check_role(required: str, action: str) -> None:
+    """Abort with 401 (not logged in) or 403 (role too low, audited) unless the user may act."""
+    if not current_user.is_authenticated:
+        abort(401)
+    if not current_user.has_role(required):
+        audit_event(action, "denied", target=request.path, reason=f"requires role {required}")
+        abort(403)
+
+
+def require_role(required: str, action: str | None = None) -> Callable[[F], F]:
+    """Guard a Flask view or a Dash callback: the server-side user must hold `required`."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_role(required, action or fn.__name__)
+            return fn(*args, **kwargs)
+
+        wrapper.required_role = required  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _same_origin(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in {"http", "https"} and parts.netloc == request.host
+
+
+def _cross_site_refusal() -> str | None:
+    """Why an unsafe request looks cross-site, or None when it is same-origin or non-browser."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site and fetch_site not in {"same-origin", "none"}:
+        return f"cross-site request refused (Sec-Fetch-Site: {fetch_site})"
+    origin = request.headers.get("Origin")
+    if origin and not _same_origin(origin):
+        return "cross-site request refused (Origin does not match this site)"
+    return None
+
+
+def _load_session(session_id: str) -> CurrentUser | None:
+    try:
+        sid = uuid.UUID(session_id)
+    except ValueError:
+        return None
+    with get_db().session() as db:
+        row = db.get(UserSession, sid)
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            return None
+        if not row.user.is_active:
+            return None
+        return CurrentUser(str(row.id), row.user)
+
+
+def _load_from_token(req: Any) -> CurrentUser | None:
+    header = req.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not req.path.startswith("/api/"):
+        return None
+    with get_db().session() as db:
+        user = db.scalar(select(User).where(User.api_token_hash == hash_token(header[7:].strip())))
+        if user is None or not user.is_active:
+            return None
+        return CurrentUser(f"token:{user.id}", user)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def recent_failures(db: Any, username: str, since: datetime) -> int:
+    """Failed logins for `username` since `since`."""
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.username == username.lower(), LoginFailure.at >= since)
+        )
+        or 0
+    )
+
+
+def init_auth(app: Flask, settings: Settings, db: Database) -> None:
+    """Wire login, sessions, CSRF and the login requirement into `app`."""
+    app.session_interface = _TlsAwareSessionInterface()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="dugout_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime_s),
+        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,  # the Origin / Sec-Fetch-Site check below covers this
+        WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked below, after login, for cookie sessions only
+    )
+    manager = LoginManager()
+    manager.anonymous_user = Anonymous
+    manager.session_protection = None  # our own server-side sessions replace it
+    manager.user_loader(_load_session)
+    manager.request_loader(_load_from_token)
+    manager.init_app(app)
+    csrf = CSRFProtect(app)
+    app.extensions["dugout.csrf"] = csrf
+
+    @app.before_request
+    def _refuse_cross_site() -> Response | None:
+        if request.method in UNSAFE_METHODS:
+            reason = _cross_site_refusal()
+            if reason:
+                return _deny(403, "cross_site_request", reason)
+        return None
+
+    @app.before_request
+    def _require_login() -> Response | None:
+        path = request.path
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return None
+        if current_user.is_authenticated:
+            return None
+        if path.startswith(JSON_PREFIXES):
+            return Response('{"error": "login required"}', 401, mimetype="application/json")
+        return redirect(f"/login?next={path}")  # type: ignore[return-value]
+
+    @app.before_request
+    def _check_csrf() -> None:
+        # A bearer token is not sent by browsers on their own, so it needs no CSRF token.
+        if request.method in UNSAFE_METHODS and not request.headers.get(
+            "Authorization", ""
+        ).startswith("Bearer "):
+            csrf.protect()
+
+    @app.after_request
+    def _csrf_cookie(response: Response) -> Response:
+        # Dash's renderer sends this cookie back as the X-CSRFToken header on every callback.
+        if current_user.is_authenticated or request.path == "/login":
+            response.set_cookie(
+                "_csrf_token",
+                generate_csrf(),
+                samesite="Lax",
+                secure=request.is_secure,
+                httponly=False,
+            )
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError) -> Response:
+        return _deny(400, "csrf_check", f"request refused: {exc.description}")
+
+    app.register_blueprint(bp)
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Dugout</title>
+<link rel="stylesheet" href="/assets/00-bootstrap.min.css">
+<link rel="stylesheet" href="/assets/dugout.css">
+</head><body class="login-body">
+<main class="login-card card shadow-sm">
+  <div class="card-body p-4">
+    <h1 class="h4 mb-1">Dugout</h1>
+    <p class="text-muted small mb-4">MLB betting pipelines control room</p>
+    {% if message %}<div class="alert alert-{{ level }} py-2" role="alert">{{ message }}</div>{% endif %}
+    <form method="post" action="/login" autocomplete="on">
+      <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+      <input type="hidden" name="next" value="{{ next }}">
+      <div class="mb-3"><label class="form-label" for="username">Username</label>
+        <input class="form-control" id="username" name="username" required autofocus
+               autocomplete="username" value="{{ username }}"></div>
+      <div class="mb-3"><label class="form-label" for="password">Password</label>
+        <input class="form-control" id="password" name="password" type="password" required
+               autocomplete="current-password"></div>
+      <button class="btn btn-primary w-100" type="submit" id="login-submit">Sign in</button>
+    </form>
+  </div>
+</main></body></html>"""
+
+
+def _login_page(
+    status: int = 200, message: str = "", level: str = "danger", username: str = ""
+) -> Response:
+    html = render_template_string(
+        LOGIN_PAGE,
+        message=message,
+        level=level,
+        username=username,
+        next=_safe_next(request.values.get("next")),
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    """Show the form; on POST check throttling, then the password, then open a new session."""
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(_safe_next(request.args.get("next")))  # type: ignore[return-value]
+        return _login_page()
+    settings = _settings()
+    username = (request.form.get("username") or "").strip()[:64]
+    password = request.form.get("password") or ""
+    now = utcnow()
+    window_start = now - timedelta(seconds=settings.login_window_s)
+    with get_db().session() as db:
+        if recent_failures(db, username, window_start) >= settings.login_max_failures:
+            audit_event(
+                "login",
+                "throttled",
+                actor=username or "anonymous",
+                role="",
+                target="/login",
+                reason="too many failed logins",
+            )
+            minutes = max(1, settings.login_window_s // 60)
+            return _login_page(
+                429,
+                f"Too many failed sign-in attempts for this account. "
+                f"Try again in up to {minutes} minutes.",
+                username=username,
+            )
+        user = find_user(db, username) if username else None
+        ok = verify_password(user.password_hash if user else None, password)
+        if not ok or user is None or not user.is_active:
+            db.add(LoginFailure(username=username.lower(), at=now, source_ip=request.remote_addr))
+            db.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1)))
+            db.commit()
+            audit_event(
+                "login",
+                "failed",
+                actor=username or "anonymous",
+                role="",
+                target="/login",
+                reason="bad credentials",
+            )
+            return _login_page(401, "Wrong username or password.", username=username)
+        user.last_login_at = now
+        row = UserSession(
+            user_id=user.id,
+            expires_at=now + timedelta(seconds=settings.session_lifetime_s),
+            source_ip=request.remote_addr,
+            user_agent=(request.user_agent.string or "")[:255],
+        )
+        db.add(row)
+        db.flush()
+        person = CurrentUser(str(row.id), user)
+    session.clear()  # a fresh cookie: nothing from before login survives (no fixation)
+    session.permanent = True
+    login_user(person)
+    audit_event("login", "succeeded", actor=person.username, role=person.role, target="/login")
+    return redirect(_safe_next(request.form.get("next")))  # type: ignore[return-value]
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    """Revoke the server-side session, so even a copied cookie stops working."""
+    if current_user.is_authenticated and not current_user.session_id.startswith("token:"):
+        with get_db().session() as db:
+            row = db.get(UserSession, uuid.UUID(current_user.session_id))
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = utcnow()
+        audit_event("logout", "succeeded", target="/logout")
+    logout_user()
+    session.clear()
+    resp = redirect("/login")
+    resp.delete_cookie("_csrf_token")
+    return resp  # type: ignore[return-value]

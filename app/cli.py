@@ -1,0 +1,474 @@
+"""The `dugout` command: serve, migrate, manage users, verify the audit chain, run pipelines."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from app.audit import AuditEntry, append_audit, verify_chain
+from app.config import ConfigError, Settings, load_settings
+from app.db import Database
+from app.migrate import upgrade
+from app.models import User
+from app.observability.logging import configure_logging
+from app.passwords import WeakPasswordError
+from app.users import (
+    UserError,
+    add_user,
+    generate_password,
+    issue_api_token,
+    reset_password,
+    set_active,
+    set_role,
+)
+
+
+class Context:
+    """Settings and a database handle, built lazily so `--help` needs neither."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._settings
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.resolved_database_url)
+            if self.settings.is_sqlite:  # the embedded default migrates itself
+                self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+                assert self._db.engine is not None
+                upgrade(self._db.engine)
+        return self._db
+
+    def audit(
+        self, action: str, outcome: str, target: str | None = None, reason: str | None = None
+    ) -> None:
+        """Record a CLI action in the audit chain (the operator's OS user is the actor)."""
+        import getpass
+
+        assert self.db.sessionmaker is not None
+        append_audit(
+            self.db.sessionmaker,
+            AuditEntry(
+                actor=f"cli:{getpass.getuser()}",
+                role="cli",
+                action=action,
+                outcome=outcome,
+                target=target,
+                reason=reason,
+                source_ip="local",
+            ),
+        )
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+class _Group(click.Group):
+    """Turns database failures into one plain sentence and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            first = str(exc.orig if exc.orig is not None else exc).splitlines()[0]
+            hint = (
+                " (run `dugout db upgrade`)"
+                if "relation" in first or "no such table" in first
+                else ""
+            )
+            raise click.ClickException(f"database error: {first}{hint}") from exc
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """Dugout: the control room for MLB betting data pipelines."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Migrate, create the first admin if there is none, and serve through gunicorn."""
+    configure_logging(ctx.settings.log_level, ctx.settings.log_json)
+    if workers > 1:  # every worker writes its metrics to files one scrape merges
+        os.environ.setdefault(
+            "PROMETHEUS_MULTIPROC_DIR", str(ctx.settings.var_dir.resolve() / "prometheus")
+        )
+    assert ctx.db.engine is not None
+    upgrade(ctx.db.engine)
+    ensure_first_admin(ctx)
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 30)
+            self.cfg.set("accesslog", None)
+            if "control_socket" in self.cfg.settings:
+                self.cfg.set("control_socket", str(ctx.settings.var_dir.resolve() / "gunicorn.ctl"))
+            from app.observability.metrics import child_exit, on_starting
+
+            self.cfg.set("on_starting", on_starting)
+            self.cfg.set("child_exit", child_exit)
+
+        def load(self) -> Any:
+            from app import create_app
+
+            return create_app(ctx.settings)
+
+    click.echo(f"Dugout serving on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    _Server().run()
+
+
+def ensure_first_admin(ctx: Context) -> None:
+    """On first run create `admin`, with DUGOUT_ADMIN_PASSWORD or a random one printed once."""
+    with ctx.db.session() as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return
+        password = ctx.settings.admin_password or generate_password()
+        add_user(session, "admin", password, "admin")
+    ctx.audit("user_add", "succeeded", target="admin", reason="first run")
+    if ctx.settings.admin_password:
+        click.echo("Created user 'admin' with the password from DUGOUT_ADMIN_PASSWORD.", err=True)
+    else:
+        click.echo(
+            f"Created user 'admin' with password: {password}\n"
+            "It is shown only this once; change it with `dugout users reset-password admin`.",
+            err=True,
+        )
+
+
+@main.command("run")
+@click.argument(
+    "pipeline", type=click.Choice(["collection", "analysis", "recommendations", "grading", "full"])
+)
+@click.option(
+    "--source",
+    type=click.Choice(["demo", "odds_api"]),
+    default=None,
+    help="Override DUGOUT_SOURCE for this run.",
+)
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="Demo slate to use (default: the slate live now).",
+)
+@click.option("--reason", default="manual run from the CLI", show_default=True)
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="How many opportunities to print.",
+)
+@pass_ctx
+def run_cmd(
+    ctx: Context, pipeline: str, source: str | None, day: Any, reason: str, top: int
+) -> None:
+    """Run a pipeline now in the foreground, bypassing any scheduler (break-glass path)."""
+    from app.pipelines.build import build_context, build_sources
+    from app.pipelines.runner import run_pipeline
+
+    configure_logging(ctx.settings.log_level, ctx.settings.log_json, stream=sys.stderr)
+    assert ctx.db.sessionmaker is not None
+    try:
+        sources = build_sources(ctx.settings, source, day.date() if day else None)
+        pctx = build_context(ctx.settings, ctx.db.sessionmaker, sources=sources)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.audit("run_now", "requested", target=pipeline, reason=reason)
+    result = run_pipeline(
+        pctx,
+        pipeline,
+        "cli",
+        actor=_cli_actor(),
+        params={
+            "source": source or ctx.settings.source,
+            "date": day.date().isoformat() if day else None,
+        },
+    )
+    ctx.audit("run_now", result.status, target=f"{pipeline}:{result.run_id}", reason=reason)
+    _print_run(ctx, result, top)
+    if result.status not in {"succeeded", "partial", "skipped"}:
+        sys.exit(1)
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _print_run(ctx: Context, result: Any, top: int) -> None:
+    """A short human summary of a run: status, stages, then the best opportunities."""
+    from app.models import OpportunityRow
+
+    click.echo(f"\nrun {result.run_id} {result.pipeline}: {result.status.upper()}")
+    for stage, summary in result.summary.items():
+        extra = {k: v for k, v in summary.items() if k not in {"status", "in", "out"}}
+        click.echo(
+            f"  {stage:10} {summary['status']:10} in={summary['in']:<6} "
+            f"out={summary['out']:<6} {extra if extra else ''}"
+        )
+    if top == 0:
+        return
+    with ctx.db.session() as session:
+        opps = session.scalars(
+            select(OpportunityRow)
+            .where(OpportunityRow.run_id == result.run_id)
+            .order_by(OpportunityRow.ev.desc())
+            .limit(top)
+        ).all()
+        if opps:
+            click.echo(f"\ntop {len(opps)} new opportunities:")
+            for o in opps:
+                click.echo(f"  [{o.strategy}] {o.explanation}")
+
+
+@main.group()
+def demo() -> None:
+    """The demo market."""
+
+
+@demo.command("seed")
+@click.option(
+    "--hours",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 48),
+    help="How much recent history to replay.",
+)
+@click.option(
+    "--step",
+    default=60,
+    show_default=True,
+    type=click.IntRange(5, 3600),
+    help="Seconds between replayed ticks.",
+)
+@pass_ctx
+def demo_seed(ctx: Context, hours: float, step: int) -> None:
+    """Replay the last HOURS of the demo market as real runs (trigger 'seed') so pages have data."""
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.pipelines.build import build_context, build_sources, demo_day_for
+    from app.pipelines.runner import DuplicateTick, run_pipeline
+
+    if ctx.settings.source != "demo":
+        raise click.ClickException("demo seed works only with DUGOUT_SOURCE=demo")
+    configure_logging("WARNING", ctx.settings.log_json, stream=sys.stderr)
+    assert ctx.db.sessionmaker is not None
+    end = utcnow()
+    moment = end - timedelta(hours=hours)
+    clock = _ManualClock(moment)
+    day = demo_day_for(moment)
+    pctx = build_context(
+        ctx.settings, ctx.db.sessionmaker, clock=clock, sources=build_sources(ctx.settings, day=day)
+    )
+    runs = 0
+    with click.progressbar(length=int(hours * 3600 // step), label="replaying") as bar:
+        while clock.now <= end:
+            if demo_day_for(clock.now) != day:  # the next slate's markets open: replay it too
+                day = demo_day_for(clock.now)
+                pctx.sources = build_sources(ctx.settings, day=day)
+            try:
+                run_pipeline(pctx, "full", "seed", scheduled_for=clock.now, actor=_cli_actor())
+                runs += 1
+            except DuplicateTick:
+                pass
+            clock.now += timedelta(seconds=step)
+            bar.update(1)
+    ctx.audit("demo_seed", "succeeded", target=f"{runs} runs", reason=f"{hours} h replay")
+    click.echo(f"replayed {runs} runs of the demo market")
+
+
+class _ManualClock:
+    """A clock the seeding loop moves forward."""
+
+    def __init__(self, now: Any) -> None:
+        self.now = now
+
+    def __call__(self) -> Any:
+        return self.now
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Apply every pending migration."""
+    assert ctx.db.engine is not None
+    try:
+        upgrade(ctx.db.engine)
+    except Exception as exc:
+        raise click.ClickException(f"migration failed: {exc}") from exc
+    click.echo("database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Accounts and roles."""
+
+
+def _user_op(ctx: Context, action: str, target: str, fn: Any) -> Any:
+    try:
+        with ctx.db.session() as session:
+            result = fn(session)
+    except (UserError, WeakPasswordError) as exc:
+        ctx.audit(action, "refused", target=target, reason=str(exc))
+        raise click.ClickException(str(exc)) from exc
+    ctx.audit(action, "succeeded", target=target)
+    return result
+
+
+@users.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    default="viewer",
+    show_default=True,
+)
+@click.option("--password", envvar="DUGOUT_NEW_PASSWORD", help="Prompted when not given.")
+@pass_ctx
+def users_add(ctx: Context, username: str, role: str, password: str | None) -> None:
+    """Create an account."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _user_op(ctx, "user_add", username, lambda s: add_user(s, username, password, role))
+    click.echo(f"created {username} ({role})")
+
+
+@users.command("list")
+@pass_ctx
+def users_list(ctx: Context) -> None:
+    """List accounts."""
+    with ctx.db.session() as session:
+        rows = session.scalars(select(User).order_by(User.username)).all()
+        for u in rows:
+            state = "active" if u.is_active else "disabled"
+            click.echo(f"{u.username:24} {u.role:9} {state}")
+
+
+@users.command("set-role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@pass_ctx
+def users_set_role(ctx: Context, username: str, role: str) -> None:
+    """Change a role (the user's sessions end)."""
+    _user_op(ctx, "user_set_role", username, lambda s: set_role(s, username, role))
+    click.echo(f"{username} is now {role}")
+
+
+@users.command("disable")
+@click.argument("username")
+@pass_ctx
+def users_disable(ctx: Context, username: str) -> None:
+    """Disable an account and end its sessions."""
+    _user_op(ctx, "user_disable", username, lambda s: set_active(s, username, False))
+    click.echo(f"{username} disabled")
+
+
+@users.command("enable")
+@click.argument("username")
+@pass_ctx
+def users_enable(ctx: Context, username: str) -> None:
+    """Re-enable an account."""
+    _user_op(ctx, "user_enable", username, lambda s: set_active(s, username, True))
+    click.echo(f"{username} enabled")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password", envvar="DUGOUT_NEW_PASSWORD", help="Random when not given.")
+@pass_ctx
+def users_reset_password(ctx: Context, username: str, password: str | None) -> None:
+    """Set a new password (printed once when random) and end the user's sessions."""
+    new = _user_op(
+        ctx, "user_reset_password", username, lambda s: reset_password(s, username, password)
+    )
+    click.echo(f"new password for {username}: {new}" if password is None else "password changed")
+
+
+@users.command("token")
+@click.argument("username")
+@pass_ctx
+def users_token(ctx: Context, username: str) -> None:
+    """Issue an API token for scripts (shown once; replaces the previous one)."""
+    token = _user_op(ctx, "user_issue_token", username, lambda s: issue_api_token(s, username))
+    click.echo(token)
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@pass_ctx
+def audit_verify(ctx: Context) -> None:
+    """Check the hash chain; exit 1 and name the first broken record if it is broken."""
+    with ctx.db.session() as session:
+        report = verify_chain(session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} records")
+        return
+    click.echo(
+        f"audit chain BROKEN at record seq={report.broken_seq} id={report.broken_id}: "
+        f"{report.problem} ({report.checked} records before it are intact)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+def _add_commands() -> None:
+    """Commands that live beside the subsystems they drive."""
+    from app.observability.cli import live_cmd, slo_group, status_cmd
+    from scheduler.cli import executor_command, scheduler_command, worker_command
+
+    commands = (
+        status_cmd,
+        live_cmd,
+        slo_group,
+        scheduler_command,
+        worker_command,
+        executor_command,
+    )
+    for command in commands:
+        main.add_command(command)
+
+
+_add_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""One Settings object: embedded defaults, then DUGOUT_* environment variables, then a mapping."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "DUGOUT_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value Dugout cannot use; the message names the setting."""
+
+
+def _to_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable about one Dugout instance."""
+
+    var_dir: Path = Path("./var")
+    database_url: str = ""  # empty: SQLite file under var_dir
+    secret_key: str = ""  # empty: generated once and kept in var_dir/secret_key
+    source: str = "demo"  # demo | odds_api
+    demo_seed: int = 42
+    odds_api_key: str = ""
+    odds_api_base_url: str = "https://api.the-odds-api.com"
+    statsapi_base_url: str = "https://statsapi.mlb.com"
+    source_timeout_s: float = 10.0
+    bankroll_units: float = 100.0
+    executor: str = "local"  # local | celery
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    metrics_token: str = ""
+    admin_password: str = ""
+    login_max_failures: int = 10
+    login_window_s: int = 15 * 60
+    session_lifetime_s: int = 12 * 3600
+    log_level: str = "INFO"
+    log_json: bool = True
+    scheduler_enabled: bool = True
+    refresh_interval_s: int = 15
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded SQLite database lives."""
+        return self.var_dir / "dugout.sqlite3"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one or the embedded SQLite file."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (embedded default or explicit)."""
+        return self.resolved_database_url.startswith("sqlite")
+
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _FIELD_TYPES[name]
+    if not isinstance(raw, str):
+        return Path(raw) if kind == "Path" else raw
+    if kind == "bool":
+        return _to_bool(name, raw)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, not {raw!r}") from exc
+    if kind == "Path":
+        return Path(raw)
+    return raw
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then DUGOUT_* variables, then `overrides` (lower-case field names)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name in _FIELD_TYPES:
+        if name == "extra":
+            continue
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    extra: dict[str, Any] = {}
+    for key, raw in (overrides or {}).items():
+        if key in _FIELD_TYPES and key != "extra":
+            values[key] = _coerce(key, raw)
+        else:
+            extra[key] = raw
+    settings = replace(Settings(), **values, extra=extra)
+    if settings.source not in {"demo", "odds_api"}:
+        raise ConfigError(f"DUGOUT_SOURCE must be demo or odds_api, not {settings.source!r}")
+    if settings.executor not in {"local", "celery"}:
+        raise ConfigError(f"DUGOUT_EXECUTOR must be local or celery, not {settings.executor!r}")
+    if settings.login_max_failures < 1:
+        raise ConfigError("DUGOUT_LOGIN_MAX_FAILURES must be at least 1")
+    return settings
+
+
+def ensure_secret_key(settings: Settings) -> str:
+    """The configured secret key, or one generated once and kept in var_dir (mode 0600)."""
+    if settings.secret_key:
+        return settings.secret_key
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.var_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".secret_key.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    try:
+        os.link(tmp, path)  # atomic: the first process to link wins, others read its key
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key

@@ -1,0 +1,126 @@
+"""The Dash app mounted on the Flask server: pages, navbar by role, and page access guards."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import Dash, Input, Output, dcc, html
+from flask import Flask, Response, has_request_context, request
+from flask_login import current_user
+
+from app.users import role_allows
+from components.navbar import navbar
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES_DIR = ROOT / "pages"
+ASSETS_DIR = ROOT / "assets"
+
+
+def visible_pages(role: str | None) -> list[dict[str, Any]]:
+    """The registered pages this role may open, in navbar order."""
+    pages = sorted(dash.page_registry.values(), key=lambda p: (p.get("order") or 0, p["name"]))
+    return [
+        p for p in pages if role_allows(role, p.get("min_role", "viewer")) and p.get("nav", True)
+    ]
+
+
+def _current_role() -> str | None:
+    if not has_request_context():
+        return None
+    return getattr(current_user, "role", None) if current_user.is_authenticated else None
+
+
+def serve_layout() -> Any:
+    """The shell: navbar for the logged-in role, then the page container."""
+    role = _current_role()
+    username = getattr(current_user, "username", None) if role else None
+    return html.Div(
+        [
+            navbar(visible_pages(role), role=role, username=username),
+            html.Div(id="kill-switch-banner", role="alert"),
+            html.Main(dash.page_container, className="container-fluid py-3"),
+            dcc.Store(id="session-role", data=role),
+            dcc.Interval(id="shell-refresh", interval=_refresh_ms()),
+        ]
+    )
+
+
+def _refresh_ms() -> int:
+    from flask import current_app
+
+    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000)
+
+
+def kill_switch_banner_update(_n: int | None, _path: str | None) -> Any:
+    """Every page, every refresh and every navigation: the banner while the switch is engaged."""
+    from flask import current_app
+
+    from components.status import kill_switch_banner
+    from scheduler.status import kill_state
+
+    return kill_switch_banner(kill_state(current_app._get_current_object()))  # type: ignore[attr-defined]
+
+
+def _forbidden_layout(required: str) -> Any:
+    return html.Div(
+        [html.H2("Not allowed"), html.P(f"This page needs the {required} role.")],
+        className="alert alert-warning",
+        id="page-forbidden",
+    )
+
+
+def _guard_layout(layout: Any, required: str) -> Any:
+    """Wrap a page's layout so it renders only for users holding `required`."""
+
+    @functools.wraps(layout)
+    def guarded(**kwargs: Any) -> Any:
+        if has_request_context() and not role_allows(_current_role(), required):
+            return _forbidden_layout(required)
+        return layout(**kwargs) if callable(layout) else layout
+
+    return guarded
+
+
+def init_dash(server: Flask) -> Dash:
+    """Build the one Dash app of this process on `server` and guard its pages by role."""
+    app = Dash(
+        __name__,
+        server=server,  # type: ignore[arg-type]
+        use_pages=True,
+        pages_folder=str(PAGES_DIR),
+        assets_folder=str(ASSETS_DIR),
+        title="Dugout",
+        update_title=None,  # type: ignore[arg-type]
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    app.layout = serve_layout
+    app.callback(  # on this app: a module-level @callback would reach only the first Dash app
+        Output("kill-switch-banner", "children"),
+        Input("shell-refresh", "n_intervals"),
+        Input("_pages_location", "pathname"),
+    )(kill_switch_banner_update)
+    for page in dash.page_registry.values():
+        required = page.get("min_role", "viewer")
+        if required != "viewer":
+            page["layout"] = _guard_layout(page["layout"], required)
+
+    @server.before_request
+    def _page_role_check() -> Response | None:
+        # A direct GET of a page the role may not open gets a 403, not the app shell.
+        if request.method != "GET" or not current_user.is_authenticated:
+            return None
+        for page in dash.page_registry.values():
+            if page["path"] == request.path and not role_allows(
+                current_user.role, page.get("min_role", "viewer")
+            ):
+                from app.auth import _deny
+
+                return _deny(403, "open_page", f"page {request.path} needs {page['min_role']}")
+        return None
+
+    server.extensions["dugout.dash"] = app
+    return app

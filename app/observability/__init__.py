@@ -1,0 +1,111 @@
+"""Observability wiring: metrics, tracing, SLO alerts, readiness extras and the JSON API.
+
+Imports stay inside `init_observability`: prometheus_client picks single- or multi-process mode
+when first imported, so nothing here may import it before PROMETHEUS_MULTIPROC_DIR is settled.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+
+def setting(settings: Any, name: str, default: Any) -> Any:
+    """A Settings field, else settings.extra[name], else DUGOUT_<NAME>, else `default`."""
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    extra = getattr(settings, "extra", None) or {}
+    if name in extra:
+        return extra[name]
+    raw = os.environ.get(f"DUGOUT_{name.upper()}")
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return type(default)(raw) if default is not None else raw
+
+
+@dataclass(frozen=True, slots=True)
+class Observability:
+    """What init_observability built, kept in app.extensions["dugout.observability"]."""
+
+    metrics: Any  # DugoutMetrics
+    ledger: Any  # LedgerCollector
+    observer: Any  # MetricsObserver
+    notifier: Any  # WebhookNotifier | None
+
+    def evaluate_alerts(self, app: Flask, now: Any = None) -> Any:
+        """Evaluate the SLO alerts now (the scheduler can run this as a job)."""
+        from app.db import get_db
+        from app.observability.alerts import evaluate
+        from app.pipelines.context import system_clock
+
+        sessions = get_db(app).sessionmaker
+        assert sessions is not None
+        return evaluate(sessions, now or system_clock(), self.notifier)
+
+
+def init_observability(app: Flask, settings: Any) -> None:
+    """Metrics, tracing, alerting, readiness and /api/*; call before auth so refusals count."""
+    if "dugout.observability" in app.extensions:
+        return
+    from prometheus_client import CollectorRegistry
+
+    from app import api
+    from app.db import get_db
+    from app.observability.alerts import WebhookNotifier, evaluate
+    from app.observability.collector import LedgerCollector
+    from app.observability.metrics import (
+        DugoutMetrics,
+        MetricsEndpoint,
+        multiprocess_dir,
+        scrape_registry,
+    )
+    from app.observability.observer import AlertingObserver, MetricsObserver
+    from app.observability.readiness import readiness_extras
+    from app.observability.slo import SLOS
+    from app.observability.tracing import init_tracing
+    from app.observability.web import init_http_metrics, init_request_observability
+    from app.services import register_observer
+
+    sessions = get_db(app).sessionmaker
+    assert sessions is not None
+    registry = setting(settings, "metrics_registry", None) or CollectorRegistry()
+    metrics = DugoutMetrics(registry, slo_names=[s.name for s in SLOS])
+    ledger = LedgerCollector(sessions, ttl_s=float(setting(settings, "metrics_ledger_ttl_s", 15.0)))
+    if multiprocess_dir() is None:
+        registry.register(ledger)  # multiprocess: added to each scrape's fresh registry instead
+
+    if setting(settings, "tracing_enabled", True):
+        init_tracing(app, settings)  # first, so the hooks below run inside the request span
+    init_http_metrics(app, metrics)
+    init_request_observability(app, metrics)
+    app.wsgi_app = MetricsEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app, lambda: scrape_registry(registry, [ledger]), token=settings.metrics_token
+    )
+
+    observer = MetricsObserver(metrics, sessions, bankroll_units=settings.bankroll_units)
+    register_observer(app, observer)
+    url = setting(settings, "alert_webhook_url", "")
+    notifier = WebhookNotifier(url) if url else None
+    interval = float(setting(settings, "slo_evaluate_interval_s", 60.0))
+    if interval > 0:
+        register_observer(
+            app,
+            AlertingObserver(lambda now: evaluate(sessions, now, notifier), interval_s=interval),
+        )
+
+    app.extensions.setdefault("dugout.readiness", []).extend(
+        readiness_extras(
+            sessions,
+            scheduler=bool(settings.scheduler_enabled),
+            redis_url=settings.redis_url if settings.executor == "celery" else None,
+            stale_after_s=float(setting(settings, "scheduler_stale_after_s", 30.0)),
+        )
+    )
+    app.register_blueprint(api.bp)
+    app.extensions["dugout.metrics"] = metrics
+    app.extensions["dugout.observability"] = Observability(metrics, ledger, observer, notifier)

@@ -1,0 +1,236 @@
+"""Terminal commands: `dugout slo rules|report|evaluate`, `dugout status`, `dugout live`.
+
+app/cli.py adds them with `main.add_command(...)`; they share its lazily built Context.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from app.observability.status import StatusReport
+
+DEFAULT_RULES = Path("deploy/prometheus/rules.yml")
+VERDICT_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "down": "bold red"}
+
+
+def _context() -> Any:
+    from app.cli import Context
+
+    return click.get_current_context().ensure_object(Context)
+
+
+def _console() -> Console:
+    return Console(file=sys.stdout, width=120)
+
+
+def collect_status(ctx: Any) -> StatusReport:
+    """The status picture from the CLI's settings and database."""
+    from app.observability import setting
+    from app.observability.readiness import readiness_extras
+    from app.observability.status import build_status
+    from app.pipelines.context import system_clock
+
+    settings = ctx.settings
+    db = ctx.db
+    extras = readiness_extras(
+        db.sessionmaker,
+        scheduler=bool(settings.scheduler_enabled),
+        redis_url=settings.redis_url if settings.executor == "celery" else None,
+        stale_after_s=float(setting(settings, "scheduler_stale_after_s", 30.0)),
+    )
+    return build_status(db, system_clock(), extras)
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def render_status(report: StatusReport) -> Group:
+    """Health, SLOs, alerts, sources and runs as rich tables."""
+    title = Text(f"Dugout {report.verdict.upper()}  ", style=VERDICT_STYLE[report.verdict])
+    title.append(report.now.isoformat(timespec="seconds"), style="dim")
+    checks = Table("check", "ok", "ms", "detail", title="Health", title_justify="left")
+    for c in report.checks:
+        checks.add_row(c.name, "[green]yes" if c.ok else "[red]NO", f"{c.latency_ms:.0f}", c.detail)
+    parts: list[Any] = [title, checks]
+    if report.slos:
+        slos = Table(
+            "SLO",
+            "target",
+            "SLI 30d",
+            "budget left",
+            "burn 5m",
+            "1h",
+            "6h",
+            "3d",
+            "firing",
+            title="SLOs",
+            title_justify="left",
+        )
+        for s in report.slos:
+            b = s["burn_rates"]
+            firing = ", ".join(k for k, v in s["firing"].items() if v) or "-"
+            slos.add_row(
+                s["title"],
+                _pct(s["target"], 1),
+                _pct(s["sli"]),
+                _pct(s["error_budget_remaining"], 1),
+                f"{b['5m']:.1f}x",
+                f"{b['1h']:.1f}x",
+                f"{b['6h']:.1f}x",
+                f"{b['3d']:.1f}x",
+                firing,
+            )
+        parts.append(slos)
+    alerts = Table("severity", "alert", "since", title="Open alerts", title_justify="left")
+    for a in report.alerts:
+        alerts.add_row(a["severity"], a["title"], a["fired_at"])
+    if not report.alerts:
+        alerts.add_row("-", "none", "")
+    parts.append(alerts)
+    if report.sources:
+        sources = Table(
+            "source", "data age s", "last error", "quota", title="Sources", title_justify="left"
+        )
+        for s in report.sources:
+            sources.add_row(
+                s["source"],
+                str(s["freshness_s"]),
+                s["last_error"] or "-",
+                "-" if s["quota_remaining"] is None else str(s["quota_remaining"]),
+            )
+        parts.append(sources)
+    runs = Table(
+        "started",
+        "pipeline",
+        "status",
+        "trigger",
+        "ms",
+        "error",
+        title="Last runs",
+        title_justify="left",
+    )
+    for r in report.runs:
+        style = {"succeeded": "green", "failed": "red", "partial": "yellow"}.get(r["status"], "")
+        runs.add_row(
+            r["started_at"],
+            r["pipeline"],
+            f"[{style}]{r['status']}" if style else r["status"],
+            r["trigger"],
+            str(r["duration_ms"]),
+            r["error"][:60],
+        )
+    parts.append(runs)
+    return Group(*parts)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def status_cmd(as_json: bool) -> None:
+    """Health, SLOs, open alerts and the last runs; exit 0 healthy, 1 degraded, 2 down."""
+    report = collect_status(_context())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        _console().print(render_status(report))
+    click.get_current_context().exit(report.exit_code)
+
+
+@click.command("live")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.5, 3600),
+    help="Seconds between refreshes.",
+)
+@click.option("--iterations", default=0, type=click.IntRange(0), help="Stop after N (0: never).")
+def live_cmd(interval: float, iterations: int) -> None:
+    """A live terminal view of health, SLOs, alerts and runs (Ctrl-C to leave)."""
+    ctx = _context()
+    done = 0
+    with Live(render_status(collect_status(ctx)), console=_console(), auto_refresh=False) as live:
+        try:
+            while True:
+                done += 1
+                if iterations and done >= iterations:
+                    break
+                time.sleep(interval)  # screen refresh pacing, not time logic
+                live.update(render_status(collect_status(ctx)), refresh=True)
+        except KeyboardInterrupt:
+            pass
+
+
+@click.group("slo")
+def slo_group() -> None:
+    """Service level objectives: Prometheus rules, the ledger report, alert evaluation."""
+
+
+@slo_group.command("rules")
+@click.option(
+    "--output",
+    "-o",
+    default=str(DEFAULT_RULES),
+    show_default=True,
+    help="Where to write the rules ('-' for standard output).",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if the file differs from what code says.")
+def slo_rules(output: str, check: bool) -> None:
+    """Write the Prometheus recording and burn-rate alerting rules for every SLO."""
+    from app.observability.rules import render_rules
+
+    text = render_rules()
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    if check:
+        if not path.exists() or path.read_text() != text:
+            raise click.ClickException(f"{path} is out of date: run `dugout slo rules`")
+        click.echo(f"{path} is up to date")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    click.echo(f"wrote {path}")
+
+
+@slo_group.command("report")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def slo_report_cmd(as_json: bool) -> None:
+    """Each SLO from the ledger: SLI, error budget left over 30 days, burn rates."""
+    from app.observability.slo import slo_reports
+    from app.pipelines.context import system_clock
+
+    with _context().db.session() as session:
+        reports = [r.as_dict() for r in slo_reports(session, system_clock())]
+    if as_json:
+        click.echo(json.dumps(reports, indent=2))
+        return
+    report = StatusReport(system_clock(), [], slos=reports)
+    _console().print(render_status(report).renderables[2])
+
+
+@slo_group.command("evaluate")
+def slo_evaluate() -> None:
+    """Evaluate the burn-rate alerts now: store changes and post them to the webhook."""
+    from app.observability import setting
+    from app.observability.alerts import WebhookNotifier, evaluate
+    from app.pipelines.context import system_clock
+
+    ctx = _context()
+    url = setting(ctx.settings, "alert_webhook_url", "")
+    notifier = WebhookNotifier(url) if url else None
+    result = evaluate(ctx.db.sessionmaker, system_clock(), notifier)
+    for change in result.changes:
+        click.echo(f"{change.status:8} {change.severity:6} {change.title}")
+    click.echo(f"{len(result.changes)} changed, {len(result.still_firing)} still firing")

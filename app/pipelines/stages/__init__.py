@@ -1,0 +1,1 @@
+"""The four stages: collect -> analyze -> recommend -> grade."""

@@ -1,0 +1,164 @@
+"""analyze: strategies over the latest fresh market state and its history -> opportunities."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import OpportunityRow, SourceState
+from app.pipelines.context import StageOutcome
+from app.pipelines.market import MarketIndex
+from app.pipelines.store import insert_ignoring_duplicates, load_market_state
+from app.pipelines.types import Opportunity
+
+log = logging.getLogger("dugout.pipelines.analyze")
+
+
+def fingerprint(opp: Opportunity) -> str:
+    """Same strategy, bet, price and triggering data: the same opportunity."""
+    key = "|".join(
+        str(v)
+        for v in (
+            opp.strategy,
+            opp.game_key,
+            opp.market,
+            opp.side,
+            opp.book,
+            opp.price,
+            opp.point,
+            opp.data_available_at.isoformat(),
+        )
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def opportunity_row(opp: Opportunity, run_id: uuid.UUID) -> dict[str, Any]:
+    """An opportunity as an insert parameter row, with its detection latency."""
+    latency = (opp.detected_at - opp.data_available_at).total_seconds() * 1000
+    return {
+        "id": uuid.uuid4(),
+        "run_id": run_id,
+        "strategy": opp.strategy,
+        "game_key": opp.game_key,
+        "market": opp.market,
+        "side": opp.side,
+        "book": opp.book,
+        "price": opp.price,
+        "point": opp.point,
+        "fair_prob": opp.fair_prob,
+        "ev": opp.ev,
+        "kelly_fraction": opp.kelly_fraction,
+        "data_available_at": opp.data_available_at,
+        "detected_at": opp.detected_at,
+        "latency_ms": max(0.0, latency),
+        "explanation": opp.explanation[:2000],
+        "fingerprint": fingerprint(opp),
+    }
+
+
+def date_repicks(
+    session: Session, rows: list[dict[str, Any]], index: MarketIndex, since: datetime
+) -> None:
+    """Date re-picks by the change that made them.
+
+    A new row on a side its strategy already flagged since `since` (the history strategies see)
+    at another book is a re-pick: the book flagged before moved away, so another became the
+    best. Its data became available with that move, so it is dated by the previous book's
+    newest quote on the side when that is newer than its own inputs (other books' updates are
+    not its cause and are ignored). The fingerprint keeps the inputs' date, so the same pick at
+    the next tick is still recognised."""
+    if not rows:
+        return
+    o = OpportunityRow
+    previous: dict[tuple[str, str, str, str], str] = {}
+    for strategy, game_key, market, side, book in session.execute(
+        select(o.strategy, o.game_key, o.market, o.side, o.book)
+        .where(o.detected_at >= since, o.game_key.in_({r["game_key"] for r in rows}))
+        .order_by(o.detected_at)
+    ):
+        previous[(strategy, game_key, market, side)] = book  # the latest flagged book wins
+    for row in rows:
+        before = previous.get((row["strategy"], row["game_key"], row["market"], row["side"]))
+        if before is None or before == row["book"]:
+            continue
+        quotes = index.quotes_for_side(row["game_key"], row["market"], row["side"])
+        newest = max((q.last_update for q in quotes if q.book == before), default=None)
+        if newest is not None and newest > row["data_available_at"]:
+            row["data_available_at"] = newest
+            row["latency_ms"] = max(0.0, (row["detected_at"] - newest).total_seconds() * 1000)
+
+
+def fresh_sources(src: Any) -> tuple[list[str], dict[str, str]]:
+    """Sources whose newest data is recent enough to act on, and why the others are not."""
+    names = [s.name for s in src.ctx.sources]
+    limit = src.now - timedelta(seconds=src.ctx.settings.stale_after_s)
+    with src.sessions() as session:
+        states = {
+            s.source: s
+            for s in session.scalars(select(SourceState).where(SourceState.source.in_(names)))
+        }
+    fresh, stale = [], {}
+    for name in names:
+        state = states.get(name)
+        if state is None or state.newest_update_at is None:
+            stale[name] = "no data collected yet"
+        elif state.newest_update_at < limit:
+            age = int((src.now - state.newest_update_at).total_seconds())
+            stale[name] = f"newest data is {age} s old"
+        else:
+            fresh.append(name)
+    return fresh, stale
+
+
+def analyze(src: Any) -> StageOutcome:
+    """Run every strategy on fresh data; store new opportunities once."""
+    fresh, stale = fresh_sources(src)
+    detail: dict[str, Any] = {}
+    if stale:
+        detail["stale_sources"] = stale
+    if not fresh:
+        detail["reason"] = "no fresh source: " + "; ".join(f"{k}: {v}" for k, v in stale.items())
+        return StageOutcome("skipped", detail=detail)
+    sharp = frozenset().union(*(getattr(s, "sharp_books", frozenset()) for s in src.ctx.sources))
+    settings = src.ctx.settings
+    with src.sessions() as session:
+        state = load_market_state(
+            session, src.now, settings.lookback_s, settings.horizon_s, fresh, sharp, src.ctx.history
+        )
+    index = MarketIndex.build(state, src.now)  # one pass, shared by every strategy
+    found: list[Opportunity] = []
+    for strategy in src.ctx.strategies:
+        found.extend(strategy.detect(state, src.now, index))
+    # Strategies judge the market as of the run's `now`; the opportunity was known only now.
+    detected_at = max(src.ctx.clock(), src.now)
+    rows = [opportunity_row(replace(o, detected_at=detected_at), src.run_id) for o in found]
+    with src.sessions.begin() as session:
+        known = (
+            set(
+                session.scalars(
+                    select(OpportunityRow.fingerprint).where(
+                        OpportunityRow.fingerprint.in_([r["fingerprint"] for r in rows])
+                    )
+                )
+            )
+            if rows
+            else set()
+        )
+        new_rows = [r for r in rows if r["fingerprint"] not in known]
+        date_repicks(session, new_rows, index, src.now - timedelta(seconds=settings.lookback_s))
+        insert_ignoring_duplicates(session, OpportunityRow, new_rows)
+    src.ctx.notify("opportunities_found", new_rows)
+    detail["opportunities"] = len(new_rows)
+    detail["by_strategy"] = dict(Counter(r["strategy"] for r in new_rows))
+    detail["games"] = len(state.games)
+    return StageOutcome(
+        "partial" if stale else "succeeded", len(state.history), len(new_rows), detail=detail
+    )

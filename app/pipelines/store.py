@@ -1,0 +1,190 @@
+"""Bulk writes and reads of market data that work the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import Base
+from app.models import Game as GameRow
+from app.models import QuoteRow, SplitRow
+from app.pipelines.history import QuoteHistory
+from app.pipelines.types import Game, MarketState, Quote, Split
+
+
+def insert_ignoring_duplicates(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """INSERT many rows; rows that hit a unique key are skipped (ON CONFLICT DO NOTHING)."""
+    if not rows:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(model).on_conflict_do_nothing(), list(rows))
+
+
+def json_safe(payload: Any) -> Any:
+    """A JSON-serialisable copy of `payload` (datetimes and other objects become strings)."""
+    return json.loads(json.dumps(payload, default=str))
+
+
+def upsert_games(session: Session, games: Iterable[Game], now: datetime) -> int:
+    """Insert unknown games; refresh the start time of known ones. Returns how many were new."""
+    by_key = {g.game_key: g for g in games}
+    if not by_key:
+        return 0
+    existing = {
+        row.game_key: row
+        for row in session.scalars(select(GameRow).where(GameRow.game_key.in_(list(by_key))))
+    }
+    new = 0
+    for key, game in by_key.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(
+                GameRow(
+                    game_key=key,
+                    home=game.home,
+                    away=game.away,
+                    commence_time=game.commence_time,
+                    source_ref=game.source_ref,
+                    updated_at=now,
+                )
+            )
+            new += 1
+        elif row.commence_time != game.commence_time and row.status == "scheduled":
+            row.commence_time, row.updated_at = game.commence_time, now
+    session.flush()
+    return new
+
+
+def load_market_state(
+    session: Session,
+    now: datetime,
+    lookback_s: float,
+    horizon_s: float,
+    sources: Sequence[str],
+    sharp_books: frozenset[str],
+    history: QuoteHistory | None = None,
+) -> MarketState:
+    """Games not yet started (within the horizon) with their quote and split history.
+
+    With `history`, quotes come from that incremental in-memory window instead of a full read.
+    """
+    from datetime import timedelta
+
+    games = {
+        r.game_key: Game(r.game_key, r.home, r.away, r.commence_time, r.source_ref)
+        for r in session.execute(
+            select(
+                GameRow.game_key,
+                GameRow.home,
+                GameRow.away,
+                GameRow.commence_time,
+                GameRow.source_ref,
+            ).where(
+                GameRow.commence_time > now,
+                GameRow.commence_time <= now + timedelta(seconds=horizon_s),
+                GameRow.status == "scheduled",
+            )
+        )
+    }
+    since = now - timedelta(seconds=lookback_s)
+    if not games or not sources:
+        return MarketState(games=games, history=[], splits=[], sharp_books=sharp_books)
+    if history is not None:
+        window = history.window(session, now, timedelta(seconds=lookback_s), sources)
+        quotes = [q for q in window if q.game_key in games]
+    else:
+        quotes = [
+            Quote(*r)
+            for r in session.execute(
+                select(
+                    QuoteRow.game_key,
+                    QuoteRow.market,
+                    QuoteRow.side,
+                    QuoteRow.book,
+                    QuoteRow.price,
+                    QuoteRow.point,
+                    QuoteRow.last_update,
+                )
+                .where(
+                    QuoteRow.last_update >= since,
+                    QuoteRow.last_update <= now,
+                    QuoteRow.source.in_(list(sources)),
+                    QuoteRow.game_key.in_(list(games)),
+                )
+                .order_by(QuoteRow.last_update)
+            )
+        ]
+    split_rows = session.execute(
+        select(
+            SplitRow.game_key,
+            SplitRow.market,
+            SplitRow.side,
+            SplitRow.tickets_pct,
+            SplitRow.money_pct,
+            SplitRow.tickets,
+            SplitRow.as_of,
+        )
+        .where(
+            SplitRow.as_of >= since,
+            SplitRow.as_of <= now,
+            SplitRow.source.in_(list(sources)),
+            SplitRow.game_key.in_(list(games)),
+        )
+        .order_by(SplitRow.as_of)
+    )
+    splits = [Split(*r) for r in split_rows]
+    return MarketState(games=games, history=quotes, splits=splits, sharp_books=sharp_books)
+
+
+def quote_rows(
+    source: str, snapshot_id: Any, quotes: Iterable[Quote], now: datetime
+) -> list[dict[str, Any]]:
+    """Quote dataclasses as insert parameter rows."""
+    import uuid
+
+    return [
+        {
+            "id": uuid.uuid4(),
+            "snapshot_id": snapshot_id,
+            "source": source,
+            "game_key": q.game_key,
+            "market": q.market,
+            "side": q.side,
+            "book": q.book,
+            "price": q.price,
+            "point": q.point,
+            "last_update": q.last_update,
+            "collected_at": now,
+        }
+        for q in quotes
+    ]
+
+
+def split_rows(source: str, snapshot_id: Any, splits: Iterable[Split]) -> list[dict[str, Any]]:
+    """Split dataclasses as insert parameter rows."""
+    import uuid
+
+    return [
+        {
+            "id": uuid.uuid4(),
+            "snapshot_id": snapshot_id,
+            "source": source,
+            "game_key": s.game_key,
+            "market": s.market,
+            "side": s.side,
+            "tickets_pct": s.tickets_pct,
+            "money_pct": s.money_pct,
+            "tickets": s.tickets,
+            "as_of": s.as_of,
+        }
+        for s in splits
+    ]

@@ -1,0 +1,251 @@
+"""Figure builders: plain data in, a titled plotly Figure out; an empty state says why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+# Okabe-Ito: distinguishable with the common forms of colour blindness.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+STATUS_COLOURS = {
+    "succeeded": "#009E73",
+    "failed": "#D55E00",
+    "partial": "#E69F00",
+    "skipped": "#999999",
+    "running": "#0072B2",
+}
+
+
+# The template as plain data, expanded once: a figure built with validation off takes it as is
+# (validating and deep-copying "plotly_white" for every chart was most of a callback's time).
+_TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
+
+
+def _base(title: str, x_title: str, y_title: str) -> go.Figure:
+    layout = {
+        "title": {"text": title, "x": 0.01, "font": {"size": 15}},
+        "template": _TEMPLATE,
+        "margin": {"l": 55, "r": 15, "t": 45, "b": 45},
+        "height": 320,
+        "colorway": PALETTE,
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
+        "legend": {"orientation": "h", "y": -0.25},
+    }
+    return go.Figure(layout=layout, _validate=False)
+
+
+def empty_figure(title: str, reason: str) -> go.Figure:
+    """A figure with no data and a sentence saying why."""
+    fig = _base(title, "", "")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(
+        text=reason,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        font={"size": 13, "color": "#555"},
+    )
+    return fig
+
+
+def latency_figure(points: Sequence[Any], title: str = "Run duration percentiles") -> go.Figure:
+    """p50 / p95 / p99 run duration over time, one colour per pipeline, dash per percentile."""
+    if not points:
+        return empty_figure(title, "No finished runs in this window.")
+    fig = _base(title, "time (UTC)", "duration (s)")
+    by_pipeline: dict[str, list[Any]] = {}
+    for p in points:
+        by_pipeline.setdefault(p.pipeline, []).append(p)
+    for i, (pipeline, pts) in enumerate(sorted(by_pipeline.items())):
+        pts = sorted(pts, key=lambda p: p.bucket)
+        colour = PALETTE[i % len(PALETTE)]
+        for attr, dash, label in (
+            ("p50_ms", "solid", "p50"),
+            ("p95_ms", "dash", "p95"),
+            ("p99_ms", "dot", "p99"),
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.bucket for p in pts],
+                    y=[getattr(p, attr) / 1000 for p in pts],
+                    name=f"{pipeline} {label}",
+                    mode="lines",
+                    line={"color": colour, "dash": dash},
+                    legendgroup=pipeline,
+                )
+            )
+    return fig
+
+
+def success_figure(points: Sequence[Any], title: str = "Success rate") -> go.Figure:
+    """Share of finished runs that succeeded, per pipeline, over time."""
+    if not points:
+        return empty_figure(title, "No finished runs in this window.")
+    fig = _base(title, "time (UTC)", "succeeded (%)")
+    by_pipeline: dict[str, list[Any]] = {}
+    for p in points:
+        by_pipeline.setdefault(p.pipeline, []).append(p)
+    for pipeline, pts in sorted(by_pipeline.items()):
+        pts = sorted(pts, key=lambda p: p.bucket)
+        fig.add_trace(
+            go.Scatter(
+                x=[p.bucket for p in pts],
+                y=[100 * p.succeeded / p.runs if p.runs else None for p in pts],
+                name=pipeline,
+                mode="lines+markers",
+            )
+        )
+    fig.update_yaxes(range=[0, 101])
+    return fig
+
+
+def stage_gantt(stages: Sequence[Mapping[str, Any]], title: str = "Stage timeline") -> go.Figure:
+    """Each stage as a bar from start to end, coloured (and labelled) by status."""
+    if not stages:
+        return empty_figure(title, "This run has no stages recorded.")
+    fig = _base(title, "time (UTC)", "stage")
+    for s in stages:
+        start, end = s["started_at"], s["finished_at"]
+        width_ms = max((end - start).total_seconds() * 1000, 1.0)
+        fig.add_trace(
+            go.Bar(
+                base=[start],
+                x=[width_ms],
+                y=[s["stage"]],
+                orientation="h",
+                marker={"color": STATUS_COLOURS.get(s["status"], "#777")},
+                name=f"{s['stage']} ({s['status']})",
+                text=[s["status"]],
+                textposition="inside",
+                hovertext=f"{s['stage']}: {s['status']}, {width_ms:.0f} ms, "
+                f"in {s['records_in']} / out {s['records_out']}",
+            )
+        )
+    fig.update_xaxes(type="date")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(showlegend=False, barmode="overlay")
+    return fig
+
+
+def histogram(
+    values: Sequence[float],
+    title: str,
+    x_title: str,
+    reason: str,
+    slo_line: float | None = None,
+    slo_label: str = "",
+) -> go.Figure:
+    """A histogram of values, with an optional vertical SLO line."""
+    if not values:
+        return empty_figure(title, reason)
+    fig = _base(title, x_title, "count")
+    fig.add_trace(
+        go.Histogram(x=list(values), nbinsx=40, marker={"color": PALETTE[0]}, name=x_title)
+    )
+    if slo_line is not None:
+        fig.add_vline(
+            x=slo_line,
+            line={"color": PALETTE[3], "dash": "dash"},
+            annotation_text=slo_label,
+            annotation_position="top right",
+        )
+    fig.update_layout(showlegend=False)
+    return fig
+
+
+def cumulative_units_figure(
+    series: Mapping[str, Sequence[tuple[datetime, float]]], title: str = "Cumulative units"
+) -> go.Figure:
+    """Units won over time per strategy."""
+    if not series:
+        return empty_figure(title, "No graded bets yet: units appear once games are final.")
+    fig = _base(title, "date (UTC)", "units")
+    for strategy, pts in sorted(series.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in pts],
+                y=[p[1] for p in pts],
+                name=strategy,
+                mode="lines+markers",  # a strategy graded on one day is still a visible point
+                line={"shape": "hv"},  # units change when a day's bets are graded
+                hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} units<extra>" + strategy + "</extra>",
+            )
+        )
+    fig.add_hline(y=0, line={"color": "#999", "width": 1})
+    return fig
+
+
+def clv_figure(
+    counts: Mapping[str, Sequence[int]],
+    edges: Sequence[tuple[float | None, float | None]],
+    title: str = "CLV distribution",
+) -> go.Figure:
+    """Graded bets per closing-line-value bin per strategy (bars over CLV in %); `edges` are
+    each bin's [lo, hi) as fractions, None for an open tail."""
+    if not any(sum(c) for c in counts.values()):
+        return empty_figure(title, "No closing lines captured yet.")
+    widths = [hi - lo for lo, hi in edges if lo is not None and hi is not None]
+    width = (widths[0] if widths else 0.01) * 100
+    centres: list[float] = []
+    labels: list[str] = []
+    for lo, hi in edges:
+        if lo is None and hi is not None:
+            centres.append(round(hi * 100 - width / 2, 6))
+            labels.append(f"below {hi * 100:.1f} %")
+        elif hi is None and lo is not None:
+            centres.append(round(lo * 100 + width / 2, 6))
+            labels.append(f"{lo * 100:.1f} % and above")
+        elif lo is not None and hi is not None:
+            centres.append(round((lo + hi) * 50, 6))
+            labels.append(f"{lo * 100:.1f} to {hi * 100:.1f} %")
+    fig = _base(title, "CLV (%)", "graded bets")
+    for strategy, bins in sorted(counts.items()):
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=list(bins),
+                width=width,
+                name=strategy,
+                opacity=0.6,
+                customdata=labels,
+                hovertemplate="%{customdata}: %{y} bets<extra>" + strategy + "</extra>",
+            )
+        )
+    fig.add_vline(x=0, line={"color": "#999", "width": 1})
+    fig.update_layout(barmode="overlay")
+    return fig
+
+
+def freshness_figure(
+    rows: Sequence[Mapping[str, Any]], limit_s: float = 60.0, title: str = "Data freshness"
+) -> go.Figure:
+    """Age of each source's newest data against the freshness target."""
+    rows = [r for r in rows if r.get("age_s") is not None]
+    if not rows:
+        return empty_figure(title, "No source has delivered data yet.")
+    fig = _base(title, "age of newest data (s)", "source")
+    fig.add_trace(
+        go.Bar(
+            x=[r["age_s"] for r in rows],
+            y=[r["source"] for r in rows],
+            orientation="h",
+            marker={"color": [PALETTE[2] if r["age_s"] <= limit_s else PALETTE[3] for r in rows]},
+            text=[f"{r['age_s']:.0f} s" for r in rows],
+            textposition="auto",
+        )
+    )
+    fig.add_vline(
+        x=limit_s,
+        line={"color": PALETTE[3], "dash": "dash"},
+        annotation_text=f"{limit_s:.0f} s target",
+    )
+    fig.update_layout(showlegend=False, height=220)
+    return fig

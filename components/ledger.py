@@ -1,0 +1,134 @@
+"""Run-ledger widgets: pipeline summary cards and the recent-runs table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dash_table, html
+
+from app.queries import PipelineSummary
+
+STATUS_COLOURS = {
+    "succeeded": "success",
+    "failed": "danger",
+    "partial": "warning",
+    "running": "info",
+    "skipped": "secondary",
+    "queued": "secondary",
+    "interrupted": "warning",
+}
+
+
+def empty_state(message: str, element_id: str | None = None) -> html.Div:
+    """A plain sentence saying why there is nothing to show."""
+    div = html.Div(message, className="empty-state text-muted p-4 text-center")
+    if element_id:
+        div.id = element_id  # type: ignore[attr-defined]
+    return div
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def summary_cards(summaries: Sequence[PipelineSummary], window: str = "24h") -> Any:
+    """One card per pipeline: runs, success rate, mean and max duration in the window."""
+    if not summaries:
+        return empty_state(
+            f"No pipeline runs in the last {window}. Runs appear here as soon as the scheduler "
+            "or an operator starts one (or run `dugout run full`).",
+            "overview-empty",
+        )
+    cards = []
+    for s in summaries:
+        rate = s.success_rate
+        colour = (
+            "secondary"
+            if rate is None
+            else ("success" if rate >= 0.995 else "warning" if rate >= 0.95 else "danger")
+        )
+        cards.append(
+            dbc.Col(
+                dbc.Card(
+                    dbc.CardBody(
+                        [
+                            html.H6(
+                                s.pipeline, className="card-title text-uppercase small text-muted"
+                            ),
+                            html.Div(
+                                [
+                                    html.Span(
+                                        f"{rate:.1%}" if rate is not None else "—",
+                                        className=f"h3 text-{colour} me-2",
+                                    ),
+                                    html.Span("success", className="text-muted small"),
+                                ]
+                            ),
+                            html.Div(f"{s.runs} runs · {s.failed} failed", className="small"),
+                            html.Div(
+                                f"mean {_fmt_ms(s.avg_ms)} · max {_fmt_ms(s.max_ms)}",
+                                className="small text-muted",
+                            ),
+                        ]
+                    ),
+                    className="pipeline-card h-100",
+                    id=f"card-{s.pipeline}",
+                ),
+                xs=12,
+                sm=6,
+                lg=3,
+            )
+        )
+    return dbc.Row(cards, className="g-3")
+
+
+def runs_table(rows: list[dict[str, Any]], table_id: str = "runs-table") -> Any:
+    """The recent runs as a table, with status colours that do not rely on colour alone."""
+    if not rows:
+        return empty_state("The run ledger is empty: no pipeline has run yet.", "runs-empty")
+    columns = [
+        {"name": "Started (UTC)", "id": "started_at"},
+        {"name": "Pipeline", "id": "pipeline"},
+        {"name": "Status", "id": "status"},
+        {"name": "Trigger", "id": "trigger"},
+        {"name": "By", "id": "actor"},
+        {"name": "Duration (ms)", "id": "duration_ms", "type": "numeric"},
+        {"name": "Error", "id": "error"},
+    ]
+    styles = [
+        {
+            "if": {"filter_query": f'{{status}} = "{status}"', "column_id": "status"},
+            "fontWeight": "bold",
+            "color": {"success": "#1a7f37", "danger": "#b42318", "warning": "#9a6700"}.get(
+                colour, "#555"
+            ),
+        }
+        for status, colour in STATUS_COLOURS.items()
+    ]
+    return dash_table.DataTable(  # type: ignore[attr-defined]
+        id=table_id,
+        data=rows,
+        columns=columns,
+        page_size=20,
+        style_table={"overflowX": "auto"},
+        style_cell={"fontSize": "0.85rem", "padding": "4px"},
+        style_data_conditional=styles,
+    )
+
+
+def records_table(rows: list[dict[str, Any]], table_id: str, empty: str) -> Any:
+    """A plain table of dict rows with a column per key, or an empty state."""
+    if not rows:
+        return empty_state(empty)
+    return dash_table.DataTable(  # type: ignore[attr-defined]
+        id=table_id,
+        data=rows,
+        columns=[{"name": k.replace("_", " "), "id": k} for k in rows[0]],
+        page_size=25,
+        style_table={"overflowX": "auto"},
+        style_cell={"fontSize": "0.85rem", "padding": "4px", "textAlign": "left"},
+    )

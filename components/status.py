@@ -1,0 +1,274 @@
+"""Status widgets: SLO cards, open alerts, the scheduler's leader, dependency checks, the kill
+switch banner and the scheduler's job table. Pure functions of plain data (dicts from
+app.observability / scheduler.status), so they are tested without a server."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import dash_table, html
+
+from components.ledger import STATUS_COLOURS, empty_state
+
+SEVERITY_COLOURS = {"page": "danger", "ticket": "warning", "info": "info"}
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}%}"
+
+
+def slo_colour(slo: Mapping[str, Any]) -> str:
+    """danger when a page rule fires or the budget is spent, warning on a ticket or < 25 % left."""
+    firing = slo.get("firing") or {}
+    budget = slo.get("error_budget_remaining")
+    if firing.get("page") or (budget is not None and budget <= 0):
+        return "danger"
+    if firing.get("ticket") or (budget is not None and budget < 0.25):
+        return "warning"
+    return "secondary" if slo.get("sli") is None else "success"
+
+
+def slo_status_word(colour: str) -> str:
+    """The colour's meaning in words (colour is never the only signal)."""
+    return {
+        "danger": "Burning: page",
+        "warning": "At risk",
+        "success": "Healthy",
+        "secondary": "No data yet",
+    }[colour]
+
+
+def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
+    """One card per SLO: SLI against the target, error budget left, the 1 h burn rate."""
+    if not slos:
+        return empty_state("No SLOs are defined.", "slo-empty")
+    cols = []
+    for s in slos:
+        colour = slo_colour(s)
+        burn = (s.get("burn_rates") or {}).get("1h", 0.0)
+        budget = s.get("error_budget_remaining")
+        sli = s.get("sli")
+        body = [
+            html.H6(
+                s["title"],
+                className="card-title small text-muted text-uppercase mb-1",
+                title=s.get("objective", ""),
+            ),
+            html.Div(
+                [
+                    html.Span(_pct(sli), className=f"h4 text-{colour} me-2"),
+                    html.Span(f"target {_pct(s['target'], 1)}", className="small text-muted"),
+                ]
+            ),
+            html.Div(
+                f"Error budget left: {_pct(budget, 0) if budget is not None else '—'}",
+                className="small",
+            ),
+            dbc.Progress(
+                value=max(0.0, min(1.0, budget or 0.0)) * 100,
+                color=colour,
+                style={"height": "4px"},
+                className="my-1",
+            ),
+            html.Div(
+                f"Burn rate 1 h: {burn:.1f}x · {s['events']} events / {s['window_days']} d",
+                className="small text-muted",
+            ),
+            dbc.Badge(slo_status_word(colour), color=colour, className="mt-1"),
+        ]
+        cols.append(
+            dbc.Col(
+                dbc.Card(
+                    dbc.CardBody(body),
+                    className=f"slo-card h-100 border-{colour}",
+                    id=f"slo-{s['name']}",
+                ),
+                xs=12,
+                sm=6,
+                xl=3,
+                className="mb-2",
+            )
+        )
+    return dbc.Row(cols, className="g-2 mt-2", id="slo-cards")
+
+
+def alerts_list(alerts: Sequence[Mapping[str, Any]]) -> Any:
+    """Firing alerts, newest first, each with severity, title, message and since when."""
+    if not alerts:
+        return html.Div("No alerts firing.", className="text-success small", id="alerts-none")
+    items = []
+    for a in alerts:
+        colour = SEVERITY_COLOURS.get(a.get("severity", ""), "secondary")
+        items.append(
+            dbc.ListGroupItem(
+                [
+                    dbc.Badge(a.get("severity", "?"), color=colour, className="me-2"),
+                    html.Strong(a.get("title", a.get("key", ""))),
+                    html.Span(f" since {a.get('fired_at', '')}", className="small text-muted"),
+                    html.Div(a.get("message", ""), className="small"),
+                ],
+                className="alert-item",
+            )
+        )
+    return dbc.ListGroup(items, id="alerts-list")
+
+
+def _age(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    seconds = (now - datetime.fromisoformat(iso)).total_seconds()
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def scheduler_summary(status: Mapping[str, Any] | None, now: datetime) -> Any:
+    """Leader, heartbeat age, queue depth and pending commands in one line."""
+    if status is None:
+        return html.Div("Scheduler status unavailable.", className="small text-muted")
+    leader = status["leader"]
+    if leader.get("alive"):
+        head = dbc.Badge("leader alive", color="success", className="me-2")
+        text = (
+            f"{leader['holder']} (epoch {leader['epoch']}), heartbeat "
+            f"{_age(leader.get('heartbeat_at'), now)}"
+        )
+    else:
+        head = dbc.Badge("no leader", color="danger", className="me-2")
+        text = "No scheduler holds the lease: scheduled runs are not happening" + (
+            f" (last heartbeat {_age(leader.get('heartbeat_at'), now)})"
+            if leader.get("heartbeat_at")
+            else ""
+        )
+    return html.Div(
+        [
+            head,
+            html.Span(text, className="small"),
+            html.Span(
+                f" · queue {status['queue_depth']} · pending commands {status['pending_commands']}"
+                + _executor_text(status.get("executor")),
+                className="small text-muted",
+            ),
+        ],
+        id="scheduler-summary",
+    )
+
+
+def _executor_text(executor: Mapping[str, Any] | None) -> str:
+    if not executor:
+        return ""
+    if executor.get("override"):
+        return (
+            f" · executor {executor['mode']} (switched by an operator; "
+            f"configured {executor['configured']})"
+        )
+    return f" · executor {executor['mode']}"
+
+
+def checks_list(checks: Sequence[Mapping[str, Any]]) -> Any:
+    """Dependency checks (database, migrations, scheduler, Redis) as badges with their detail."""
+    return html.Div(
+        [
+            html.Span(
+                [
+                    dbc.Badge(
+                        c["name"], color="success" if c["ok"] else "danger", className="me-1"
+                    ),
+                    html.Span(c.get("detail", ""), className="small text-muted me-3"),
+                ],
+                className="d-inline-block",
+            )
+            for c in checks
+        ],
+        id="dependency-checks",
+    )
+
+
+def kill_switch_banner(state: Mapping[str, Any] | None) -> Any:
+    """The red banner shown on every page while the kill switch is engaged; nothing otherwise."""
+    if not state or not state.get("engaged"):
+        return None
+    since = state.get("since")
+    who = state.get("by") or "unknown"
+    return dbc.Alert(
+        [
+            html.Strong("Kill switch engaged: "),
+            "scheduled pipeline runs are stopped",
+            f" since {since}" if since else "",
+            f" (by {who}: {state.get('reason') or 'no reason given'}).",
+        ],
+        color="danger",
+        className="mb-0 rounded-0 text-center",
+        id="kill-switch-engaged",
+    )
+
+
+JOB_COLUMNS = [
+    ("job_id", "Job"),
+    ("pipeline", "Pipeline"),
+    ("interval", "Every"),
+    ("enabled", "State"),
+    ("next_run_at", "Next run (UTC)"),
+    ("last_status", "Last status"),
+    ("breaker", "Breaker"),
+]
+
+
+def _when(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else "—"
+
+
+def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Any:
+    """The schedule: each job's cadence, whether it is paused, next run, last status, breaker."""
+    if not jobs:
+        return empty_state(
+            "No jobs are scheduled yet: the scheduler writes its schedule when it first leads.",
+            "jobs-empty",
+        )
+    rows = [
+        {
+            "job_id": j["job_id"],
+            "pipeline": j["pipeline"],
+            "interval": f"{j['interval_s']} s" if j["interval_s"] else "after upstream",
+            "enabled": "running" if j["enabled"] else "paused",
+            "next_run_at": (
+                "paused"
+                if not j["enabled"]
+                else _when(j.get("next_run_at"))
+                if j["interval_s"]
+                else "after upstream"
+            ),
+            "last_status": j.get("last_status") or "—",
+            "breaker": j.get("breaker", "closed"),
+        }
+        for j in jobs
+    ]
+    styles = [
+        {
+            "if": {"filter_query": f'{{last_status}} = "{status}"', "column_id": "last_status"},
+            "color": f"var(--bs-{colour})",
+            "fontWeight": "600",
+        }
+        for status, colour in STATUS_COLOURS.items()
+    ] + [
+        {
+            "if": {"filter_query": '{breaker} != "closed"', "column_id": "breaker"},
+            "backgroundColor": "var(--bs-danger-bg-subtle)",
+            "fontWeight": "600",
+        },
+        {
+            "if": {"filter_query": '{enabled} = "paused"', "column_id": "enabled"},
+            "fontWeight": "600",
+        },
+    ]
+    return dash_table.DataTable(  # type: ignore[attr-defined]
+        id="jobs-table",
+        columns=[{"id": key, "name": name} for key, name in JOB_COLUMNS],
+        data=rows,
+        style_as_list_view=True,
+        style_cell={"fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left"},
+        style_header={"fontWeight": "600"},
+        style_data_conditional=styles,
+        style_table={"overflowX": "auto"},
+    )

@@ -1,0 +1,139 @@
+"""Overview: how the pipelines are doing right now, from the run ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dcc, html
+from flask import current_app
+
+from app.analytics import WINDOWS, freshness, latency_series, success_series
+from app.db import get_db, utcnow
+from app.observability.status import build_status
+from app.queries import pipeline_summaries, recent_runs
+from components.figures import freshness_figure, latency_figure, success_figure
+from components.ledger import runs_table, summary_cards
+from components.status import alerts_list, checks_list, scheduler_summary, slo_cards
+from scheduler.status import scheduler_status
+
+dash.register_page(
+    __name__, path="/", name="Overview", order=0, min_role="viewer", title="Overview · Dugout"
+)
+
+
+def refresh_ms() -> int:
+    """The live-refresh interval from settings (DUGOUT_REFRESH_INTERVAL_S), in milliseconds."""
+    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000)
+
+
+def layout(**_: Any) -> html.Div:
+    """Cards, latency / success / freshness charts and recent runs, refreshed on an interval."""
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(html.H1("Overview", className="h3"), xs="auto"),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="overview-window",
+                            options=list(WINDOWS),
+                            value="24h",
+                            inline=True,
+                            className="small",
+                        ),
+                        className="text-end",
+                    ),
+                ],
+                className="align-items-center",
+            ),
+            html.Div(id="overview-slo"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.H2("Health", className="h6 mt-3"),
+                            html.Div(id="overview-scheduler"),
+                            html.Div(id="overview-checks", className="mt-1"),
+                        ],
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        [
+                            html.H2("Open alerts", className="h6 mt-3"),
+                            html.Div(id="overview-alerts"),
+                        ],
+                        lg=6,
+                    ),
+                ]
+            ),
+            html.Div(id="overview-cards", className="mt-3"),
+            dbc.Row(
+                [
+                    dbc.Col(dcc.Graph(id="overview-latency", config={"displaylogo": False}), lg=8),
+                    dbc.Col(
+                        dcc.Graph(id="overview-freshness", config={"displaylogo": False}), lg=4
+                    ),
+                ],
+                className="mt-3",
+            ),
+            dcc.Graph(id="overview-success", config={"displaylogo": False}),
+            html.H2("Recent runs", className="h5 mt-3"),
+            html.Div(id="overview-runs"),
+            dcc.Interval(id="overview-refresh", interval=refresh_ms()),
+        ]
+    )
+
+
+@callback(
+    Output("overview-cards", "children"),
+    Output("overview-runs", "children"),
+    Output("overview-latency", "figure"),
+    Output("overview-success", "figure"),
+    Output("overview-freshness", "figure"),
+    Input("overview-refresh", "n_intervals"),
+    Input("overview-window", "value"),
+)
+def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
+    """Read the ledger: summaries, percentiles and success rates bucketed in SQL."""
+    window = window if window in WINDOWS else "24h"
+    now = utcnow()
+    with get_db().session() as session:
+        summaries = pipeline_summaries(session, now - WINDOWS[window])
+        rows = recent_runs(session, limit=15)
+        latency = latency_series(session, now, window)
+        success = success_series(session, now, window)
+        fresh = freshness(session, now)
+    return (
+        summary_cards(summaries, window),
+        runs_table(rows),
+        latency_figure(latency, f"Run duration p50 / p95 / p99 ({window})"),
+        success_figure(success, f"Success rate ({window})"),
+        freshness_figure(fresh),
+    )
+
+
+@callback(
+    Output("overview-slo", "children"),
+    Output("overview-alerts", "children"),
+    Output("overview-scheduler", "children"),
+    Output("overview-checks", "children"),
+    Input("overview-refresh", "n_intervals"),
+)
+def refresh_health(_n: int | None) -> tuple[Any, ...]:
+    """SLO cards, open alerts, the scheduler leader and dependency checks (as /api/health)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = utcnow()
+    report = build_status(get_db(app), now, app.extensions.get("dugout.readiness", []), runs=0)
+    checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
+    try:
+        status = scheduler_status(app, now)
+    except Exception:
+        status = None
+    return (
+        slo_cards(report.slos),
+        alerts_list(report.alerts),
+        scheduler_summary(status, now),
+        (checks_list(checks)),
+    )

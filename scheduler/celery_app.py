@@ -1,0 +1,187 @@
+"""The Celery application: Redis broker and result backend, queues `critical` and `default`.
+
+Start a worker with `dugout worker --celery`, or the same thing by hand:
+
+    celery -A scheduler.celery_app worker -Q critical,default --concurrency 2 -O fair
+
+Both producer (the web server, `dugout scheduler`) and worker build their app with
+`make_celery(settings)`; `celery -A scheduler.celery_app` finds the module-level `app`, made
+lazily from the DUGOUT_* environment the first time it is asked for.
+
+The message (task `dugout.run_pipeline`, one per pipeline run, JSON, task id = run id):
+
+    {
+      "v": 1,                          # message format version
+      "run_id": "9b0c...-uuid",        # the ledger row's id; fixed before publishing
+      "pipeline": "collection",        # one of PIPELINE_NAMES
+      "trigger": "schedule",           # schedule | manual | retry | dependency | ...
+      "scheduled_for": "2025-04-01T17:05:00+00:00" or null,   # the ledger's tick key
+      "actor": "scheduler:host:123:ab" or null,
+      "params": {},                    # the run's parameters, stored on the run row
+      "correlation_id": "c-..." or null,
+      "attempt": 1,
+      "parent_run_id": null or "uuid",
+      "priority": "critical"           # critical -> queue `critical`, else `default`
+    }
+
+Trace context travels in the message headers (W3C `traceparent` / `tracestate`), put there by
+the producer (`inject_headers`) and picked up by the worker (opentelemetry-instrumentation-celery,
+or by hand when that is not installed). The task acknowledges late and is rejected back to the
+queue when its worker process dies, so a run is never lost; the run id makes a redelivered task
+idempotent (see scheduler/celery_tasks.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from app.config import ConfigError, Settings, load_settings
+
+TASK_NAME = "dugout.run_pipeline"
+QUEUES = ("critical", "default")
+MESSAGE_VERSION = 1
+PREFIX = "celery_"
+
+
+def queue_for(priority: str) -> str:
+    """Collection (priority critical) has its own queue, so a backlog never delays it."""
+    return "critical" if priority == "critical" else "default"
+
+
+@dataclass(frozen=True, slots=True)
+class CeleryConfig:
+    """Celery knobs: defaults, then DUGOUT_CELERY_<NAME>, then settings.extra["celery_<name>"].
+
+    Keep the visibility timeout above the hard time limit: below it Redis hands a task that is
+    still running to a second worker (the run lock makes that one wait, so it costs a retry,
+    never a second run). `expires_s` must exceed both, so a task redelivered after a worker
+    died is not thrown away as expired.
+    """
+
+    soft_time_limit_s: float = 300.0  # SoftTimeLimitExceeded inside the stage: the run fails
+    time_limit_s: float = 360.0  # the worker process is killed; the caller records the failure
+    visibility_timeout_s: float = 900.0  # a task whose worker vanished is redelivered after this
+    restore_interval_s: float = 10.0  # how often workers look for such tasks
+    expires_s: float = 3600.0  # a task still queued after this is dropped (and reported failed)
+    result_expires_s: float = 86400.0
+    run_lock_ttl_s: float = 30.0  # a running task renews its run lock; a dead one's lapses
+    connect_timeout_s: float = 2.0  # Redis connect timeout: a dead broker fails dispatch fast
+    publish_retries: int = 2
+    result_poll_s: float = 0.5  # fallback poll of results (pub/sub wakes the caller first)
+    metrics_port: int = 9540  # the worker's /metrics (0: none)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, environ: Mapping[str, str] | None = None
+    ) -> CeleryConfig:
+        """Defaults, then DUGOUT_CELERY_<NAME>, then settings.extra["celery_<name>"]."""
+        env = os.environ if environ is None else environ
+        extra: Mapping[str, Any] = getattr(settings, "extra", None) or {}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = extra.get(PREFIX + f.name, env.get(f"DUGOUT_CELERY_{f.name.upper()}"))
+            if raw is None:
+                continue
+            kind = int if f.type == "int" else float
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"DUGOUT_CELERY_{f.name.upper()} must be a number, not {raw!r}"
+                ) from exc
+        config = replace(cls(), **values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Refuse limits that would drop a redelivered task or kill a run before it can fail."""
+        if not 0 < self.soft_time_limit_s <= self.time_limit_s:
+            raise ConfigError("DUGOUT_CELERY_SOFT_TIME_LIMIT_S must be > 0 and <= TIME_LIMIT_S")
+        if self.expires_s <= self.visibility_timeout_s + self.time_limit_s:
+            raise ConfigError(
+                "DUGOUT_CELERY_EXPIRES_S must exceed VISIBILITY_TIMEOUT_S + TIME_LIMIT_S"
+            )
+
+    @property
+    def wait_s(self) -> float:
+        """How long a caller waits for a result before it can be sure none will come."""
+        return self.expires_s + self.time_limit_s + 5.0
+
+
+def make_celery(settings: Settings, config: CeleryConfig | None = None) -> Celery:
+    """A Celery app on settings.redis_url with Dugout's queues, limits and delivery rules."""
+    config = config or CeleryConfig.from_settings(settings)
+    url = settings.redis_url
+    app = Celery("dugout", broker=url, backend=url)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES
+        ],
+        task_default_queue="default",
+        task_acks_late=True,  # acknowledged when the run ended, not when it was received
+        task_reject_on_worker_lost=True,  # a killed worker process puts its task back
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,  # one run reserved per process: no hoarding
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_track_started=True,
+        task_soft_time_limit=config.soft_time_limit_s,
+        task_time_limit=config.time_limit_s,
+        result_expires=int(config.result_expires_s),
+        result_extended=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=config.connect_timeout_s,
+        broker_transport_options={
+            "visibility_timeout": config.visibility_timeout_s,
+            "unacked_restore_interval": config.restore_interval_s,
+            "unacked_restore_throttle": 1,
+            "socket_connect_timeout": config.connect_timeout_s,
+            "socket_keepalive": True,
+        },
+        redis_socket_connect_timeout=config.connect_timeout_s,
+        redis_socket_timeout=max(5.0, config.connect_timeout_s),
+        redis_retry_on_timeout=True,
+        # send_task subscribes to the result at once; a dead Redis must fail it fast, not in 20 s
+        result_backend_transport_options={
+            "retry_policy": {
+                "max_retries": config.publish_retries,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            }
+        },
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": config.publish_retries,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        dugout_config=config,
+    )
+    from scheduler.celery_tasks import register_tasks
+
+    register_tasks(app)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """`celery -A scheduler.celery_app` asks for `app` (or `celery`): built on first access."""
+    if name not in {"app", "celery"}:
+        raise AttributeError(name)
+    if "_app" not in globals():
+        from scheduler.celery_tasks import prepare_worker_process
+
+        prepare_worker_process()
+        globals()["_app"] = make_celery(load_settings())
+    return globals()["_app"]

@@ -1,0 +1,381 @@
+"""CeleryExecutor: the TaskExecutor that publishes one task per run to Redis and waits for its
+result, so the scheduler's retries, breakers and chains work exactly as with local runs.
+
+Publishing fails fast when Redis is down: the run is written to the ledger as failed with the
+reason, an alert fires (with the command that switches to local execution), and the returned
+future holds the failed result, so the dispatcher retries it like any failed run.
+Results arrive by Redis pub/sub (the result backend publishes each one) with a slow poll as
+a safety net; a task that failed outside the runner (hard time limit, worker error) or expired
+in the queue has its ledger row closed here, so no run stays `running` for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.models import PipelineRun
+from app.observability.logging import new_correlation_id
+from app.observability.tracing import inject_headers
+from app.pipelines.runner import DuplicateTick, PipelineResult
+from scheduler.alerts import AlertBook
+from scheduler.celery_app import TASK_NAME, CeleryConfig, queue_for
+from scheduler.celery_tasks import dict_to_result, request_to_message
+from scheduler.executors import ExecutorSwitch, RunAbandoned, RunRequest, TaskExecutor
+
+log = logging.getLogger("dugout.scheduler.celery")
+BROKER_ALERT = "executor:broker_unreachable"
+WORKER_ALERT = "executor:no_worker"  # runs queued, none finished: no worker is taking them
+UNTAKEN = ("TaskExpired", "ResultTimeout")
+SWITCH_HINT = (
+    "Switch to local execution with `dugout executor local --reason ...` "
+    "(or the admin panel's executor command); switch back with `dugout executor configured`."
+)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The run could not be handed to Celery (Redis unreachable)."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    request: RunRequest
+    future: Future[PipelineResult]
+    deadline: float
+
+
+class CeleryExecutor(TaskExecutor):
+    """Runs pipelines on Celery workers: queue `critical` for collection, `default` otherwise."""
+
+    def __init__(
+        self,
+        celery_app: Any,
+        sessions: sessionmaker[Session],
+        *,
+        config: CeleryConfig | None = None,
+        alerts: AlertBook | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.app = celery_app
+        self.sessions = sessions
+        self.config = config or celery_app.conf.get("dugout_config") or CeleryConfig()
+        self.alerts = alerts or AlertBook(sessions, clock)
+        self.clock = clock
+        self.monotonic = monotonic
+        self._alert_checked = False
+        self._worker_checked = False
+        self.watcher = ResultWatcher(self, self.config.result_poll_s)
+
+    def _execute(self, request: RunRequest) -> Future[PipelineResult]:
+        future = self.watcher.watch(request, self.monotonic() + self.config.wait_s)
+        try:
+            self.app.send_task(
+                TASK_NAME,
+                args=[request_to_message(request, self.clock())],
+                task_id=str(request.run_id),
+                queue=queue_for(request.priority),
+                headers=inject_headers(),
+                expires=self.config.expires_s,
+            )
+        except Exception as exc:  # kombu OperationalError and friends: Redis is not there
+            self.watcher.forget(request.run_id)
+            return self._dispatch_failed(request, exc)
+        if not self._alert_checked:
+            self._alert_checked = True
+            self.alerts.resolve(BROKER_ALERT)
+        return future
+
+    def _dispatch_failed(self, request: RunRequest, exc: Exception) -> Future[PipelineResult]:
+        """Ledger row failed with the reason, an alert, and a failed result (never silent)."""
+        broker = _safe_url(self.app.conf.broker_url)
+        reason = f"could not queue the run on Celery at {broker}: {type(exc).__name__}: {exc}"
+        log.error("run dispatch failed", extra={"run_id": str(request.run_id), "why": reason})
+        self._alert_checked = False
+        self.alerts.raise_(
+            BROKER_ALERT,
+            "Celery broker unreachable: pipeline runs cannot be dispatched",
+            f"{reason}. {SWITCH_HINT}",
+            severity="page",
+            labels={"broker": broker},
+        )
+        future: Future[PipelineResult] = Future()
+        try:
+            record_failed_run(self.sessions, request, "BrokerUnavailable", reason, self.clock())
+        except DuplicateTick as dup:
+            future.set_exception(dup)
+            return future
+        future.set_result(PipelineResult(request.run_id, request.pipeline, "failed", {}, reason))
+        return future
+
+    def settle(self, request: RunRequest, meta: dict[str, Any]) -> PipelineResult | Exception:
+        """Turn a final task state into the run's result, closing its ledger row if needed."""
+        status = meta.get("status")
+        if status == "SUCCESS":
+            if not self._worker_checked:  # a worker is taking runs (again)
+                self._worker_checked = True
+                self.alerts.resolve(WORKER_ALERT)
+            data = meta.get("result") or {}
+            if data.get("duplicate_tick"):
+                return DuplicateTick(data.get("error") or "this tick already has a run")
+            return dict_to_result(data)
+        if status == "REVOKED":
+            reason = (
+                f"no Celery worker took the run within {self.config.expires_s:.0f} s "
+                "(expired in the queue)"
+            )
+            error_type = "TaskExpired"
+        else:
+            exc = meta.get("result") or {}
+            error_type = str(exc.get("exc_type") or status or "TaskFailed")[:128]
+            reason = f"the Celery task failed: {error_type}: {exc.get('exc_message') or ''}"
+        return self._close(request, error_type, reason)
+
+    def expire(self, request: RunRequest) -> PipelineResult:
+        """No final state arrived in time: the run is failed here so nobody waits for ever."""
+        return self._close(
+            request, "ResultTimeout", f"no result from Celery within {self.config.wait_s:.0f} s"
+        )
+
+    def _close(self, request: RunRequest, error_type: str, reason: str) -> PipelineResult:
+        close_run(self.sessions, request, error_type, reason, self.clock())
+        if error_type in UNTAKEN and not self._switched_to_local():
+            # queued fine, never run: the workers are down or saturated (once an operator has
+            # switched to local, runs still waiting on Celery time out without paging again)
+            self._worker_checked = False
+            queue = queue_for(request.priority)
+            self.alerts.raise_(
+                WORKER_ALERT,
+                "No Celery worker is running pipeline runs",
+                f"Run {request.run_id} ({request.pipeline}) waited on queue {queue!r}: {reason}. "
+                f"Start workers (`dugout worker --celery`) or switch executors. {SWITCH_HINT}",
+                severity="page",
+                labels={"queue": queue},
+            )
+        return PipelineResult(request.run_id, request.pipeline, "failed", {}, reason)
+
+    def _switched_to_local(self) -> bool:
+        return ExecutorSwitch(self.sessions, ttl_s=0.0).override() == "local"
+
+    def _shutdown(self, wait: bool) -> None:
+        if wait:
+            self.watcher.wait_all(self.config.result_poll_s * 4)
+        self.watcher.stop("this process stopped waiting; the run goes on in Celery")
+
+    def _drain(self, timeout_s: float) -> list[RunRequest]:
+        self.watcher.wait_all(timeout_s)
+        self.watcher.stop("this process stopped waiting; the run goes on in Celery")
+        return []  # nothing is lost: the runs are on Celery workers, not in this process
+
+
+class ResultWatcher:
+    """One thread per executor: pub/sub on the result keys, a slow MGET poll, deadlines."""
+
+    def __init__(self, executor: CeleryExecutor, poll_s: float) -> None:
+        self.executor = executor
+        self.poll_s = poll_s
+        self.backend = executor.app.backend
+        self.prefix = _text(getattr(self.backend, "task_keyprefix", "celery-task-meta-"))
+        self._waiting: dict[str, _Waiting] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, request: RunRequest, deadline: float) -> Future[PipelineResult]:
+        """A future that ends with the run's result (registered before the task is sent)."""
+        future: Future[PipelineResult] = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            self._waiting[str(request.run_id)] = _Waiting(request, future, deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run, name="dugout-celery-results", daemon=True
+                )
+                self._thread.start()
+        return future
+
+    def forget(self, run_id: uuid.UUID) -> None:
+        """Stop waiting for a run that was never sent."""
+        with self._lock:
+            self._waiting.pop(str(run_id), None)
+
+    def wait_all(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for every awaited result."""
+        with self._lock:
+            futures = [w.future for w in self._waiting.values()]
+        wait_futures(futures, timeout=max(0.0, timeout_s))
+
+    def stop(self, reason: str) -> None:
+        """End the thread; futures still open end with RunAbandoned (the runs go on)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        with self._lock:
+            left, self._waiting = list(self._waiting.values()), {}
+        for w in left:
+            _finish(w.future, RunAbandoned(w.request.run_id, reason))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pubsub = None
+            try:
+                pubsub = self.backend.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(f"{self.prefix}*")
+                self._poll()
+                next_poll = time.monotonic() + self.poll_s
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=min(self.poll_s, 0.2))
+                    if message and message.get("type") == "pmessage":
+                        channel = _text(message["channel"])
+                        self._deliver(channel[len(self.prefix) :], message["data"])
+                    if time.monotonic() >= next_poll:
+                        self._poll()
+                        next_poll = time.monotonic() + self.poll_s
+            except Exception:
+                log.warning("result watcher lost Redis; reconnecting", exc_info=True)
+                self._expire_overdue()
+                self._stop.wait(self.poll_s)
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:
+                        log.debug("pubsub close failed", exc_info=True)
+
+    def _poll(self) -> None:
+        """Fetch every awaited result key at once (covers pub/sub messages missed)."""
+        with self._lock:
+            ids = list(self._waiting)
+        if ids:
+            values = self.backend.client.mget([f"{self.prefix}{i}" for i in ids])
+            for task_id, raw in zip(ids, values, strict=True):
+                if raw is not None:
+                    self._deliver(task_id, raw)
+        self._expire_overdue()
+
+    def _deliver(self, task_id: str, raw: Any) -> None:
+        with self._lock:
+            waiting = self._waiting.get(task_id)
+        if waiting is None:
+            return
+        meta = self.backend.decode_result(raw)
+        if meta.get("status") not in {"SUCCESS", "FAILURE", "REVOKED"}:
+            return  # STARTED, RETRY: keep waiting
+        with self._lock:
+            if self._waiting.pop(task_id, None) is None:
+                return
+        try:
+            outcome = self.executor.settle(waiting.request, meta)
+        except Exception as exc:  # the database failed while closing the run
+            outcome = exc
+        _finish(waiting.future, outcome)
+
+    def _expire_overdue(self) -> None:
+        now = self.executor.monotonic()  # the clock the deadlines were set with
+        with self._lock:
+            overdue = [k for k, w in self._waiting.items() if w.deadline <= now]
+            expired = [self._waiting.pop(k) for k in overdue]
+        for w in expired:
+            try:
+                _finish(w.future, self.executor.expire(w.request))
+            except Exception as exc:
+                _finish(w.future, exc)
+
+
+def _finish(future: Future[PipelineResult], outcome: PipelineResult | BaseException) -> None:
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:
+        pass
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _safe_url(url: str) -> str:
+    """The broker URL without its password (for ledger rows and alerts)."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def record_failed_run(
+    sessions: sessionmaker[Session],
+    request: RunRequest,
+    error_type: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Write the run as failed before it ever started; DuplicateTick when the tick has a run."""
+    row = PipelineRun(
+        id=request.run_id,
+        pipeline=request.pipeline,
+        trigger=request.trigger,
+        scheduled_for=request.scheduled_for,
+        status="failed",
+        actor=request.actor,
+        correlation_id=request.correlation_id or new_correlation_id(),
+        attempt=request.attempt,
+        parent_run_id=request.parent_run_id,
+        params=dict(request.params),
+        summary={"reason": reason},
+        created_at=now,
+        started_at=now,
+        finished_at=now,
+        duration_ms=0.0,
+        error_type=error_type,
+        error_message=reason,
+    )
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError as exc:
+        raise DuplicateTick(f"{request.pipeline} tick {request.scheduled_for} already ran") from exc
+
+
+def close_run(
+    sessions: sessionmaker[Session],
+    request: RunRequest,
+    error_type: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Fail the run's row (or its newest redelivered attempt) if it is still running; write a
+    failed row when the task never got as far as the ledger."""
+    from sqlalchemy import or_, select
+
+    with sessions.begin() as session:
+        rows = session.scalars(
+            select(PipelineRun).where(
+                or_(PipelineRun.id == request.run_id, PipelineRun.parent_run_id == request.run_id)
+            )
+        ).all()
+        for row in rows:
+            if row.status == "running":
+                row.status, row.finished_at = "failed", now
+                row.error_type, row.error_message = error_type, reason
+        if rows:
+            return
+    try:
+        record_failed_run(sessions, request, error_type, reason, now)
+    except DuplicateTick:
+        log.info("tick already has a run", extra={"run_id": str(request.run_id)})

@@ -1,0 +1,158 @@
+"""What the scheduler looks like from any worker: leader, jobs, breakers, kill switch, queue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.db import get_db, utcnow
+from app.models import (
+    CircuitBreaker,
+    JobSchedule,
+    PipelineRun,
+    QueuedJob,
+    SchedulerCommand,
+    SchedulerLease,
+)
+from scheduler.control import KILL_SWITCH, KillSwitch
+from scheduler.executors import EXECUTOR_SWITCH
+from scheduler.leader import LEASE_NAME
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the admin panel and `dugout status` show about scheduling, as plain data."""
+    sessions = get_db(app).sessionmaker
+    assert sessions is not None
+    now = now or utcnow()
+    host = app.extensions.get("dugout.scheduler")
+    with sessions() as session:
+        lease = session.get(SchedulerLease, LEASE_NAME)
+        jobs = session.scalars(select(JobSchedule).order_by(JobSchedule.job_id)).all()
+        breakers = session.scalars(
+            select(CircuitBreaker)
+            .where(CircuitBreaker.name.not_in((KILL_SWITCH, EXECUTOR_SWITCH)))
+            .order_by(CircuitBreaker.name)
+        ).all()
+        switch = session.get(CircuitBreaker, EXECUTOR_SWITCH)
+        queued = (
+            session.scalar(
+                select(func.count()).select_from(QueuedJob).where(QueuedJob.status == "queued")
+            )
+            or 0
+        )
+        pending = (
+            session.scalar(
+                select(func.count())
+                .select_from(SchedulerCommand)
+                .where(SchedulerCommand.status == "pending")
+            )
+            or 0
+        )
+        last = _last_runs(session, {j.pipeline for j in jobs})
+        states = {b.name: b.state for b in breakers}
+        alive = bool(lease and lease.holder and lease.expires_at and lease.expires_at > now)
+        return {
+            "leader": {
+                "holder": lease.holder if lease else None,
+                "epoch": lease.epoch if lease else 0,
+                "heartbeat_at": _iso(lease.heartbeat_at) if lease else None,
+                "alive": alive,
+            },
+            "this_host": host.status() if host is not None else None,
+            "jobs": [
+                {
+                    "job_id": j.job_id,
+                    "pipeline": j.pipeline,
+                    "interval_s": j.interval_s,
+                    "priority": j.priority,
+                    "enabled": j.enabled,
+                    "breaker": states.get(j.job_id, "closed"),
+                    **_timing(j, last.get(j.pipeline), now),
+                }
+                for j in jobs
+            ],
+            "breakers": [
+                {
+                    "name": b.name,
+                    "state": b.state,
+                    "consecutive_failures": b.consecutive_failures,
+                    "opened_at": _iso(b.opened_at),
+                }
+                for b in breakers
+            ],
+            "kill_switch": _kill(KillSwitch(sessions).state()),
+            "executor": _executor(app, switch),
+            "queue_depth": int(queued),
+            "pending_commands": int(pending),
+        }
+
+
+def _last_runs(session: Any, pipelines: set[str]) -> dict[str, PipelineRun]:
+    """The newest scheduled run of each pipeline: one backward step on the ledger's unique
+    (pipeline, scheduled_for) index per pipeline, never a scan of a year of runs."""
+    last = {}
+    for pipeline in sorted(pipelines):
+        row = session.scalars(
+            select(PipelineRun)
+            .where(
+                PipelineRun.pipeline == pipeline,
+                PipelineRun.trigger == "schedule",
+                PipelineRun.scheduled_for.is_not(None),  # NULLs sort first on PostgreSQL
+            )
+            .order_by(PipelineRun.scheduled_for.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            last[pipeline] = row
+    return last
+
+
+def _timing(job: JobSchedule, last: PipelineRun | None, now: datetime) -> dict[str, Any]:
+    """Last status and start of the job's pipeline, and when its next tick is due."""
+    next_at: datetime | None = None
+    if job.enabled and job.interval_s > 0:  # interval 0: chained after its upstream
+        due = now
+        if last is not None and last.scheduled_for is not None:
+            due = last.scheduled_for + timedelta(seconds=job.interval_s)
+        next_at = max(due, now)
+    return {
+        "last_status": last.status if last else None,
+        "last_run_id": str(last.id) if last else None,
+        "last_scheduled_for": _iso(last.scheduled_for) if last else None,
+        "next_run_at": _iso(next_at),
+    }
+
+
+def _executor(app: Flask, switch: CircuitBreaker | None) -> dict[str, Any]:
+    """Where runs go: the configured executor and the operator's override, if any."""
+    configured = getattr(app.extensions.get("dugout.settings"), "executor", None) or "local"
+    override = switch.state if switch is not None and switch.state != "configured" else None
+    return {
+        "configured": configured,
+        "override": override,
+        "mode": override or configured,
+        "since": _iso(switch.opened_at) if override and switch is not None else None,
+    }
+
+
+def _kill(state: Any) -> dict[str, Any]:
+    return {
+        "engaged": state.engaged,
+        "since": _iso(state.since),
+        "by": state.by,
+        "reason": state.reason,
+    }
+
+
+def kill_state(app: Flask) -> dict[str, Any]:
+    """The kill switch as plain data (engaged, since, by, reason) for the banner."""
+    sessions = get_db(app).sessionmaker
+    assert sessions is not None
+    return _kill(KillSwitch(sessions).state())

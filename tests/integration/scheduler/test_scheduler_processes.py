@@ -1,0 +1,233 @@
+"""Real processes on one PostgreSQL: gunicorn workers each running the app and its scheduler
+host, and `dugout scheduler` / `dugout worker` processes. Polled with deadlines, never timed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from pg_scheduler import (
+    free_port,
+    holder_pid,
+    lease,
+    log_events,
+    process_env,
+    runs,
+    seed,
+    wait_for,
+)
+
+from app.models import PipelineRun, QueuedJob, SchedulerCommand
+from scheduler.commands import write_command
+from scheduler.control import KillSwitch
+from scheduler.queue import DbQueue
+from scheduler.schedule import JobSpec
+
+pytestmark = pytest.mark.postgres
+
+SCHEDULE = (
+    JobSpec("collection", "collection", 1, "critical"),
+    JobSpec("analysis", "analysis", 0),
+    JobSpec("recommendations", "recommendations", 0),
+    JobSpec("grading", "grading", 900, enabled=False),
+)
+
+
+def _gunicorn(processes, env, workers: int):
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--no-control-socket",
+        "-w",
+        str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        "2",
+        "--timeout",
+        "120",
+        "-b",
+        f"127.0.0.1:{free_port()}",
+        "--chdir",
+        "tests/integration/scheduler",
+        "scheduler_wsgi:app",
+    ]
+    return processes.spawn("gunicorn", args, env)
+
+
+def _ticks(sessions, pipeline: str, until: datetime | None = None) -> list[PipelineRun]:
+    return [
+        r
+        for r in runs(sessions, pipeline)
+        if r.trigger == "schedule" and (until is None or r.scheduled_for < until)
+    ]
+
+
+def _assert_each_tick_once_without_gaps(rows: list[PipelineRun]) -> None:
+    counts = Counter(r.scheduled_for for r in rows)
+    assert max(counts.values()) == 1, [t for t, n in counts.items() if n > 1]
+    ticks = sorted(counts)
+    expected = int((ticks[-1] - ticks[0]).total_seconds()) + 1
+    assert len(ticks) == expected, "a tick between the first and the last has no run"
+
+
+def test_gunicorn_workers_run_each_tick_once_and_survive_a_leader_kill(
+    processes, sessions, pg_url, tmp_path
+) -> None:
+    seed(sessions, *SCHEDULE)
+    gunicorn = _gunicorn(processes, process_env(pg_url, tmp_path / "var"), workers=3)
+    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 90, step_s=0.5)
+    first = wait_for(lambda: _ticks(sessions, "collection"), 30)[0].scheduled_for
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= 22, 60, step_s=0.5)
+
+    # SIGKILL the leading worker: gunicorn replaces it, another worker takes the lease
+    killed_at = datetime.now(first.tzinfo)
+    before = _ticks(sessions, "collection")
+    os.kill(holder_pid(holder), signal.SIGKILL)
+    started = time.monotonic()
+    new_holder, new_epoch = wait_for(
+        lambda: lease(sessions)[1] > epoch and lease(sessions)[0] and lease(sessions), 15, 0.05
+    )
+    wait_for(
+        lambda: [r for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{new_holder}"],
+        15,
+        0.05,
+    )
+    takeover_s = time.monotonic() - started
+    assert takeover_s < 15, f"took {takeover_s:.1f} s"
+    assert holder_pid(new_holder) != holder_pid(holder) and new_epoch == epoch + 1
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= len(before) + 5, 30, step_s=0.5)
+
+    # a command written outside the leader is applied within 2 s
+    sent = time.monotonic()
+    command_id = write_command(
+        sessions,
+        "pause",
+        "grading",
+        actor="tester",
+        reason="test",
+        params={},
+        kill_switch=KillSwitch(sessions),
+    )
+
+    def applied():
+        with sessions() as s:
+            return s.get(SchedulerCommand, command_id).status == "applied"
+
+    wait_for(applied, 5, step_s=0.02)
+    assert time.monotonic() - sent < 2.0
+
+    # every tick ran exactly once under the first leader: no gaps, one actor, no second attempt
+    term1 = [r for r in before if r.scheduled_for >= first]
+    _assert_each_tick_once_without_gaps(term1)
+    assert {r.actor for r in term1} == {f"scheduler:{holder}"}
+    assert sum(r.status in {"succeeded", "partial"} for r in term1) >= 20
+    chained = Counter(r.scheduled_for for r in runs(sessions, "analysis"))
+    assert chained and max(chained.values()) == 1
+    overall = Counter(r.scheduled_for for r in _ticks(sessions, "collection"))
+    assert max(overall.values()) == 1
+    gunicorn.send_signal(signal.SIGTERM)
+    gunicorn.wait(60)
+    duplicates = [
+        e
+        for e in log_events(processes.log("gunicorn"), "duplicate tick suppressed")
+        if datetime.fromisoformat(e["time"]) < killed_at - timedelta(seconds=1)
+    ]
+    assert duplicates == []
+
+
+def test_scheduler_processes_fail_over_after_sigkill(processes, sessions, pg_url, tmp_path):
+    seed(sessions, SCHEDULE[0])
+    env = process_env(pg_url, tmp_path / "var")
+    procs = {}
+    for name in ("s1", "s2"):
+        proc = processes.spawn(name, [sys.executable, "-m", "scheduler.cli", "scheduler"], env)
+        procs[proc.pid] = proc
+    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 30)
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= 3, 20)
+    leader = procs[holder_pid(holder)]
+    leader.send_signal(signal.SIGKILL)
+    started = time.monotonic()
+    new_holder, _ = wait_for(lambda: lease(sessions)[1] > epoch and lease(sessions), 15, 0.05)
+    wait_for(
+        lambda: [r for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{new_holder}"],
+        15,
+        0.05,
+    )
+    assert time.monotonic() - started < 15
+    assert max(Counter(r.scheduled_for for r in _ticks(sessions, "collection")).values()) == 1
+
+
+def test_dugout_worker_claims_queued_runs_once(processes, sessions, pg_url, tmp_path) -> None:
+    queue = DbQueue(sessions)
+    ids = [queue.enqueue("grading", {"trigger": "queue", "actor": "tester"}) for _ in range(6)]
+    env = process_env(pg_url, tmp_path / "var")
+    workers = [
+        processes.spawn(
+            f"w{i}",
+            [sys.executable, "-m", "scheduler.cli", "worker", "--once", "--name", f"w{i}"],
+            env,
+        )
+        for i in range(3)
+    ]
+    for proc in workers:
+        assert proc.wait(120) == 0
+
+    with sessions() as s:
+        rows = [s.get(QueuedJob, i) for i in ids]
+        # claimed and finished once each (concurrent grading runs may still fail on their own)
+        assert {r.status for r in rows} <= {"done", "failed"}
+        assert all(r.finished_at is not None and r.run_id is not None for r in rows)
+        assert len({r.run_id for r in rows}) == 6
+        assert {r.claimed_by for r in rows} <= {"w0", "w1", "w2"}
+    assert len(runs(sessions, "grading")) == 6
+
+
+def test_a_frozen_leader_is_dropped_by_the_server_and_fenced_when_it_wakes(
+    processes, sessions, pg_url, tmp_path
+) -> None:
+    seed(sessions, SCHEDULE[0])
+    env = process_env(pg_url, tmp_path / "var", lease_ttl_s=2.0, idle_session_timeout_s=2.0)
+    procs = {}
+    for name in ("s1", "s2"):
+        proc = processes.spawn(name, [sys.executable, "-m", "scheduler.cli", "scheduler"], env)
+        procs[proc.pid] = name
+    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 30)
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= 3, 20)
+    frozen = holder_pid(holder)
+    os.kill(frozen, signal.SIGSTOP)  # alive, holding its session: idle_session_timeout ends it
+    try:
+        new_holder, _ = wait_for(lambda: lease(sessions)[1] > epoch and lease(sessions), 20)
+        wait_for(
+            lambda: [
+                r for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{new_holder}"
+            ],
+            10,
+        )
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    wait_for(lambda: "steps down" in processes.log(procs[frozen]), 15)
+    count = len(_ticks(sessions, "collection"))
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= count + 3, 15)
+    assert lease(sessions)[0] == new_holder
+    woken = [
+        r
+        for r in _ticks(sessions, "collection")
+        if r.actor == f"scheduler:{holder}"
+        and r.created_at > wait_for(lambda: _first_run_of(sessions, new_holder), 1)
+    ]
+    assert woken == []  # the woken leader ran nothing after it was replaced
+    assert max(Counter(r.scheduled_for for r in _ticks(sessions, "collection")).values()) == 1
+
+
+def _first_run_of(sessions, holder):
+    rows = [
+        r.created_at for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{holder}"
+    ]
+    return min(rows) if rows else None

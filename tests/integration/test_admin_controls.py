@@ -1,0 +1,284 @@
+"""The admin page's break-glass controls through /_dash-update-component, for every role:
+ask (reason + confirmation), act, audit, show the outcome; forged POSTs by lower roles refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from dash import Input, Output
+from dash._utils import create_callback_id
+from sqlalchemy import func, select
+
+from app.models import AuditRecord, JobSchedule, PipelineRun, SchedulerCommand, User
+from scheduler import stop_scheduler
+from scheduler.status import kill_state
+
+JOB_ASK = "..job-confirm.displayed...job-confirm.message...job-intent.data...job-outcome.children.."
+
+
+@pytest.fixture
+def app(make_app):
+    """The app, with actions that do not wait for a scheduler leader (none runs here)."""
+    application = make_app(command_wait_s=0.0)
+    yield application
+    stop_scheduler(application)  # joins the executor's threads of any run-now
+
+
+def _props(response) -> dict[str, Any]:
+    assert response.status_code == 200, response.data
+    return json.loads(response.data)["response"]
+
+
+def _audit(db, action: str, outcome: str | None = None) -> list[AuditRecord]:
+    with db.session() as s:
+        q = select(AuditRecord).where(AuditRecord.action == action)
+        if outcome:
+            q = q.where(AuditRecord.outcome == outcome)
+        return list(s.scalars(q.order_by(AuditRecord.seq)).all())
+
+
+def _count(db, model) -> int:
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _page(client, path: str = "/admin") -> str:
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": path},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+    }
+    return json.dumps(_props(client.post_json("/_dash-update-component", body)))
+
+
+def _ask_job(client, target: str | None, action: str, reason: str | None):
+    return client.callback(
+        JOB_ASK,
+        [{"id": "job-apply", "property": "n_clicks", "value": 1}],
+        state=[
+            {"id": "job-target", "property": "value", "value": target},
+            {"id": "job-action", "property": "value", "value": action},
+            {"id": "job-reason", "property": "value", "value": reason},
+        ],
+    )
+
+
+def _do(client, prefix: str, intent: dict[str, Any] | None, extra_output: str = ""):
+    """Press OK in `prefix`'s confirmation dialog with this intent (possibly forged)."""
+    output = f"{prefix}-outcome.children@{_hash(prefix)}"
+    if extra_output:
+        output = f"..{output}...{extra_output}.."
+    return client.callback(
+        output,
+        [{"id": f"{prefix}-confirm", "property": "submit_n_clicks", "value": 1}],
+        state=[{"id": f"{prefix}-intent", "property": "data", "value": intent}],
+    )
+
+
+def _hash(prefix: str) -> str:
+    """The suffix Dash gives `{prefix}-outcome.children` declared with allow_duplicate=True."""
+    output = Output(f"{prefix}-outcome", "children", allow_duplicate=True)
+    key = create_callback_id(output, [Input(f"{prefix}-confirm", "submit_n_clicks")])
+    return key.split("@", 1)[1]
+
+
+def test_layout_shows_each_role_only_its_controls(login_as) -> None:
+    operator = _page(login_as("operator"))
+    assert '"job-apply"' in operator and '"breaker-reset"' in operator
+    assert '"executor-apply"' in operator
+    assert '"kill-engage"' not in operator and '"user-apply"' not in operator
+    admin = _page(login_as("admin"))
+    for control in ("job-apply", "breaker-reset", "kill-engage", "kill-lift", "user-apply"):
+        assert f'"{control}"' in admin
+
+
+def test_run_now_asks_for_a_reason_and_confirmation_then_starts_a_run(login_as, db) -> None:
+    operator = login_as("operator")
+    refused = _props(_ask_job(operator, "collection", "run_now", "  "))
+    assert refused["job-confirm"]["displayed"] is False
+    assert "reason is required" in json.dumps(refused["job-outcome"])
+
+    asked = _props(_ask_job(operator, "collection", "run_now", "odds look stale"))
+    assert asked["job-confirm"]["displayed"] is True
+    assert "odds look stale" in asked["job-confirm"]["message"]
+    intent = asked["job-intent"]["data"]
+    assert _count(db, PipelineRun) == 0  # asking does nothing
+
+    done = json.dumps(_props(_do(operator, "job", intent)))
+    assert "Started collection" in done and "job-run-link" in done
+    deadline = time.monotonic() + 30
+    while True:  # the executor runs it in its own thread
+        with db.session() as s:
+            run = s.scalars(select(PipelineRun)).first()
+            if run is not None and run.finished_at is not None:
+                break
+        assert time.monotonic() < deadline, "the run never finished"
+        time.sleep(0.05)
+    assert str(run.id) in done
+    assert (run.pipeline, run.trigger, run.actor) == ("collection", "manual", operator.username)
+    (record,) = _audit(db, "run_now", "requested")
+    assert record.actor == operator.username and record.reason == "odds look stale"
+    assert record.target == f"collection:{run.id}"
+
+
+def test_pause_writes_an_audited_command_and_shows_where_it_stands(login_as, db) -> None:
+    with db.session() as s:
+        s.add(JobSchedule(job_id="grading", pipeline="grading", interval_s=900, priority="default"))
+    operator = login_as("operator")
+    intent = _props(_ask_job(operator, "grading", "pause", "games delayed"))["job-intent"]["data"]
+    done = json.dumps(_props(_do(operator, "job", intent)))
+    with db.session() as s:
+        (command,) = s.scalars(select(SchedulerCommand)).all()
+    assert (command.command, command.target, command.status) == ("pause", "grading", "pending")
+    assert str(command.id) in done and "pending" in done  # no leader here to apply it
+    assert _audit(db, "pause", "requested")[0].reason == "games delayed"
+
+
+EXECUTOR_ASK = (
+    "..executor-confirm.displayed...executor-confirm.message...executor-intent.data"
+    "...executor-outcome.children.."
+)
+
+
+def test_operator_switches_the_executor_with_an_audited_command(login_as, app, db) -> None:
+    from scheduler.status import scheduler_status
+
+    operator = login_as("operator")
+    asked = _props(
+        operator.callback(
+            EXECUTOR_ASK,
+            [{"id": "executor-apply", "property": "n_clicks", "value": 1}],
+            state=[
+                {"id": "executor-target", "property": "value", "value": "local"},
+                {"id": "executor-reason", "property": "value", "value": "redis is down"},
+            ],
+        )
+    )
+    assert asked["executor-confirm"]["displayed"] is True
+    intent = asked["executor-intent"]["data"]
+    assert scheduler_status(app)["executor"]["override"] is None  # asking does nothing
+
+    done = json.dumps(_props(_do(operator, "executor", intent)))
+    assert "Switch executor to local" in done
+    executor = scheduler_status(app)["executor"]
+    assert (executor["mode"], executor["override"]) == ("local", "local")
+    assert all(b["name"] != "executor" for b in scheduler_status(app)["breakers"])
+    with db.session() as s:
+        (command,) = s.scalars(select(SchedulerCommand)).all()
+    assert (command.command, command.params["mode"]) == ("executor", "local")
+    assert _audit(db, "executor", "requested")[0].reason == "redis is down"
+
+    viewer = login_as("viewer")
+    forged = {"action": "switch executor to", "target": "celery", "reason": "forged"}
+    assert _do(viewer, "executor", forged).status_code == 403
+    assert scheduler_status(app)["executor"]["mode"] == "local"
+    assert [r.role for r in _audit(db, "executor", "denied")] == ["viewer"]
+
+
+def test_forged_posts_by_lower_roles_are_refused_audited_and_change_nothing(
+    login_as, app, db
+) -> None:
+    viewer = login_as("viewer")
+    forged_run = {"action": "run_now", "target": "collection", "reason": "forged"}
+    assert _do(viewer, "job", forged_run).status_code == 403
+    assert _ask_job(viewer, "collection", "run_now", "forged").status_code == 403
+    assert (
+        _do(
+            viewer, "breaker", {"action": "reset breaker", "target": "collection", "reason": "x"}
+        ).status_code
+        == 403
+    )
+    operator = login_as("operator")
+    forged_kill = {"action": "engage the kill switch", "target": "all", "reason": "forged"}
+    assert _do(operator, "kill", forged_kill).status_code == 403
+    forged_user = {"action": "add", "target": "mallory", "role": "admin", "reason": "forged"}
+    r = _do(operator, "user", forged_user, "admin-accounts-refresh.n_intervals")
+    assert r.status_code == 403
+
+    assert _count(db, PipelineRun) == 0 and _count(db, SchedulerCommand) == 0
+    assert kill_state(app)["engaged"] is False
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "mallory")) is None
+    denied = {(r.action, r.role) for r in _audit(db, "job_control", "denied")}
+    denied |= {(r.action, r.role) for r in _audit(db, "breaker_reset", "denied")}
+    denied |= {(r.action, r.role) for r in _audit(db, "kill_switch", "denied")}
+    denied |= {(r.action, r.role) for r in _audit(db, "manage_users", "denied")}
+    assert denied == {
+        ("job_control", "viewer"),
+        ("breaker_reset", "viewer"),
+        ("kill_switch", "operator"),
+        ("manage_users", "operator"),
+    }
+
+
+def test_kill_switch_banner_on_every_page_while_engaged(login_as, db) -> None:
+    admin, viewer = login_as("admin"), login_as("viewer")
+
+    def banner() -> str:
+        r = viewer.callback(
+            "kill-switch-banner.children",
+            [
+                {"id": "shell-refresh", "property": "n_intervals", "value": 1},
+                {"id": "_pages_location", "property": "pathname", "value": "/strategies"},
+            ],
+        )
+        return json.dumps(_props(r))
+
+    assert "Kill switch engaged" not in banner()
+    asked = _props(
+        admin.callback(
+            "..kill-confirm.displayed...kill-confirm.message...kill-intent.data..."
+            "kill-outcome.children..",
+            [
+                {"id": "kill-engage", "property": "n_clicks", "value": 1},
+                {"id": "kill-lift", "property": "n_clicks", "value": None},
+            ],
+            state=[{"id": "kill-reason", "property": "value", "value": "bad feed"}],
+            changedPropIds=["kill-engage.n_clicks"],
+        )
+    )
+    assert asked["kill-confirm"]["displayed"] is True
+    assert "engaged" in json.dumps(_props(_do(admin, "kill", asked["kill-intent"]["data"])))
+    shown = banner()
+    assert "Kill switch engaged" in shown and admin.username in shown and "bad feed" in shown
+    # under the switch an operator may not run a pipeline; the refusal is audited
+    operator = login_as("operator")
+    refused = json.dumps(
+        _props(_do(operator, "job", {"action": "run_now", "target": "grading", "reason": "try"}))
+    )
+    assert "kill switch is engaged" in refused and _count(db, PipelineRun) == 0
+    lift = {"action": "lift the kill switch", "target": "all pipelines", "reason": "feed fixed"}
+    _props(_do(admin, "kill", lift))
+    assert "Kill switch engaged" not in banner()
+    assert [r.target for r in _audit(db, "kill_switch", "requested")] == ["engage", "lift"]
+
+
+def test_admin_manages_accounts_with_a_password_shown_once(login_as, app, db) -> None:
+    admin = login_as("admin")
+    add = {"action": "add", "target": "dana", "role": "operator", "reason": "new on-call"}
+    done = _props(_do(admin, "user", add, "admin-accounts-refresh.n_intervals"))
+    text = json.dumps(done)
+    assert "Added dana as operator" in text
+    password = done["user-outcome"]["children"]["props"]["children"][1]["props"]["children"]
+    from tests.conftest import Client
+
+    dana = Client(app)
+    assert dana.login("dana", password).status_code == 302
+    self_demote = {"action": "set_role", "target": admin.username, "role": "viewer", "reason": "x"}
+    refused = json.dumps(
+        _props(_do(admin, "user", self_demote, "admin-accounts-refresh.n_intervals"))
+    )
+    assert "cannot demote or disable your own account" in refused
+    outcomes = [(r.action, r.outcome) for r in _audit(db, "user_add")]
+    assert outcomes == [("user_add", "requested"), ("user_add", "succeeded")]
+    assert _audit(db, "user_set_role", "failed")

@@ -1,0 +1,212 @@
+"""Login, sessions, throttling, route protection, cross-site refusal and role guards."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from app.audit import verify_chain
+from app.db import utcnow
+from app.models import AuditRecord, LoginFailure, UserSession
+from tests.conftest import PASSWORD, Client
+
+
+def _audit(db, action: str, outcome: str | None = None) -> list[AuditRecord]:
+    with db.session() as s:
+        q = select(AuditRecord).where(AuditRecord.action == action)
+        if outcome:
+            q = q.where(AuditRecord.outcome == outcome)
+        return list(s.scalars(q.order_by(AuditRecord.seq)).all())
+
+
+def test_every_route_but_public_ones_needs_login(anon: Client) -> None:
+    for path in ("/healthz", "/readyz", "/login", "/assets/dugout.css"):
+        assert anon.http.get(path).status_code == 200, path
+    for path in ("/", "/admin", "/pipelines/whatever"):
+        r = anon.http.get(path)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), path
+    for path in ("/_dash-layout", "/_dash-dependencies", "/api/health"):
+        r = anon.http.get(path)
+        assert r.status_code == 401 and r.json == {"error": "login required"}, path
+    r = anon.callback(
+        "overview-cards.children",
+        [{"id": "overview-refresh", "property": "n_intervals", "value": 1}],
+    )
+    assert r.status_code == 401
+
+
+def test_login_rotates_session_and_sets_safe_cookie(app, make_user, db) -> None:
+    name = make_user("viewer")
+    client = Client(app)
+    client.http.get("/login")
+    before = client.http.get_cookie("dugout_session")
+    r = client.login(name)
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    set_cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith("dugout_session="))
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Secure" not in set_cookie
+    after = client.http.get_cookie("dugout_session")
+    assert after is not None and (before is None or before.value != after.value)
+    assert client.http.get("/_dash-layout").status_code == 200
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(UserSession)) == 1
+    # a second login opens a new server-side session id
+    client.login(name)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(UserSession)) == 2
+
+
+def test_cookie_is_secure_over_tls(app, make_user) -> None:
+    name = make_user("viewer")
+    http = app.test_client()
+    http.get("/login", base_url="https://dugout.example")
+    token = http.get_cookie("_csrf_token", domain="dugout.example").value
+    r = http.post(
+        "/login",
+        base_url="https://dugout.example",
+        data={"username": name, "password": PASSWORD, "csrf_token": token},
+    )
+    cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith("dugout_session="))
+    assert "Secure" in cookie
+
+
+def test_wrong_password_and_unknown_user_look_the_same(app, make_user, db) -> None:
+    name = make_user("viewer")
+    wrong = Client(app).login(name, "not-the-password")
+    unknown = Client(app).login("nobody-here", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert b"Wrong username or password." in wrong.data
+
+    def page(body: bytes, who: str) -> str:
+        return re.sub(r'name="csrf_token" value="[^"]*"', "", body.decode()).replace(who, "X")
+
+    assert page(wrong.data, name) == page(unknown.data, "nobody-here")
+    assert len(_audit(db, "login", "failed")) == 2
+
+
+def test_throttle_after_ten_failures_even_with_right_password(app, make_user, db) -> None:
+    name = make_user("operator")
+    client = Client(app)
+    for _ in range(10):
+        assert client.login(name, "wrong-password!").status_code == 401
+    r = client.login(name)  # the right password no longer helps inside the window
+    assert r.status_code == 429
+    assert b"Too many failed sign-in attempts" in r.data
+    assert _audit(db, "login", "throttled")
+    # other accounts are not affected
+    other = make_user("viewer")
+    assert Client(app).login(other).status_code == 302
+    # once the failures age out of the 15-minute window, login works again
+    with db.session() as s:
+        for row in s.scalars(select(LoginFailure)).all():
+            row.at = utcnow() - timedelta(minutes=16)
+    assert Client(app).login(name).status_code == 302
+
+
+def test_logout_revokes_the_session_server_side(login_as) -> None:
+    client = login_as("viewer")
+    stolen = client.http.get_cookie("dugout_session").value
+    assert client.http.get("/logout").status_code == 302
+    thief = client.app.test_client()
+    thief.set_cookie("dugout_session", stolen)
+    assert thief.get("/_dash-layout").status_code == 401
+    assert thief.get("/").status_code == 302
+
+
+def test_disabled_user_loses_access_at_once(login_as, db) -> None:
+    from app.users import set_active
+
+    client = login_as("operator")
+    assert client.http.get("/_dash-layout").status_code == 200
+    with db.session() as s:
+        set_active(s, client.username, False)
+    assert client.http.get("/_dash-layout").status_code == 401
+
+
+def test_cross_site_posts_refused_and_audited(login_as, db) -> None:
+    client = login_as("admin")
+    body = {
+        "output": "audit-verify-result.children",
+        "outputs": {"id": "audit-verify-result", "property": "children"},
+        "inputs": [{"id": "audit-verify", "property": "n_clicks", "value": 1}],
+        "changedPropIds": ["audit-verify.n_clicks"],
+    }
+    r = client.post_json("/_dash-update-component", body, Origin="https://evil.example")
+    assert r.status_code == 403
+    r = client.post_json("/_dash-update-component", body, **{"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    assert len(_audit(db, "cross_site_request", "denied")) == 2
+    # without the CSRF header the same-origin request is refused too
+    r = client.http.post("/_dash-update-component", json=body)
+    assert r.status_code == 400
+    # the same request from the same origin with the token goes through
+    r = client.post_json("/_dash-update-component", body, Origin="http://localhost")
+    assert r.status_code == 200 and "Chain intact" in r.get_data(as_text=True)
+
+
+def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
+    viewer = login_as("viewer")
+    r = viewer.callback(
+        "audit-verify-result.children", [{"id": "audit-verify", "property": "n_clicks", "value": 1}]
+    )
+    assert r.status_code == 403
+    denied = _audit(db, "verify_audit_chain", "denied")
+    assert len(denied) == 1 and denied[0].actor == viewer.username and denied[0].role == "viewer"
+    assert denied[0].target == "/_dash-update-component"
+    # nothing ran: no "ok" record for the verification
+    assert not _audit(db, "verify_audit_chain", "ok")
+    operator = login_as("operator")
+    r = operator.callback(
+        "..admin-users.children...admin-audit.children..",
+        [{"id": "admin-accounts-refresh", "property": "n_intervals", "value": 1}],
+    )
+    assert r.status_code == 403
+
+
+def test_admin_page_forbidden_to_viewer_by_url(login_as, db) -> None:
+    viewer = login_as("viewer")
+    assert viewer.http.get("/admin").status_code == 403
+    assert _audit(db, "open_page", "denied")
+    admin = login_as("admin")
+    assert admin.http.get("/admin").status_code == 200
+
+
+def test_navbar_shows_only_allowed_pages(login_as) -> None:
+    viewer_layout = login_as("viewer").http.get("/_dash-layout").get_data(as_text=True)
+    admin_layout = login_as("admin").http.get("/_dash-layout").get_data(as_text=True)
+    assert '"nav-overview"' in viewer_layout and '"nav-admin"' not in viewer_layout
+    assert '"nav-admin"' in admin_layout
+
+
+def test_request_id_echoed_or_generated(anon: Client) -> None:
+    r = anon.http.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["X-Request-ID"] == "abc-123"
+    forged = anon.http.get("/healthz", headers={"X-Request-ID": 'x" {"level":"ERROR"}'})
+    assert forged.headers["X-Request-ID"] != 'x" {"level":"ERROR"}'
+    assert len(forged.headers["X-Request-ID"]) == 32
+    from app.observability.logging import correlation_id_var
+
+    assert correlation_id_var.get() is None  # this thread's next log line carries no stale id
+
+
+def test_audit_chain_intact_after_activity(login_as, db) -> None:
+    login_as("admin").http.get("/logout")
+    with db.session() as s:
+        report = verify_chain(s)
+    assert report.ok and report.checked >= 2
+
+
+def test_api_token_authenticates_api_only(app, make_user, db) -> None:
+    from app.users import issue_api_token
+
+    name = make_user("viewer")
+    with db.session() as s:
+        token = issue_api_token(s, name)
+    http = app.test_client()
+    ok = http.get("/api/health", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json["status"] in {"ok", "degraded"}
+    assert http.get("/api/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        http.get("/_dash-layout", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )

@@ -1,0 +1,65 @@
+"""The `dugout` command: users, audit verify, db upgrade, clear errors and exit codes."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from app.cli import main
+from app.models import AuditRecord, User
+
+
+@pytest.fixture
+def run_cli(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("DUGOUT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DUGOUT_LOG_LEVEL", "WARNING")
+    if database_url:
+        monkeypatch.setenv("DUGOUT_DATABASE_URL", database_url)
+    else:
+        monkeypatch.delenv("DUGOUT_DATABASE_URL", raising=False)
+
+    def invoke(*args: str, input: str | None = None):
+        return CliRunner().invoke(main, list(args), input=input)
+
+    return invoke
+
+
+def test_user_lifecycle(run_cli) -> None:
+    assert run_cli("db", "upgrade").exit_code == 0
+    r = run_cli("users", "add", "otto", "--role", "operator", "--password", "a-long-password")
+    assert r.exit_code == 0 and "created otto (operator)" in r.output
+    assert run_cli("users", "add", "otto", "--password", "a-long-password").exit_code == 1
+    r = run_cli("users", "add", "weak", "--password", "short")
+    assert r.exit_code == 1 and "at least 12 characters" in r.output
+    r = run_cli("users", "add", "prompted", input="another-long-pw\nanother-long-pw\n")
+    assert r.exit_code == 0
+    assert run_cli("users", "set-role", "otto", "admin").exit_code == 0
+    assert run_cli("users", "set-role", "otto", "king").exit_code == 2
+    assert run_cli("users", "disable", "otto").exit_code == 0
+    listing = run_cli("users", "list").output
+    assert "otto" in listing and "admin" in listing and "disabled" in listing
+    r = run_cli("users", "reset-password", "otto")
+    assert r.exit_code == 0 and "new password for otto:" in r.output
+    assert run_cli("users", "disable", "ghost").exit_code == 1
+    r = run_cli("audit", "verify")
+    assert r.exit_code == 0 and "audit chain intact" in r.output
+
+
+def test_audit_verify_names_the_broken_row(run_cli, database_url, tmp_path) -> None:
+    from app.config import load_settings
+    from app.db import Database
+
+    run_cli("users", "add", "a1", "--password", "a-long-password")
+    run_cli("users", "add", "a2", "--password", "a-long-password")
+    settings = load_settings({"var_dir": str(tmp_path / "var"), "database_url": database_url})
+    db = Database(settings.resolved_database_url)
+    with db.session() as s:
+        row = s.scalar(select(AuditRecord).order_by(AuditRecord.seq).limit(1))
+        row.target = "someone-else"
+        broken_id = str(row.id)
+    r = run_cli("audit", "verify")
+    assert r.exit_code == 1 and "seq=1" in r.output and broken_id in r.output
+    with db.session() as s:
+        assert s.scalar(select(User).where(User.username == "a1")) is not None
+    db.dispose()

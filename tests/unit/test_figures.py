@@ -1,0 +1,102 @@
+"""Figure builders on crafted data: the right traces, axes and empty states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.analytics import LatencyPoint, RatePoint
+from app.rollups import _pick
+from components.figures import (
+    clv_figure,
+    cumulative_units_figure,
+    freshness_figure,
+    histogram,
+    latency_figure,
+    stage_gantt,
+    success_figure,
+)
+
+T0 = datetime(2026, 7, 4, 17, tzinfo=UTC)
+
+
+def _annotation(fig) -> str:
+    return fig.layout.annotations[0].text if fig.layout.annotations else ""
+
+
+def test_latency_has_three_percentiles_per_pipeline_in_seconds() -> None:
+    pts = [
+        LatencyPoint(p, T0 + timedelta(minutes=i), 10, 1000.0 * i, 2000.0, 3000.0)
+        for p in ("collection", "analysis")
+        for i in range(3)
+    ]
+    fig = latency_figure(pts)
+    assert len(fig.data) == 6
+    names = {t.name for t in fig.data}
+    assert {"collection p50", "collection p95", "collection p99", "analysis p99"} <= names
+    p99 = next(t for t in fig.data if t.name == "collection p99")
+    assert list(p99.y) == [3.0, 3.0, 3.0] and fig.layout.yaxis.title.text == "duration (s)"
+
+
+def test_empty_states_say_why() -> None:
+    assert "No finished runs" in _annotation(latency_figure([]))
+    assert "No graded bets" in _annotation(cumulative_units_figure({}))
+    assert "No closing lines" in _annotation(clv_figure({}, []))
+    assert "No closing lines" in _annotation(clv_figure({"ev": [0, 0]}, [(None, 0), (0, None)]))
+    assert "No source" in _annotation(freshness_figure([{"source": "demo", "age_s": None}]))
+    assert "nothing here" in _annotation(histogram([], "t", "x", "nothing here"))
+
+
+def test_success_rate_in_percent() -> None:
+    fig = success_figure(
+        [RatePoint("full", T0, 4, 3), RatePoint("full", T0 + timedelta(hours=1), 2, 2)]
+    )
+    assert list(fig.data[0].y) == [75.0, 100.0]
+
+
+def test_gantt_bars_span_each_stage() -> None:
+    stages = [
+        {
+            "stage": "collect",
+            "status": "succeeded",
+            "started_at": T0,
+            "finished_at": T0 + timedelta(milliseconds=250),
+            "records_in": 5,
+            "records_out": 4,
+        },
+        {
+            "stage": "analyze",
+            "status": "failed",
+            "started_at": T0 + timedelta(seconds=1),
+            "finished_at": T0 + timedelta(seconds=3),
+            "records_in": 4,
+            "records_out": 0,
+        },
+    ]
+    fig = stage_gantt(stages)
+    assert [t.y[0] for t in fig.data] == ["collect", "analyze"]
+    assert [t.x[0] for t in fig.data] == [250.0, 2000.0]
+    assert fig.data[1].marker.color == "#D55E00"  # failed stands out
+
+
+def test_histogram_draws_the_slo_line() -> None:
+    fig = histogram(
+        [1.0, 2.0, 70.0], "Detection latency", "s", "none", slo_line=60.0, slo_label="60 s SLO"
+    )
+    assert fig.layout.shapes[0].x0 == 60.0 and list(fig.data[0].x) == [1.0, 2.0, 70.0]
+
+
+def test_cumulative_units_and_clv_in_percent() -> None:
+    fig = cumulative_units_figure({"ev": [(T0, 1.5), (T0 + timedelta(days=1), 0.5)]})
+    assert list(fig.data[0].y) == [1.5, 0.5]
+    edges = [(None, -0.1), (-0.1, -0.05), (-0.05, 0.0), (0.0, 0.05), (0.05, 0.1), (0.1, None)]
+    clv = clv_figure({"ev": [1, 0, 2, 3, 0, 4], "steam": [0, 0, 0, 1, 0, 0]}, edges)
+    assert [t.name for t in clv.data] == ["ev", "steam"]
+    assert list(clv.data[0].x) == [-12.5, -7.5, -2.5, 2.5, 7.5, 12.5]  # tails one bin out
+    assert list(clv.data[0].y) == [1, 0, 2, 3, 0, 4] and clv.data[0].width == 5.0
+    assert clv.data[0].customdata[0] == "below -10.0 %"
+    assert clv.layout.xaxis.title.text == "CLV (%)" and clv.layout.barmode == "overlay"
+
+
+def test_percentile_pick_matches_linear_interpolation() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert _pick(values, 0.5) == 25.0 and _pick(values, 0.0) == 10.0 and _pick(values, 1.0) == 40.0
