@@ -43,15 +43,17 @@ def serve_layout() -> Any:
             html.Div(id="kill-switch-banner", role="alert"),
             html.Main(dash.page_container, className="container-fluid py-3"),
             dcc.Store(id="session-role", data=role),
-            dcc.Interval(id="shell-refresh", interval=_refresh_ms()),
+            dcc.Interval(id="shell-refresh", interval=refresh_ms()),
         ]
     )
 
 
-def _refresh_ms() -> int:
+def refresh_ms(times: int = 1) -> int:
+    """Every page's live-refresh interval: DUGOUT_REFRESH_INTERVAL_S x `times`, in milliseconds
+    (slow-moving pages such as graded strategy results refresh every few intervals)."""
     from flask import current_app
 
-    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000)
+    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000 * times)
 
 
 def kill_switch_banner_update(_n: int | None, _path: str | None) -> Any:

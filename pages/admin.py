@@ -19,6 +19,7 @@ from flask_login import current_user
 
 from app.audit import AuditWriteError, verify_chain
 from app.auth import audit_event, require_role
+from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.models import JobSchedule
 from app.pipelines.runner import PIPELINE_NAMES
@@ -60,10 +61,6 @@ USER_ACTIONS = {
 
 def _app() -> Any:
     return current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-def _refresh_ms() -> int:
-    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000)
 
 
 def _command_wait_s() -> float:
@@ -171,7 +168,7 @@ def _admin_controls() -> list[Any]:
         ),
         html.Div(id="audit-verify-result"),
         html.Div(id="admin-audit"),
-        dcc.Interval(id="admin-accounts-refresh", interval=_refresh_ms()),
+        dcc.Interval(id="admin-accounts-refresh", interval=refresh_ms()),
     ]
 
 
@@ -183,7 +180,7 @@ def layout(**_: Any) -> html.Div:
             html.H1("Admin", className="h3"),
             *_operator_controls(),
             *(_admin_controls() if is_admin else []),
-            dcc.Interval(id="admin-refresh", interval=_refresh_ms()),
+            dcc.Interval(id="admin-refresh", interval=refresh_ms()),
         ]
     )
 

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 
 from app.analytics import detection_latencies, opportunities
+from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.pipelines.strategies import ALL_STRATEGIES
 from components.figures import histogram
@@ -101,7 +102,7 @@ def layout(**_: Any) -> html.Div:
                 ],
                 className="mt-2",
             ),
-            dcc.Interval(id="opp-refresh", interval=15_000),
+            dcc.Interval(id="opp-refresh", interval=refresh_ms()),
         ]
     )
 

@@ -10,6 +10,7 @@ from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
 from app.analytics import WINDOWS, freshness, latency_series, success_series
+from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.observability.status import build_status
 from app.queries import pipeline_summaries, recent_runs
@@ -21,11 +22,6 @@ from scheduler.status import scheduler_status
 dash.register_page(
     __name__, path="/", name="Overview", order=0, min_role="viewer", title="Overview · Dugout"
 )
-
-
-def refresh_ms() -> int:
-    """The live-refresh interval from settings (DUGOUT_REFRESH_INTERVAL_S), in milliseconds."""
-    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000)
 
 
 def layout(**_: Any) -> html.Div:

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 
 from app.analytics import RunFilter, runs_page
+from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.models import PIPELINES, RUN_STATUSES
 
@@ -94,7 +95,7 @@ def layout(**_: Any) -> html.Div:
                     },
                 ],
             ),
-            dcc.Interval(id="runs-refresh", interval=15_000),
+            dcc.Interval(id="runs-refresh", interval=refresh_ms()),
         ]
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from app.dashboard import refresh_ms
 from app.db import get_db
 from app.pipelines.build import strategy_config_from_env
 from app.pipelines.performance import (
@@ -76,7 +77,7 @@ def layout(**_: Any) -> html.Div:
                 "strategy-thresholds",
                 "No settings.",
             ),
-            dcc.Interval(id="strategy-refresh", interval=60_000),
+            dcc.Interval(id="strategy-refresh", interval=refresh_ms(4)),
         ]
     )
 

@@ -140,6 +140,16 @@ class Client:
         }
         return self.post_json("/_dash-update-component", body)
 
+    def page(self, path: str) -> Any:
+        """The response to Dash Pages' own callback that renders the layout of `path`."""
+        return self.callback(
+            ".._pages_content.children..._pages_store.data..",
+            [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": ""},
+            ],
+        )
+
 
 def _outputs(output: str) -> Any:
     parts = [p for p in output.strip(".").split("...") if p]

@@ -46,19 +46,7 @@ def _count(db, model) -> int:
 
 
 def _page(client, path: str = "/admin") -> str:
-    body = {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": path},
-            {"id": "_pages_location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-    }
-    return json.dumps(_props(client.post_json("/_dash-update-component", body)))
+    return json.dumps(_props(client.page(path)))
 
 
 def _ask_job(client, target: str | None, action: str, reason: str | None):

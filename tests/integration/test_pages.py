@@ -79,19 +79,7 @@ def test_run_detail_page_shows_stages(login_as, seeded) -> None:
     viewer = login_as("viewer")
     r = viewer.http.get(f"/pipelines/{seeded[-1]}")
     assert r.status_code == 200  # the Dash shell; the layout comes through the pages callback
-    body = {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": f"/pipelines/{seeded[-1]}"},
-            {"id": "_pages_location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-    }
-    content = json.dumps(_props(viewer.post_json("/_dash-update-component", body)))
+    content = json.dumps(_props(viewer.page(f"/pipelines/{seeded[-1]}")))
     for stage in ("collect", "analyze", "recommend", "grade"):
         assert stage in content
     assert "run-gantt" in content and str(seeded[-1]) in content
@@ -140,3 +128,42 @@ def test_overview_health_shows_slos_alerts_scheduler_and_checks(login_as, seeded
     assert "no leader" in json.dumps(props["overview-scheduler"])  # scheduler off in tests
     checks = json.dumps(props["overview-checks"])
     assert '"database"' in checks and '"migrations"' in checks
+
+
+def _intervals(tree) -> dict[str, int]:
+    """id -> interval (ms) of every dcc.Interval in a rendered layout."""
+    found: dict[str, int] = {}
+    if isinstance(tree, dict):
+        if tree.get("type") == "Interval":
+            found[tree["props"]["id"]] = tree["props"]["interval"]
+        for value in tree.values():
+            found.update(_intervals(value))
+    elif isinstance(tree, list):
+        for item in tree:
+            found.update(_intervals(item))
+    return found
+
+
+def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) -> None:
+    from tests.conftest import Client
+
+    app = make_app(refresh_interval_s=7)
+    admin = Client(app)
+    admin.username = make_user("admin")
+    assert admin.login(admin.username).status_code == 302
+    shell = json.loads(admin.http.get("/_dash-layout").data)
+    assert _intervals(shell) == {"shell-refresh": 7000}
+    seen: dict[str, int] = {}
+    for path in ("/", "/pipelines", "/strategies", "/opportunities", "/admin"):
+        found = _intervals(_props(admin.page(path)))
+        assert found, f"{path} has no live refresh"
+        seen.update(found)
+    # every page follows DUGOUT_REFRESH_INTERVAL_S; graded results move slowly: every 4th
+    assert seen == {
+        "overview-refresh": 7000,
+        "runs-refresh": 7000,
+        "strategy-refresh": 28000,
+        "opp-refresh": 7000,
+        "admin-refresh": 7000,
+        "admin-accounts-refresh": 7000,
+    }
