@@ -45,8 +45,32 @@ SWITCH_HINT = (
 )
 
 
+RECHECK_S = 30.0  # good news resolves an alert another process raised within this long
+
+
 class BrokerUnavailable(RuntimeError):
     """The run could not be handed to Celery (Redis unreachable)."""
+
+
+class _AlertClearer:
+    """Resolves alert `key` on good news: at once after this process raised it, and otherwise
+    at most every RECHECK_S (another process may have raised it), so the happy path stays free
+    of database reads."""
+
+    def __init__(self, alerts: AlertBook, key: str, monotonic: Callable[[], float]) -> None:
+        self.alerts = alerts
+        self.key = key
+        self.monotonic = monotonic
+        self._next = 0.0
+
+    def good_news(self) -> None:
+        now = self.monotonic()
+        if now >= self._next:
+            self._next = now + RECHECK_S
+            self.alerts.resolve(self.key)
+
+    def raised(self) -> None:
+        self._next = 0.0
 
 
 @dataclass(slots=True)
@@ -76,8 +100,8 @@ class CeleryExecutor(TaskExecutor):
         self.alerts = alerts or AlertBook(sessions, clock)
         self.clock = clock
         self.monotonic = monotonic
-        self._alert_checked = False
-        self._worker_checked = False
+        self._broker_ok = _AlertClearer(self.alerts, BROKER_ALERT, lambda: self.monotonic())
+        self._worker_ok = _AlertClearer(self.alerts, WORKER_ALERT, lambda: self.monotonic())
         self.watcher = ResultWatcher(self, self.config.result_poll_s)
 
     def _execute(self, request: RunRequest) -> Future[PipelineResult]:
@@ -94,9 +118,7 @@ class CeleryExecutor(TaskExecutor):
         except Exception as exc:  # kombu OperationalError and friends: Redis is not there
             self.watcher.forget(request.run_id)
             return self._dispatch_failed(request, exc)
-        if not self._alert_checked:
-            self._alert_checked = True
-            self.alerts.resolve(BROKER_ALERT)
+        self._broker_ok.good_news()
         return future
 
     def _dispatch_failed(self, request: RunRequest, exc: Exception) -> Future[PipelineResult]:
@@ -104,7 +126,7 @@ class CeleryExecutor(TaskExecutor):
         broker = _safe_url(self.app.conf.broker_url)
         reason = f"could not queue the run on Celery at {broker}: {type(exc).__name__}: {exc}"
         log.error("run dispatch failed", extra={"run_id": str(request.run_id), "why": reason})
-        self._alert_checked = False
+        self._broker_ok.raised()
         self.alerts.raise_(
             BROKER_ALERT,
             "Celery broker unreachable: pipeline runs cannot be dispatched",
@@ -125,9 +147,7 @@ class CeleryExecutor(TaskExecutor):
         """Turn a final task state into the run's result, closing its ledger row if needed."""
         status = meta.get("status")
         if status == "SUCCESS":
-            if not self._worker_checked:  # a worker is taking runs (again)
-                self._worker_checked = True
-                self.alerts.resolve(WORKER_ALERT)
+            self._worker_ok.good_news()  # a worker is taking runs (again)
             data = meta.get("result") or {}
             if data.get("duplicate_tick"):
                 return DuplicateTick(data.get("error") or "this tick already has a run")
@@ -155,7 +175,7 @@ class CeleryExecutor(TaskExecutor):
         if error_type in UNTAKEN and not self._switched_to_local():
             # queued fine, never run: the workers are down or saturated (once an operator has
             # switched to local, runs still waiting on Celery time out without paging again)
-            self._worker_checked = False
+            self._worker_ok.raised()
             queue = queue_for(request.priority)
             self.alerts.raise_(
                 WORKER_ALERT,

@@ -22,8 +22,9 @@ from sqlalchemy import select
 from app import create_app
 from app.models import Alert, AuditRecord, StageRun
 from scheduler import get_executor, run_now, stop_scheduler, submit_command
+from scheduler.alerts import AlertBook
 from scheduler.breakglass import DispatchFailed
-from scheduler.celery_executor import BROKER_ALERT, WORKER_ALERT
+from scheduler.celery_executor import BROKER_ALERT, RECHECK_S, WORKER_ALERT
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import DispatchOrder, build_dispatcher
 from scheduler.executors import RoutedExecutor, RunRequest
@@ -248,4 +249,40 @@ def test_runs_no_worker_takes_fail_with_the_reason_and_page_until_one_does(
         assert [a.status for a in pages] == ["resolved"]
     finally:
         celery.app.control.purge()  # the queued tasks must not reach a later test's worker
+        stop_scheduler(app)
+
+
+def test_a_page_raised_by_another_process_is_resolved_by_this_ones_good_news(
+    sessions, pg_url, tmp_path
+) -> None:
+    """Each server process dispatches; the one whose worker finishes a run resolves the page even
+    if another process raised it, checking the database at most every RECHECK_S."""
+    app = _app(pg_url, tmp_path, "celery")
+    celery = get_executor(app).executors["celery"]
+    now = [1000.0]
+    celery.monotonic = lambda: now[0]
+
+    def finished() -> None:
+        request = RunRequest("grading")
+        data = {"run_id": str(request.run_id), "pipeline": "grading", "status": "succeeded"}
+        assert not isinstance(
+            celery.settle(request, {"status": "SUCCESS", "result": data}), Exception
+        )
+
+    def status() -> str:
+        with sessions() as s:
+            return s.scalars(select(Alert).where(Alert.key == WORKER_ALERT)).one().status
+
+    try:
+        finished()  # this process's first good news looks once (nothing to resolve yet)
+        AlertBook(sessions).raise_(
+            WORKER_ALERT, "No Celery worker is running pipeline runs", "raised elsewhere"
+        )
+        now[0] += RECHECK_S - 1
+        finished()
+        assert status() == "firing"  # not looked again yet: no read on every success
+        now[0] += 2
+        finished()
+        assert status() == "resolved"
+    finally:
         stop_scheduler(app)
