@@ -34,9 +34,17 @@ def _base(title: str, x_title: str, y_title: str) -> go.Figure:
         "colorway": PALETTE,
         "xaxis": {"title": {"text": x_title}},
         "yaxis": {"title": {"text": y_title}},
-        "legend": {"orientation": "h", "y": -0.25},
+        # below the axis title (two-line date ticks push that title down)
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3},
     }
     return go.Figure(layout=layout, _validate=False)
+
+
+def _over(fig: go.Figure, span: tuple[datetime, datetime] | None) -> go.Figure:
+    """Show the whole selected window on the time axis, not just the part that has data."""
+    if span is not None:
+        fig.update_xaxes(type="date", range=[span[0], span[1]])
+    return fig
 
 
 def empty_figure(title: str, reason: str) -> go.Figure:
@@ -56,8 +64,13 @@ def empty_figure(title: str, reason: str) -> go.Figure:
     return fig
 
 
-def latency_figure(points: Sequence[Any], title: str = "Run duration percentiles") -> go.Figure:
-    """p50 / p95 / p99 run duration over time, one colour per pipeline, dash per percentile."""
+def latency_figure(
+    points: Sequence[Any],
+    title: str = "Run duration percentiles",
+    span: tuple[datetime, datetime] | None = None,
+) -> go.Figure:
+    """p50 / p95 / p99 run duration over time, one colour per pipeline, dash per percentile,
+    over `span` (the selected window) when given."""
     if not points:
         return empty_figure(title, "No finished runs in this window.")
     fig = _base(title, "time (UTC)", "duration (s)")
@@ -77,16 +90,20 @@ def latency_figure(points: Sequence[Any], title: str = "Run duration percentiles
                     x=[p.bucket for p in pts],
                     y=[getattr(p, attr) / 1000 for p in pts],
                     name=f"{pipeline} {label}",
-                    mode="lines",
+                    mode="lines" if len(pts) > 2 else "lines+markers",  # a lone bucket shows
                     line={"color": colour, "dash": dash},
                     legendgroup=pipeline,
                 )
             )
-    return fig
+    return _over(fig, span)
 
 
-def success_figure(points: Sequence[Any], title: str = "Success rate") -> go.Figure:
-    """Share of finished runs that succeeded, per pipeline, over time."""
+def success_figure(
+    points: Sequence[Any],
+    title: str = "Success rate",
+    span: tuple[datetime, datetime] | None = None,
+) -> go.Figure:
+    """Share of finished runs that succeeded, per pipeline, over time (over `span` if given)."""
     if not points:
         return empty_figure(title, "No finished runs in this window.")
     fig = _base(title, "time (UTC)", "succeeded (%)")
@@ -104,7 +121,7 @@ def success_figure(points: Sequence[Any], title: str = "Success rate") -> go.Fig
             )
         )
     fig.update_yaxes(range=[0, 101])
-    return fig
+    return _over(fig, span)
 
 
 def stage_gantt(stages: Sequence[Mapping[str, Any]], title: str = "Stage timeline") -> go.Figure:

@@ -95,6 +95,7 @@ def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
     """Read the ledger: summaries, percentiles and success rates bucketed in SQL."""
     window = window if window in WINDOWS else "24h"
     now = utcnow()
+    span = (now - WINDOWS[window], now)
     with get_db().session() as session:
         summaries = pipeline_summaries(session, now - WINDOWS[window])
         rows = recent_runs(session, limit=15)
@@ -104,8 +105,8 @@ def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
     return (
         summary_cards(summaries, window),
         runs_table(rows),
-        latency_figure(latency, f"Run duration p50 / p95 / p99 ({window})"),
-        success_figure(success, f"Success rate ({window})"),
+        latency_figure(latency, f"Run duration p50 / p95 / p99 ({window})", span),
+        success_figure(success, f"Success rate ({window})", span),
         freshness_figure(fresh),
     )
 

@@ -37,6 +37,22 @@ def test_latency_has_three_percentiles_per_pipeline_in_seconds() -> None:
     assert list(p99.y) == [3.0, 3.0, 3.0] and fig.layout.yaxis.title.text == "duration (s)"
 
 
+def test_time_charts_span_the_selected_window_and_mark_a_lone_bucket() -> None:
+    span = (T0 - timedelta(hours=24), T0)
+    lone = [LatencyPoint("collection", T0 - timedelta(minutes=5), 1, 20.0, 20.0, 20.0)]
+    latency = latency_figure(lone, span=span)
+    success = success_figure([RatePoint("collection", T0, 1, 1)], span=span)
+    for fig in (latency, success):
+        assert fig.layout.xaxis.type == "date"
+        assert tuple(fig.layout.xaxis.range) == span  # the whole 24 h, not one instant
+    assert all("markers" in t.mode for t in latency.data)  # a single point is drawn
+    busy = [
+        LatencyPoint("collection", T0 - timedelta(minutes=i), 1, 5.0, 6.0, 7.0) for i in range(9)
+    ]
+    assert {t.mode for t in latency_figure(busy).data} == {"lines"}
+    assert latency_figure(busy).layout.xaxis.range is None  # no window given: fit the data
+
+
 def test_empty_states_say_why() -> None:
     assert "No finished runs" in _annotation(latency_figure([]))
     assert "No graded bets" in _annotation(cumulative_units_figure({}))
