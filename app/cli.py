@@ -116,6 +116,10 @@ def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> Non
     assert ctx.db.engine is not None
     upgrade(ctx.db.engine)
     ensure_first_admin(ctx)
+    from app.db import utcnow
+
+    if hint := empty_ledger_hint(ctx, utcnow()):
+        click.echo(hint, err=True)
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):  # type: ignore[misc]
@@ -141,6 +145,33 @@ def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> Non
 
     click.echo(f"Dugout serving on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     _Server().run()
+
+
+def empty_ledger_hint(ctx: Context, now: Any) -> str | None:
+    """For a first start on the demo market: when its lines will move, and how to see history
+    at once (overnight the demo market is closed, as MLB's is, and the pages stay empty)."""
+    from app.models import PipelineRun
+
+    if ctx.settings.source != "demo":
+        return None
+    with ctx.db.session() as session:
+        if session.scalar(select(PipelineRun.id).limit(1)) is not None:
+            return None
+    from app.pipelines.build import build_sources
+    from app.pipelines.sources.demo_calendar import day_bounds
+
+    opens, _ = day_bounds(list(build_sources(ctx.settings, now=now)[0].games))
+    when = (
+        f"The demo market opens at {opens:%H:%M} UTC (lines move from about 8 h before the "
+        "first pitch, as MLB's do), so the pages stay empty until then. "
+        if now < opens
+        else ""
+    )
+    return (
+        f"The run ledger is empty. {when}To see history now, replay the last 30 hours of the "
+        "demo market (about a minute and a half; the server may keep running): "
+        ".venv/bin/dugout demo seed --hours 30"
+    )
 
 
 def ensure_first_admin(ctx: Context) -> None:

@@ -63,3 +63,27 @@ def test_audit_verify_names_the_broken_row(run_cli, database_url, tmp_path) -> N
     with db.session() as s:
         assert s.scalar(select(User).where(User.username == "a1")) is not None
     db.dispose()
+
+
+def test_a_first_start_on_the_closed_demo_market_says_when_it_opens_and_how_to_seed(
+    run_cli, tmp_path, monkeypatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from app.cli import Context, empty_ledger_hint
+    from app.pipelines.build import build_sources
+    from app.pipelines.sources.demo_calendar import day_bounds
+
+    night = datetime(2026, 7, 4, 5, 0, tzinfo=UTC)  # after the last pitch, before the next slate
+    ctx = Context()
+    opens, _ = day_bounds(list(build_sources(ctx.settings, now=night)[0].games))
+    assert night < opens
+    hint = empty_ledger_hint(ctx, night)
+    assert hint is not None
+    assert f"opens at {opens:%H:%M} UTC" in hint and "dugout demo seed --hours 30" in hint
+    assert "opens at" not in (empty_ledger_hint(ctx, opens) or "")  # open: only the seed hint
+
+    assert run_cli("demo", "seed", "--hours", "0.1", "--step", "120").exit_code == 0
+    assert empty_ledger_hint(Context(), night) is None  # history exists: nothing to say
+    monkeypatch.setenv("DUGOUT_SOURCE", "odds_api")
+    assert empty_ledger_hint(Context(), night) is None
