@@ -70,6 +70,8 @@ def _truncate_all(url: str) -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} CASCADE"))
+        # APScheduler's job store: one-shot orders left by an earlier test must not run here
+        conn.execute(text("DROP TABLE IF EXISTS scheduled_jobs"))
     engine.dispose()
 
 

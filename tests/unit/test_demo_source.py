@@ -7,7 +7,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -396,15 +395,15 @@ def test_an_occasional_postponement() -> None:
 # --- load ------------------------------------------------------------------------------------
 
 
-def test_scale_sixteen_fetches_fast() -> None:
+def test_scale_sixteen_is_a_bigger_market_with_unique_keys() -> None:
+    """The load-test knob (its speed is measured in bench/pipelines.py, not asserted here)."""
     big = DemoSource(seed=7, day=DAY, scale=16)
     assert len(big.games) == 240 and len({g.game_key for g in big.games}) == 240
     assert len(big.books) >= 14
-    big.fetch(at(16))  # cold: parses everything once
-    timings = []
-    for minute in range(1, 11):
-        started = time.perf_counter()
+    big.fetch(at(16))  # cold: parses everything once; later fetches re-parse what changed
+    for minute in range(1, 4):
         batch = big.fetch(at(16) + timedelta(minutes=minute))
-        timings.append(time.perf_counter() - started)
-    assert len(batch.quotes) > 10_000
-    assert statistics.median(timings) < 0.1
+        assert len(batch.quotes) > 10_000
+        assert len({(q.game_key, q.book, q.market, q.side) for q in batch.quotes}) == len(
+            batch.quotes
+        )

@@ -105,9 +105,19 @@ def _healthz_count(text: str) -> float:
     return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
+def _pids(metrics_dir: Path) -> set[str]:
+    """Worker pids that have written samples to the multiprocess directory."""
+    return {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("*.db")}
+
+
 def test_scrapes_add_up_every_worker(server) -> None:
     url, metrics_dir = server
     assert not (metrics_dir / "stale_123.db").exists()
+    deadline = time.monotonic() + 60
+    while len(_pids(metrics_dir)) < 2:  # start-up wait: the second worker may still be booting
+        assert time.monotonic() < deadline, sorted(metrics_dir.iterdir())
+        with httpx.Client() as client:
+            client.get(f"{url}/healthz")
     for _ in range(40):
         with httpx.Client() as client:  # a new connection each time, spread over the workers
             assert client.get(f"{url}/healthz").status_code == 200
@@ -115,6 +125,5 @@ def test_scrapes_add_up_every_worker(server) -> None:
     counts = {_healthz_count(t) for t in texts}
     assert len(counts) == 1, counts  # no scrape-to-scrape alternation between workers
     assert counts.pop() >= 40
-    pids = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("*.db")}
-    assert len(pids) >= 2, sorted(metrics_dir.iterdir())  # both workers wrote samples
+    assert len(_pids(metrics_dir)) >= 2, sorted(metrics_dir.iterdir())  # both workers wrote
     assert "dugout_ledger_up 1.0" in texts[0] and "dugout_slo_events_total" in texts[0]

@@ -81,7 +81,7 @@ def test_in_flight_counts_by_priority(executor, runner) -> None:
     assert executor.in_flight() == 2 and executor.in_flight("critical") == 1
     runner.release.set()
     a.result(5), b.result(5)
-    for _ in range(100):  # done-callbacks run just after the result is set
+    for _ in range(500):  # done-callbacks run just after the result is set
         if executor.in_flight() == 0:
             break
         threading.Event().wait(0.01)
