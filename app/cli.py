@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -147,7 +148,7 @@ def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> Non
     _Server().run()
 
 
-def empty_ledger_hint(ctx: Context, now: Any) -> str | None:
+def empty_ledger_hint(ctx: Context, now: datetime) -> str | None:
     """For a first start on the demo market: when its lines will move, and how to see history
     at once (overnight the demo market is closed, as MLB's is, and the pages stay empty)."""
     from app.models import PipelineRun
