@@ -3,13 +3,15 @@ name every test directory has)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "scheduler"))  # pg_scheduler: the shared process helpers
 
-REDIS_URL = "redis://127.0.0.1:6379/5"  # this suite's own database number
+# this suite's own database number; two checkouts testing at once each set their own
+REDIS_URL = os.environ.get("DUGOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 FAST_CELERY = {
     "visibility_timeout_s": 2.0,
     "restore_interval_s": 0.5,
