@@ -17,6 +17,12 @@ from app.db import utcnow
 from app.models import AuditRecord
 
 GENESIS_HASH = "0" * 64
+REASON_MAX = 500  # characters: a sentence or two, never a pasted file
+# Audit outcomes, in one place until app/vocabulary.py's enum lands.
+OUTCOME_REQUESTED = "requested"  # asked for and about to happen (the record comes first)
+OUTCOME_SUCCEEDED = "succeeded"
+OUTCOME_REFUSED = "refused"  # not done: the request itself was not acceptable
+OUTCOME_DENIED = "denied"  # not done: the caller may not do this
 AUDIT_LOCK = 0x0D06A0D17  # the advisory lock key audit writers share on PostgreSQL
 _HASHED_FIELDS = (
     "seq", "at", "actor", "role", "action", "target", "reason", "outcome",
@@ -26,6 +32,20 @@ _HASHED_FIELDS = (
 
 class AuditWriteError(RuntimeError):
     """The audit record could not be written; the action it guards must not happen."""
+
+
+class ReasonError(ValueError):
+    """A reason that cannot go into the audit log (missing or too long)."""
+
+
+def check_reason(reason: str | None) -> str:
+    """The reason, stripped; refuses a missing one or one longer than REASON_MAX characters."""
+    text = (reason or "").strip()
+    if not text:
+        raise ReasonError("say why: a reason is required.")
+    if len(text) > REASON_MAX:
+        raise ReasonError(f"the reason is too long: at most {REASON_MAX} characters.")
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +107,7 @@ def append_audit(
                     "role": entry.role,
                     "action": entry.action[:64],
                     "target": entry.target[:255] if entry.target else entry.target,
-                    "reason": entry.reason,
+                    "reason": entry.reason[: REASON_MAX * 4] if entry.reason else entry.reason,
                     "outcome": entry.outcome[:32],
                     "source_ip": entry.source_ip,
                     "user_agent": entry.user_agent[:255] if entry.user_agent else None,

@@ -26,13 +26,13 @@ from flask_login import AnonymousUserMixin, LoginManager, current_user, login_us
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy import delete, func, select
 
+from app.accounts import find_user, hash_token, role_allows
 from app.audit import AuditEntry, append_audit
 from app.config import Settings
 from app.db import Database, get_db, utcnow
 from app.models import LoginFailure, User, UserSession
 from app.passwords import verify_password
 from app.requestctx import request_meta
-from app.users import find_user, hash_token, role_allows
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("auth", __name__)

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import click
 from sqlalchemy import func, select
 
+from app.accounts import (
+    CLI_ROLE,
+    AccountRefused,
+    AccountResult,
+    AccountService,
+    Actor,
+    generate_password,
+)
 from app.audit import AuditEntry, append_audit, verify_chain
 from app.config import ConfigError, Settings, load_settings
 from app.db import Database
 from app.migrate import upgrade
-from app.models import User
+from app.models import ROLES, User
 from app.observability.logging import configure_logging
-from app.passwords import WeakPasswordError
-from app.users import (
-    UserError,
-    add_user,
-    generate_password,
-    issue_api_token,
-    reset_password,
-    set_active,
-    set_role,
-)
 
 
 class Context:
@@ -180,15 +179,15 @@ def ensure_first_admin(ctx: Context) -> None:
     with ctx.db.session() as session:
         if session.scalar(select(func.count()).select_from(User)):
             return
-        password = ctx.settings.admin_password or generate_password()
-        add_user(session, "admin", password, "admin")
-    ctx.audit("user_add", "succeeded", target="admin", reason="first run")
+    password = ctx.settings.admin_password or generate_password()
+    _account_change(ctx, lambda s: s.add("admin", "admin", "first run", password))
     if ctx.settings.admin_password:
         click.echo("Created user 'admin' with the password from DUGOUT_ADMIN_PASSWORD.", err=True)
     else:
         click.echo(
             f"Created user 'admin' with password: {password}\n"
-            "It is shown only this once; change it with `dugout users reset-password admin`.",
+            "It is shown only this once; change it with "
+            "`dugout users reset-password admin --reason ...`.",
             err=True,
         )
 
@@ -368,35 +367,53 @@ def db_upgrade(ctx: Context) -> None:
 
 @main.group()
 def users() -> None:
-    """Accounts and roles."""
+    """Accounts and roles (every change needs --reason and is audited first)."""
 
 
-def _user_op(ctx: Context, action: str, target: str, fn: Any) -> Any:
+REASON_OPTION = click.option(
+    "--reason", default=None, help="Why (required; written to the audit log)."
+)
+
+
+def _accounts(ctx: Context) -> AccountService:
+    """The account service acting for this CLI's operator (the OS user)."""
+    assert ctx.db.sessionmaker is not None
+    return AccountService(ctx.db.sessionmaker, _cli_person())
+
+
+def _cli_person() -> Actor:
+    return Actor(_cli_actor(), CLI_ROLE, source_ip="local")
+
+
+def _account_change(
+    ctx: Context, change: Callable[[AccountService], AccountResult]
+) -> AccountResult:
+    """Run one change through the account service; a refusal is one line and exit 1."""
     try:
-        with ctx.db.session() as session:
-            result = fn(session)
-    except (UserError, WeakPasswordError) as exc:
-        ctx.audit(action, "refused", target=target, reason=str(exc))
-        raise click.ClickException(str(exc)) from exc
-    ctx.audit(action, "succeeded", target=target)
-    return result
+        return change(_accounts(ctx))
+    except AccountRefused as exc:
+        hint = " (--reason)" if "reason" in str(exc) else ""
+        raise click.ClickException(f"{exc}{hint}") from exc
 
 
 @users.command("add")
 @click.argument("username")
 @click.option(
     "--role",
-    type=click.Choice(["viewer", "operator", "admin"]),
+    type=click.Choice(list(ROLES)),
     default="viewer",
     show_default=True,
 )
 @click.option("--password", envvar="DUGOUT_NEW_PASSWORD", help="Prompted when not given.")
+@REASON_OPTION
 @pass_ctx
-def users_add(ctx: Context, username: str, role: str, password: str | None) -> None:
+def users_add(
+    ctx: Context, username: str, role: str, password: str | None, reason: str | None
+) -> None:
     """Create an account."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _user_op(ctx, "user_add", username, lambda s: add_user(s, username, password, role))
+    _account_change(ctx, lambda s: s.add(username, role, reason, password))
     click.echo(f"created {username} ({role})")
 
 
@@ -413,51 +430,57 @@ def users_list(ctx: Context) -> None:
 
 @users.command("set-role")
 @click.argument("username")
-@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@click.argument("role", type=click.Choice(list(ROLES)))
+@REASON_OPTION
 @pass_ctx
-def users_set_role(ctx: Context, username: str, role: str) -> None:
+def users_set_role(ctx: Context, username: str, role: str, reason: str | None) -> None:
     """Change a role (the user's sessions end)."""
-    _user_op(ctx, "user_set_role", username, lambda s: set_role(s, username, role))
+    _account_change(ctx, lambda s: s.set_role(username, role, reason))
     click.echo(f"{username} is now {role}")
 
 
 @users.command("disable")
 @click.argument("username")
+@REASON_OPTION
 @pass_ctx
-def users_disable(ctx: Context, username: str) -> None:
+def users_disable(ctx: Context, username: str, reason: str | None) -> None:
     """Disable an account and end its sessions."""
-    _user_op(ctx, "user_disable", username, lambda s: set_active(s, username, False))
+    _account_change(ctx, lambda s: s.set_active(username, False, reason))
     click.echo(f"{username} disabled")
 
 
 @users.command("enable")
 @click.argument("username")
+@REASON_OPTION
 @pass_ctx
-def users_enable(ctx: Context, username: str) -> None:
+def users_enable(ctx: Context, username: str, reason: str | None) -> None:
     """Re-enable an account."""
-    _user_op(ctx, "user_enable", username, lambda s: set_active(s, username, True))
+    _account_change(ctx, lambda s: s.set_active(username, True, reason))
     click.echo(f"{username} enabled")
 
 
 @users.command("reset-password")
 @click.argument("username")
 @click.option("--password", envvar="DUGOUT_NEW_PASSWORD", help="Random when not given.")
+@REASON_OPTION
 @pass_ctx
-def users_reset_password(ctx: Context, username: str, password: str | None) -> None:
+def users_reset_password(
+    ctx: Context, username: str, password: str | None, reason: str | None
+) -> None:
     """Set a new password (printed once when random) and end the user's sessions."""
-    new = _user_op(
-        ctx, "user_reset_password", username, lambda s: reset_password(s, username, password)
+    result = _account_change(ctx, lambda s: s.reset_password(username, reason, password))
+    click.echo(
+        f"new password for {username}: {result.secret}" if result.secret else "password changed"
     )
-    click.echo(f"new password for {username}: {new}" if password is None else "password changed")
 
 
 @users.command("token")
 @click.argument("username")
+@REASON_OPTION
 @pass_ctx
-def users_token(ctx: Context, username: str) -> None:
+def users_token(ctx: Context, username: str, reason: str | None) -> None:
     """Issue an API token for scripts (shown once; replaces the previous one)."""
-    token = _user_op(ctx, "user_issue_token", username, lambda s: issue_api_token(s, username))
-    click.echo(token)
+    click.echo(_account_change(ctx, lambda s: s.issue_token(username, reason)).secret)
 
 
 @main.group()

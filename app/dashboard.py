@@ -11,7 +11,7 @@ from dash import Dash, Input, Output, dcc, html
 from flask import Flask, Response, has_request_context, request
 from flask_login import current_user
 
-from app.users import role_allows
+from app.accounts import role_allows
 from components.navbar import navbar
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,10 +28,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
+from app.accounts import add_user
 from app.db import Base, Database, utcnow
 from app.migrate import upgrade
 from app.observability.slo import slo_reports
-from app.users import add_user
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct-horse-battery"

@@ -17,23 +17,15 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from flask import current_app
 from flask_login import current_user
 
-from app.audit import AuditWriteError, verify_chain
+from app.accounts import AccountRefused, AccountResult, AccountService, Actor, role_allows
+from app.audit import ReasonError, check_reason, verify_chain
 from app.auth import audit_event, require_role
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
-from app.models import JobSchedule
+from app.models import ROLES, JobSchedule
 from app.pipelines.runner import PIPELINE_NAMES
 from app.queries import list_users, recent_audit
-from app.users import (
-    ROLES,
-    UserError,
-    add_user,
-    generate_password,
-    reset_password,
-    role_allows,
-    set_active,
-    set_role,
-)
+from app.requestctx import request_meta
 from components.controls import breakglass_form, confirm_text, outcome, refused
 from components.ledger import records_table
 from components.status import jobs_table, scheduler_summary
@@ -224,10 +216,12 @@ def _ask(action: str, target: str | None, reason: str | None) -> tuple[Any, ...]
     """The confirmation step: refuse early without a target or a reason, else ask."""
     if not target:
         return False, no_update, None, refused("choose what to act on.")
-    if not reason or not reason.strip():
-        return False, no_update, None, refused("say why: a reason is required.")
-    intent = {"action": action, "target": target, "reason": reason.strip()}
-    return True, confirm_text(action.replace("_", " "), target, reason.strip()), intent, None
+    try:
+        reason = check_reason(reason)
+    except ReasonError as exc:
+        return False, no_update, None, refused(str(exc))
+    intent = {"action": action, "target": target, "reason": reason}
+    return True, confirm_text(action.replace("_", " "), target, reason), intent, None
 
 
 @callback(
@@ -486,22 +480,17 @@ def ask_user(
     return displayed, message, intent, result
 
 
-def _change_user(action: str, name: str, role: str | None) -> tuple[str, str | None]:
-    """Apply the account change; returns what happened and a password to show once."""
-    if name.lower() == current_user.username.lower() and action in ("set_role", "disable"):
-        raise UserError("you cannot demote or disable your own account here (use the CLI)")
-    with get_db().session() as session:
-        if action == "add":
-            password = generate_password()
-            add_user(session, name, password, role or "viewer")
-            return f"Added {name} as {role}.", password
-        if action == "set_role":
-            set_role(session, name, role or "viewer")
-            return f"{name} is now {role}; their sessions were ended.", None
-        if action in ("disable", "enable"):
-            set_active(session, name, action == "enable")
-            return f"{name} {action}d.", None
-        return f"New password for {name}.", reset_password(session, name)
+def _change_user(action: str, name: str, role: str | None, reason: str) -> AccountResult:
+    """Apply the account change through the account service (audited first)."""
+    actor = Actor.from_meta(current_user.username, current_user.role, request_meta())
+    service = AccountService(get_db().sessionmaker, actor)  # type: ignore[arg-type]
+    if action == "add":
+        return service.add(name, role or "viewer", reason)
+    if action == "set_role":
+        return service.set_role(name, role or "viewer", reason)
+    if action in ("disable", "enable"):
+        return service.set_active(name, action == "enable", reason)
+    return service.reset_password(name, reason)
 
 
 @callback(
@@ -513,24 +502,18 @@ def _change_user(action: str, name: str, role: str | None) -> tuple[str, str | N
 )
 @require_role("admin", action="manage_users")
 def do_user(_n: int | None, intent: dict[str, Any] | None) -> Any:
-    """Change the account, audit it (the record says what and why), show a password once."""
+    """Change the account, audited first (the record says what and why); a password once."""
     if not intent:
         return no_update, no_update
     action, name = str(intent.get("action")), str(intent.get("target") or "")
+    action = action if action in USER_ACTIONS else "add"
     role, reason = intent.get("role"), str(intent.get("reason") or "")
-    audit_target = f"{name}:{role}" if action in ("add", "set_role") else name
-    try:  # audited first: without its record the change does not happen
-        audit_event(f"user_{action}", "requested", target=audit_target, reason=reason)
-    except AuditWriteError:
-        return refused("the audit log is unavailable, so nothing was changed."), no_update
     try:
-        message, password = _change_user(action, name, role)
-    except UserError as exc:
-        audit_event(f"user_{action}", "failed", target=audit_target, reason=str(exc))
+        result = _change_user(action, name, role, reason)
+    except AccountRefused as exc:
         return refused(str(exc)), no_update
-    audit_event(f"user_{action}", "succeeded", target=audit_target, reason=reason)
-    secret = html.Code(password, id="user-password") if password else None
-    text = f"{message} Shown once: " if password else message
+    secret = html.Code(result.secret, id="user-password") if result.secret else None
+    text = f"{result.message} Shown once: " if result.secret else result.message
     return outcome(text, "success", secret), 0
 
 

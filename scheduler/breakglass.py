@@ -17,12 +17,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.accounts import role_allows
 from app.audit import AuditEntry, AuditWriteError, append_audit
 from app.db import get_db
 from app.models import SchedulerCommand
 from app.pipelines.runner import PIPELINE_NAMES
 from app.requestctx import request_meta
-from app.users import role_allows
 from scheduler.alerts import KILL_SWITCH as KILL_SWITCH_ALERT
 from scheduler.alerts import AlertBook
 from scheduler.commands import COMMANDS, write_command

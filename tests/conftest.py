@@ -162,7 +162,7 @@ def _outputs(output: str) -> Any:
 @pytest.fixture
 def make_user(db: Database) -> Callable[..., str]:
     """Create a user with a role; returns the username."""
-    from app.users import add_user
+    from app.accounts import add_user
 
     def factory(role: str = "viewer", username: str | None = None) -> str:
         name = username or f"{role}-{uuid.uuid4().hex[:6]}"

@@ -59,7 +59,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     }
     server = LiveServer(f"http://127.0.0.1:{port}", var_dir, env)
     for role, name in USERS.items():
-        result = server.cli("users", "add", name, "--role", role)
+        result = server.cli("users", "add", name, "--role", role, "--reason", "e2e")
         assert result.returncode == 0, result.stderr
     # a day and more of history, so there are finished games and graded bets to chart
     seeded = server.cli("demo", "seed", "--hours", "30", "--step", "600")

@@ -269,4 +269,4 @@ def test_admin_manages_accounts_with_a_password_shown_once(login_as, app, db) ->
     assert "cannot demote or disable your own account" in refused
     outcomes = [(r.action, r.outcome) for r in _audit(db, "user_add")]
     assert outcomes == [("user_add", "requested"), ("user_add", "succeeded")]
-    assert _audit(db, "user_set_role", "failed")
+    assert _audit(db, "user_set_role", "refused")

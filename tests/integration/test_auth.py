@@ -115,7 +115,7 @@ def test_logout_revokes_the_session_server_side(login_as) -> None:
 
 
 def test_disabled_user_loses_access_at_once(login_as, db) -> None:
-    from app.users import set_active
+    from app.accounts import set_active
 
     client = login_as("operator")
     assert client.http.get("/_dash-layout").status_code == 200
@@ -198,7 +198,7 @@ def test_audit_chain_intact_after_activity(login_as, db) -> None:
 
 
 def test_api_token_authenticates_api_only(app, make_user, db) -> None:
-    from app.users import issue_api_token
+    from app.accounts import issue_api_token
 
     name = make_user("viewer")
     with db.session() as s:

@@ -27,21 +27,22 @@ def run_cli(database_url, tmp_path, monkeypatch):
 
 def test_user_lifecycle(run_cli) -> None:
     assert run_cli("db", "upgrade").exit_code == 0
-    r = run_cli("users", "add", "otto", "--role", "operator", "--password", "a-long-password")
+    why = ("--reason", "on-call rota")
+    r = run_cli("users", "add", "otto", "--role", "operator", "--password", "a-long-password", *why)
     assert r.exit_code == 0 and "created otto (operator)" in r.output
-    assert run_cli("users", "add", "otto", "--password", "a-long-password").exit_code == 1
-    r = run_cli("users", "add", "weak", "--password", "short")
+    assert run_cli("users", "add", "otto", "--password", "a-long-password", *why).exit_code == 1
+    r = run_cli("users", "add", "weak", "--password", "short", *why)
     assert r.exit_code == 1 and "at least 12 characters" in r.output
-    r = run_cli("users", "add", "prompted", input="another-long-pw\nanother-long-pw\n")
+    r = run_cli("users", "add", "prompted", *why, input="another-long-pw\nanother-long-pw\n")
     assert r.exit_code == 0
-    assert run_cli("users", "set-role", "otto", "admin").exit_code == 0
-    assert run_cli("users", "set-role", "otto", "king").exit_code == 2
-    assert run_cli("users", "disable", "otto").exit_code == 0
+    assert run_cli("users", "set-role", "otto", "admin", *why).exit_code == 0
+    assert run_cli("users", "set-role", "otto", "king", *why).exit_code == 2
+    assert run_cli("users", "disable", "otto", *why).exit_code == 0
     listing = run_cli("users", "list").output
     assert "otto" in listing and "admin" in listing and "disabled" in listing
-    r = run_cli("users", "reset-password", "otto")
+    r = run_cli("users", "reset-password", "otto", *why)
     assert r.exit_code == 0 and "new password for otto:" in r.output
-    assert run_cli("users", "disable", "ghost").exit_code == 1
+    assert run_cli("users", "disable", "ghost", *why).exit_code == 1
     r = run_cli("audit", "verify")
     assert r.exit_code == 0 and "audit chain intact" in r.output
 
@@ -50,8 +51,8 @@ def test_audit_verify_names_the_broken_row(run_cli, database_url, tmp_path) -> N
     from app.config import load_settings
     from app.db import Database
 
-    run_cli("users", "add", "a1", "--password", "a-long-password")
-    run_cli("users", "add", "a2", "--password", "a-long-password")
+    run_cli("users", "add", "a1", "--password", "a-long-password", "--reason", "test")
+    run_cli("users", "add", "a2", "--password", "a-long-password", "--reason", "test")
     settings = load_settings({"var_dir": str(tmp_path / "var"), "database_url": database_url})
     db = Database(settings.resolved_database_url)
     with db.session() as s:

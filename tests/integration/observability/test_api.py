@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from app.accounts import issue_api_token
 from app.models import Alert, StageRun
-from app.users import issue_api_token
 from tests.integration.observability.ledger import run
 
 T0 = datetime(2026, 7, 4, 12, tzinfo=UTC)
