@@ -107,6 +107,12 @@ class PipelineRun(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float)
     error_type: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # The term the run writes under (app/pipelines/ledger.py): its claim, renewed by a
+    # heartbeat, and, for runs a scheduler leader executes itself, that leader's epoch.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leader_epoch: Mapped[int | None] = mapped_column(BigInteger)
+    fence: Mapped[str | None] = mapped_column(String(8))  # "leader" | "claim"
     stages: Mapped[list[StageRun]] = relationship(
         back_populates="run", order_by="StageRun.started_at", cascade="all, delete-orphan"
     )
@@ -117,6 +123,7 @@ class PipelineRun(Base):
         Index("ix_pipeline_runs_status", "status"),
         Index("ix_pipeline_runs_created", "created_at"),
         Index("ix_pipeline_runs_parent", "parent_run_id"),
+        Index("ix_pipeline_runs_status_heartbeat", "status", "heartbeat_at"),
     )
 
 

@@ -282,6 +282,105 @@ def cpu_ratio(step_min: int, rounds: int, blocks: int, workdir: Path) -> None:
     )
 
 
+class _Counter:
+    """Counts the engine's commits (one per transaction)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def bump(self, _conn: object) -> None:
+        self.n += 1
+
+
+def _noop_stage(src: object) -> object:
+    """A stage that does nothing: what is left is the orchestration around it."""
+    from app.pipelines.context import StageOutcome
+
+    return StageOutcome()
+
+
+def _scratch_pg() -> tuple[str, object]:
+    """A scratch PostgreSQL database on the test server, and a function that drops it."""
+    import psycopg
+
+    admin_url = os.environ.get("DUGOUT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"dugout_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+
+    def drop() -> None:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return f"{url}/{name}", drop
+
+
+def noop_overhead(runs: int, workdir: Path) -> None:
+    """Per-run cost and database transactions of a 3-stage no-op pipeline through the real
+    runner with metrics, spans and logs on, on SQLite and on PostgreSQL."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from prometheus_client import CollectorRegistry
+    from sqlalchemy import event
+
+    from app.db import Database
+    from app.migrate import upgrade
+    from app.observability.logging import configure_logging
+    from app.observability.metrics import DugoutMetrics
+    from app.observability.observer import MetricsObserver
+    from app.observability.slo import SLOS
+    from app.observability.tracing import process_provider
+    from app.pipelines import runner
+    from app.pipelines.context import PipelineContext
+
+    class Discard(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider, _ = process_provider()
+    provider.add_span_processor(BatchSpanProcessor(Discard()))
+    configure_logging("INFO", True, stream=open(os.devnull, "w"))  # noqa: SIM115
+    stages = [(n, _noop_stage) for n in ("one", "two", "three")]
+    original = runner._stages
+    runner._stages = lambda: {**original(), "noop3": stages}  # type: ignore[assignment]
+    print(f"\n== 3-stage no-op pipeline, {runs} runs each, metrics + spans + logs on ==")
+    pg_url, drop = _scratch_pg()
+    try:
+        for label, url in (
+            ("SQLite", f"sqlite:///{workdir / 'noop.sqlite3'}"),
+            ("PostgreSQL", pg_url),
+        ):
+            db = Database(url)
+            assert db.engine is not None and db.sessionmaker is not None
+            upgrade(db.engine)
+            commits = _Counter()
+            event.listen(db.engine, "commit", commits.bump)
+            metrics = DugoutMetrics(CollectorRegistry(), [s.name for s in SLOS])
+            ctx = PipelineContext(
+                sessions=db.sessionmaker, observers=[MetricsObserver(metrics, db.sessionmaker)]
+            )
+            for _ in range(20):  # warm-up: pools, statement caches
+                runner.run_pipeline(ctx, "noop3", "manual")
+            commits.n = 0
+            took = []
+            cpu = time.process_time()
+            for _ in range(runs):
+                started = time.perf_counter()
+                result = runner.run_pipeline(ctx, "noop3", "manual")
+                took.append(time.perf_counter() - started)
+                assert result.status == "succeeded", result
+            cpu_ms = (time.process_time() - cpu) / runs * 1000
+            print(
+                f"  {label}: {commits.n / runs:.1f} transactions per run; per-run overhead "
+                f"median {statistics.median(took) * 1000:.2f} ms, p95 {_pct(took, 0.95) * 1000:.2f} "
+                f"ms wall; {cpu_ms:.2f} ms CPU of this process"
+            )
+            db.dispose()
+    finally:
+        runner._stages = original  # type: ignore[assignment]
+        drop()  # type: ignore[operator]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -431,6 +530,8 @@ def main() -> None:
     parser.add_argument("--skip-scrape", action="store_true")
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--workdir")
+    parser.add_argument("--noop", type=int, default=500, help="runs of the no-op pipeline")
+    parser.add_argument("--noop-only", action="store_true", help="only the no-op pipeline")
     args = parser.parse_args()
     if args.arm:
         serve_arm(args.arm == "on", args.step, Path(args.workdir))
@@ -441,6 +542,12 @@ def main() -> None:
     logging.disable(logging.INFO)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dugout-overhead-") as tmp:
+        if args.noop_only:  # its own interpreter: it installs a tracer provider
+            noop_overhead(args.noop, Path(tmp))
+            return
+        subprocess.run(
+            [sys.executable, __file__, "--noop-only", "--noop", str(args.noop)], check=True
+        )
         cpu_ratio(args.step, args.rounds, args.blocks, Path(tmp))
         if not args.skip_scrape:
             (Path(tmp) / "scrape").mkdir()

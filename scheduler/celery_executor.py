@@ -22,14 +22,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.models import PipelineRun
-from app.observability.logging import new_correlation_id
 from app.observability.tracing import inject_headers
-from app.pipelines.runner import DuplicateTick, PipelineResult
+from app.pipelines.ledger import (
+    DuplicateTick,
+    Interruption,
+    RunOpening,
+    fail_unfinished,
+    record_failed_run,
+)
+from app.pipelines.runner import PipelineResult
 from scheduler.alerts import AlertBook
 from scheduler.celery_app import TASK_NAME, CeleryConfig, queue_for
 from scheduler.celery_tasks import dict_to_result, request_to_message
@@ -136,7 +140,12 @@ class CeleryExecutor(TaskExecutor):
         )
         future: Future[PipelineResult] = Future()
         try:
-            record_failed_run(self.sessions, request, "BrokerUnavailable", reason, self.clock())
+            record_failed_run(
+                self.sessions,
+                opening_of(request),
+                Interruption("BrokerUnavailable", reason),
+                self.clock(),
+            )
         except DuplicateTick as dup:
             future.set_exception(dup)
             return future
@@ -338,38 +347,19 @@ def _safe_url(url: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
-def record_failed_run(
-    sessions: sessionmaker[Session],
-    request: RunRequest,
-    error_type: str,
-    reason: str,
-    now: datetime,
-) -> None:
-    """Write the run as failed before it ever started; DuplicateTick when the tick has a run."""
-    row = PipelineRun(
-        id=request.run_id,
+def opening_of(request: RunRequest) -> RunOpening:
+    """The ledger's view of a request."""
+    return RunOpening(
         pipeline=request.pipeline,
         trigger=request.trigger,
+        run_id=request.run_id,
         scheduled_for=request.scheduled_for,
-        status="failed",
         actor=request.actor,
-        correlation_id=request.correlation_id or new_correlation_id(),
+        params=dict(request.params),
+        correlation_id=request.correlation_id,
         attempt=request.attempt,
         parent_run_id=request.parent_run_id,
-        params=dict(request.params),
-        summary={"reason": reason},
-        created_at=now,
-        started_at=now,
-        finished_at=now,
-        duration_ms=0.0,
-        error_type=error_type,
-        error_message=reason,
     )
-    try:
-        with sessions.begin() as session:
-            session.add(row)
-    except IntegrityError as exc:
-        raise DuplicateTick(f"{request.pipeline} tick {request.scheduled_for} already ran") from exc
 
 
 def close_run(
@@ -379,23 +369,12 @@ def close_run(
     reason: str,
     now: datetime,
 ) -> None:
-    """Fail the run's row (or its newest redelivered attempt) if it is still running; write a
+    """Fail the run's row (or its newest redelivered attempt) if it is still unfinished; write a
     failed row when the task never got as far as the ledger."""
-    from sqlalchemy import or_, select
-
-    with sessions.begin() as session:
-        rows = session.scalars(
-            select(PipelineRun).where(
-                or_(PipelineRun.id == request.run_id, PipelineRun.parent_run_id == request.run_id)
-            )
-        ).all()
-        for row in rows:
-            if row.status == "running":
-                row.status, row.finished_at = "failed", now
-                row.error_type, row.error_message = error_type, reason
-        if rows:
-            return
+    error = Interruption(error_type, reason)
+    if fail_unfinished(sessions, request.run_id, error, now):
+        return
     try:
-        record_failed_run(sessions, request, error_type, reason, now)
+        record_failed_run(sessions, opening_of(request), error, now)
     except DuplicateTick:
         log.info("tick already has a run", extra={"run_id": str(request.run_id)})

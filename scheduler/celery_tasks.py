@@ -32,14 +32,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 
 from app.config import Settings, load_settings
 from app.db import Database, utcnow
 from app.models import PipelineRun
 from app.pipelines.context import PipelineContext
-from app.pipelines.runner import DuplicateTick, PipelineResult, run_pipeline
-from scheduler.executors import AttemptStamp, RunRequest
+from app.pipelines.ledger import DuplicateTick, Interruption, interrupt_runs
+from app.pipelines.runner import PipelineResult, run_pipeline
+from scheduler.executors import RunRequest
 
 log = logging.getLogger("dugout.scheduler.celery")
 UNFINISHED = ("running", "interrupted")
@@ -296,24 +297,6 @@ def attempts_of(sessions: Any, run_id: uuid.UUID) -> Attempts:
     return Attempts(finished[-1] if finished else None, [r for r in rows if r not in finished])
 
 
-def interrupt_dead(sessions: Any, rows: list[PipelineRun], reason: str) -> None:
-    """Mark attempts left `running` by a lost worker as interrupted, with the reason."""
-    ids = [r.id for r in rows if r.status == "running"]
-    if not ids:
-        return
-    with sessions.begin() as session:
-        session.execute(
-            update(PipelineRun)
-            .where(PipelineRun.id.in_(ids), PipelineRun.status == "running")
-            .values(
-                status="interrupted",
-                finished_at=utcnow(),
-                error_type="WorkerLost",
-                error_message=reason,
-            )
-        )
-
-
 def _row_result(row: PipelineRun) -> dict[str, Any]:
     return {
         "run_id": str(row.id),
@@ -371,8 +354,11 @@ def execute_message(task: Any, message: dict[str, Any]) -> dict[str, Any]:
             log.info("run already ended; not run again", extra={"run_id": str(request.run_id)})
             return _row_result(seen.finished)
         if seen.unfinished:
-            interrupt_dead(
-                rt.sessions, seen.unfinished, "the Celery worker running it was lost; redelivered"
+            interrupt_runs(
+                rt.sessions,
+                Interruption("WorkerLost", "the Celery worker running it was lost; redelivered"),
+                utcnow(),
+                ids=[r.id for r in seen.unfinished if r.status == "running"],
             )
             request = replace(
                 request,
@@ -399,8 +385,6 @@ def execute_message(task: Any, message: dict[str, Any]) -> dict[str, Any]:
 
 def _run(rt: WorkerRuntime, request: RunRequest, headers: dict[str, Any], task: Any) -> Any:
     ctx = rt.context
-    if request.attempt > 1 or request.parent_run_id is not None:
-        ctx = replace(ctx, observers=[AttemptStamp(request, ctx.sessions), *ctx.observers])
     # Celery copies custom message headers onto the request itself, not into .headers
     for key in ("traceparent", "tracestate"):
         value = getattr(task.request, key, None)
@@ -416,6 +400,8 @@ def _run(rt: WorkerRuntime, request: RunRequest, headers: dict[str, Any], task: 
             params=request.params,
             correlation_id=request.correlation_id,
             run_id=request.run_id,
+            attempt=request.attempt,
+            parent_run_id=request.parent_run_id,
         )
 
 

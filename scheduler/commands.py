@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import JobSchedule, SchedulerCommand
+from app.pipelines.ledger import Interruption, interrupt_runs
 from scheduler.alerts import AlertBook
 from scheduler.control import KillSwitch
 from scheduler.executors import ExecutorSwitch, RunRequest, TaskExecutor
@@ -304,22 +305,14 @@ def requeue_interrupted(
 ) -> list[uuid.UUID]:
     """Record runs a stopping process could not finish as interrupted and re-queue each as a
     run_now command, which the scheduler leader applies (after this process has let go)."""
-    from app.models import PipelineRun
-
     ids = []
-    now = utcnow()
+    interrupt_runs(
+        sessions,
+        Interruption("ShutdownInterrupted", reason),
+        utcnow(),
+        ids=[r.run_id for r in requests],
+    )
     for request in requests:
-        with sessions.begin() as session:
-            session.execute(
-                update(PipelineRun)
-                .where(PipelineRun.id == request.run_id, PipelineRun.status == "running")
-                .values(
-                    status="interrupted",
-                    finished_at=now,
-                    error_type="ShutdownInterrupted",
-                    error_message=reason,
-                )
-            )
         ids.append(
             write_command(
                 sessions,

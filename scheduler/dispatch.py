@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
+from app.pipelines.ledger import record_skip
 from app.pipelines.runner import DuplicateTick, PipelineResult
 from scheduler.alerts import AlertBook
 from scheduler.config import SchedulerConfig
 from scheduler.control import KillSwitch
 from scheduler.executors import RunAbandoned, TaskExecutor
-from scheduler.ledger import record_skip
 from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
 from scheduler.schedule import DEPENDENTS, JobSpec, get_spec
 

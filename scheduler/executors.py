@@ -16,15 +16,15 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.models import CircuitBreaker, PipelineRun
-from app.pipelines.context import PipelineContext, RunObserver
+from app.models import CircuitBreaker
+from app.pipelines.context import PipelineContext
 from app.pipelines.runner import PIPELINE_NAMES, PipelineResult, run_pipeline
 
 log = logging.getLogger("dugout.scheduler.executor")
@@ -61,6 +61,7 @@ class RunRequest:
     attempt: int = 1
     parent_run_id: uuid.UUID | None = None
     priority: str = "default"
+    leader_epoch: int | None = None  # a leader runs it itself: its writes check this epoch
 
     @classmethod
     def build(cls, pipeline: str, **params: Any) -> RunRequest:
@@ -180,22 +181,6 @@ class TaskExecutor(ABC):
         """Release whatever the executor holds; the default holds nothing."""
 
 
-class AttemptStamp(RunObserver):
-    """Writes attempt and parent_run_id onto the run row as soon as the runner has written it."""
-
-    def __init__(self, request: RunRequest, sessions: Any) -> None:
-        self.request = request
-        self.sessions = sessions
-
-    def run_started(self, run_id: Any, pipeline: str, trigger: str) -> None:
-        """Stamp the attempt number and the run this one retries."""
-        with self.sessions.begin() as session:
-            row = session.get(PipelineRun, run_id)
-            if row is not None:
-                row.attempt = self.request.attempt
-                row.parent_run_id = self.request.parent_run_id
-
-
 Runner = Callable[..., PipelineResult]
 
 
@@ -255,11 +240,8 @@ class LocalExecutor(TaskExecutor):
                 )
 
     def _run(self, request: RunRequest) -> PipelineResult:
-        ctx = self.context()
-        if request.attempt > 1 or request.parent_run_id is not None:
-            ctx = replace(ctx, observers=[AttemptStamp(request, ctx.sessions), *ctx.observers])
         return self._runner(
-            ctx,
+            self.context(),
             request.pipeline,
             request.trigger,
             scheduled_for=request.scheduled_for,
@@ -267,6 +249,9 @@ class LocalExecutor(TaskExecutor):
             params=request.params,
             correlation_id=request.correlation_id,
             run_id=request.run_id,
+            attempt=request.attempt,
+            parent_run_id=request.parent_run_id,
+            leader_epoch=request.leader_epoch,
         )
 
     def _shutdown(self, wait: bool) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import build_engine, utcnow
+from app.pipelines.ledger import Interruption, interrupt_runs
 from scheduler.alerts import DATABASE_LOST, AlertBook, job_error_key
 from scheduler.commands import CommandApplier, CommandListener
 from scheduler.config import SchedulerConfig
@@ -32,7 +33,6 @@ from scheduler.leader import (
     host_identity,
     psycopg_dsn,
 )
-from scheduler.ledger import interrupt_orphans
 from scheduler.outbox import (
     LocalMode,
     database_reachable,
@@ -269,16 +269,18 @@ class SchedulerHost:
         try:
             previous = self.lock.previous_holder
             if previous and previous != self.identity:
-                n = interrupt_orphans(
+                n = interrupt_runs(
                     self.sessions,
-                    f"scheduler:{previous}"[:64],
+                    Interruption(
+                        "LeaderLost", f"scheduler leader {previous} lost its lease mid-run"
+                    ),
                     self.clock(),
-                    f"scheduler leader {previous} lost its lease mid-run",
+                    actor=f"scheduler:{previous}"[:64],
                 )
                 if n:
                     log.warning(
                         "marked runs of the previous leader interrupted",
-                        extra={"runs": n, "previous": previous},
+                        extra={"runs": len(n), "previous": previous},
                     )
             seed_schedule(self.sessions)
             self._replay_leftovers()
@@ -359,11 +361,11 @@ class SchedulerHost:
         except Exception:
             log.exception("outbox replay failed; it is kept and retried by the next leader")
             return
-        interrupt_orphans(
+        interrupt_runs(
             self.sessions,
-            self.dispatcher.actor[:64],
+            Interruption("LeaderLost", "the main database was lost while this run was going"),
             self.clock(),
-            "the main database was lost while this run was going",
+            actor=self.dispatcher.actor[:64],
         )
         self.alerts.resolve(DATABASE_LOST)
         log.warning("main database back: outbox replayed, electing a leader again")

@@ -27,10 +27,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
+from app.pipelines.ledger import record_skip
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import Dispatcher, DispatchOrder
 from scheduler.jobs import ORDER_JOB, TICK_JOB, JobContext, current_job
-from scheduler.ledger import record_skip
 from scheduler.schedule import ANCHOR, JobSpec, get_spec
 
 log = logging.getLogger("dugout.scheduler.service")

@@ -1,4 +1,7 @@
-"""The runner: writes the run ledger first, runs each stage with timing, records the outcome."""
+"""The runner: opens the run in the ledger first, runs each stage with timing, records the outcome.
+
+Every ledger write goes through app/pipelines/ledger.py (the one writer of run and stage rows).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +15,23 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import PipelineRun, StageRun
 from app.observability.logging import correlation_id_var, log_context_var, new_correlation_id
 from app.pipelines.context import PipelineContext, StageOutcome
+from app.pipelines.ledger import (
+    DuplicateTick,
+    RunEnding,
+    RunHandle,
+    RunOpening,
+    StageRecord,
+    StaleWriter,
+    claim_queued,
+    open_run,
+)
 
 log = logging.getLogger("dugout.pipelines")
+__all__ = ["DuplicateTick", "PipelineResult", "StaleWriter", "run_pipeline"]
 
 StageFn = Callable[["StageRunContext"], StageOutcome]
 
@@ -51,18 +63,23 @@ DEPENDS_ON = {"analyze": "collect", "recommend": "analyze"}
 
 @dataclass(slots=True)
 class StageRunContext:
-    """What a stage sees: the pipeline context, the run, the time, and results of earlier stages."""
+    """What a stage sees: the pipeline context, the run, the time, and results of earlier stages.
+
+    `sessions` writes under the run's term: a commit after the run lost its claim (or its
+    leader) fails with StaleWriter and rolls back whole.
+    """
 
     ctx: PipelineContext
     run_id: uuid.UUID
     now: datetime
     pipeline: str = ""
     results: dict[str, StageOutcome] = field(default_factory=dict)
+    handle: RunHandle | None = None
 
     @property
     def sessions(self) -> sessionmaker[Session]:
-        """The session factory of the pipeline context."""
-        return self.ctx.sessions
+        """The run's fenced session factory (the context's own outside a run)."""
+        return self.handle.sessions if self.handle is not None else self.ctx.sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,57 +94,8 @@ class PipelineResult:
     duplicate: bool = False
 
 
-class DuplicateTick(Exception):
-    """This (pipeline, scheduled_for) tick already has a run: it must not run twice."""
-
-
-def _open_run(
-    ctx: PipelineContext,
-    pipeline: str,
-    trigger: str,
-    scheduled_for: datetime | None,
-    actor: str | None,
-    params: dict[str, Any],
-    correlation_id: str,
-    run_id: uuid.UUID | None,
-    now: datetime,
-    trace_id: str | None,
-) -> uuid.UUID:
-    run = PipelineRun(
-        id=run_id or uuid.uuid4(),
-        pipeline=pipeline,
-        trigger=trigger,
-        scheduled_for=scheduled_for,
-        status="running",
-        actor=actor,
-        correlation_id=correlation_id,
-        trace_id=trace_id,
-        params=params,
-        created_at=now,
-        started_at=now,
-    )
-    try:
-        with ctx.sessions.begin() as session:
-            session.add(run)
-    except IntegrityError as exc:
-        raise DuplicateTick(f"{pipeline} tick {scheduled_for} already ran") from exc
-    return run.id
-
-
-def _run_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome:
-    started_wall = src.ctx.clock()
-    started = time.perf_counter()
-    stage_id = uuid.uuid4()
-    with src.sessions.begin() as session:
-        session.add(
-            StageRun(
-                id=stage_id,
-                run_id=src.run_id,
-                stage=name,
-                status="running",
-                started_at=started_wall,
-            )
-        )
+def _execute_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome:
+    """Run one stage whose row is already `running`; a stage's error becomes its outcome."""
     token = log_context_var.set({**(log_context_var.get() or {}), "stage": name})
     try:
         with _tracer().start_as_current_span(f"stage {name}") as span:
@@ -136,6 +104,8 @@ def _run_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome:
             span.set_attribute("dugout.correlation_id", correlation_id_var.get() or "")
             outcome = fn(src)
             span.set_attribute("dugout.status", outcome.status)
+    except StaleWriter:
+        raise  # the run is no longer ours: nothing more is written
     except Exception as exc:
         log.exception("stage failed", extra={"error_type": type(exc).__name__})
         outcome = StageOutcome(
@@ -146,28 +116,24 @@ def _run_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome:
         )
     finally:
         log_context_var.reset(token)
-    duration_ms = (time.perf_counter() - started) * 1000
-    with src.sessions.begin() as session:
-        row = session.get(StageRun, stage_id)
-        assert row is not None
-        row.status = outcome.status
-        row.finished_at = src.ctx.clock()
-        row.duration_ms = duration_ms
-        row.records_in, row.records_out = outcome.records_in, outcome.records_out
-        row.error_type, row.error_message = outcome.error_type, outcome.error_message
-        row.detail = outcome.detail
-    log.info(
-        "stage finished",
-        extra={
-            "status": outcome.status,
-            "duration_ms": round(duration_ms, 2),
-            "records_in": outcome.records_in,
-            "records_out": outcome.records_out,
-            "stage": name,
-        },
-    )
-    src.ctx.notify("stage_finished", src.run_id, src.pipeline, name, outcome, duration_ms / 1000)
     return outcome
+
+
+def _record(
+    name: str, outcome: StageOutcome, started: datetime, ended: datetime, ms: float
+) -> StageRecord:
+    return StageRecord(
+        stage=name,
+        status=outcome.status,
+        started_at=started,
+        finished_at=ended,
+        duration_ms=ms,
+        records_in=outcome.records_in,
+        records_out=outcome.records_out,
+        error_type=outcome.error_type,
+        error_message=outcome.error_message,
+        detail=outcome.detail,
+    )
 
 
 # A ProxyTracer made once: it finds the provider set later (per process, after fork) and keeps
@@ -200,10 +166,16 @@ def run_pipeline(
     params: dict[str, Any] | None = None,
     correlation_id: str | None = None,
     run_id: uuid.UUID | None = None,
+    attempt: int = 1,
+    parent_run_id: uuid.UUID | None = None,
+    leader_epoch: int | None = None,
+    queued: bool = False,
 ) -> PipelineResult:
     """Run `pipeline` now: ledger row first, then each stage; never raises for a stage failure.
 
-    Raises DuplicateTick when a scheduled tick already has a run (the ledger's unique key).
+    Raises DuplicateTick when a scheduled tick already has a run (the ledger's unique key), and
+    StaleWriter when the run's term ended under it (nothing more was written). With `queued`
+    the run row exists already (status queued) and is claimed instead of written.
     """
     stages = _stages().get(pipeline)
     if stages is None:
@@ -219,18 +191,34 @@ def run_pipeline(
             span.set_attribute("dugout.correlation_id", cid)
             trace_id = span.get_span_context().trace_id
             now = ctx.clock()
-            rid = _open_run(
-                ctx,
-                pipeline,
-                trigger,
-                scheduled_for,
-                actor,
-                params or {},
-                cid,
-                run_id,
-                now,
-                f"{trace_id:032x}" if trace_id else None,
+            opening = RunOpening(
+                pipeline=pipeline,
+                trigger=trigger,
+                run_id=run_id or uuid.uuid4(),
+                scheduled_for=scheduled_for,
+                actor=actor,
+                params=params or {},
+                correlation_id=cid,
+                trace_id=f"{trace_id:032x}" if trace_id else None,
+                attempt=attempt,
+                parent_run_id=parent_run_id,
+                leader_epoch=leader_epoch,
             )
+            first = stages[0][0] if stages else None
+            if queued:
+                handle = claim_queued(
+                    ctx.sessions,
+                    opening.run_id,
+                    now,
+                    first_stage=first,
+                    clock=ctx.clock,
+                    trace_id=opening.trace_id,
+                )
+                if handle is None:
+                    raise StaleWriter(opening.run_id, "the queued run was not there to claim")
+            else:
+                handle = open_run(ctx.sessions, opening, now, first_stage=first, clock=ctx.clock)
+            rid = handle.run_id
             span.set_attribute("dugout.run_id", str(rid))
             fields = {"run_id": str(rid), "pipeline": pipeline}
             if actor and trigger == "manual":  # a person ran it: their name is on every line
@@ -239,18 +227,34 @@ def run_pipeline(
             try:
                 result = _run_stages(
                     ctx,
-                    StageRunContext(ctx, rid, now, pipeline),
+                    StageRunContext(ctx, rid, now, pipeline, handle=handle),
                     stages,
                     trigger,
                     actor,
                     scheduled_for,
                 )
+            except StaleWriter as exc:
+                log.error("run fenced: its term ended; stopping", extra={"why": exc.why})
+                raise
             finally:
                 log_context_var.reset(ctx_token)
             span.set_attribute("dugout.status", result.status)
             return result
     finally:
         correlation_id_var.reset(cid_token)
+
+
+def _skipped(src: StageRunContext, name: str) -> StageRecord | None:
+    """The skip record of `name` when the stage it depends on failed or was skipped."""
+    upstream = DEPENDS_ON.get(name)
+    if upstream not in src.results or src.results[upstream].status not in {"failed", "skipped"}:
+        return None
+    reason = f"upstream stage {upstream} {src.results[upstream].status}"
+    outcome = StageOutcome(status="skipped", detail={"reason": reason})
+    src.results[name] = outcome
+    log.info("stage skipped", extra={"stage": name, "reason": reason})
+    now = src.ctx.clock()
+    return StageRecord(name, "skipped", now, now, 0.0, detail=outcome.detail)
 
 
 def _run_stages(
@@ -261,29 +265,60 @@ def _run_stages(
     actor: str | None,
     scheduled_for: datetime | None,
 ) -> PipelineResult:
+    """Each stage in turn: one transaction per boundary (finish one, start the next)."""
+    handle = src.handle
+    assert handle is not None
     started = time.perf_counter()
     log.info("run started", extra={"trigger": trigger, "actor": actor})
     ctx.notify("run_started", src.run_id, src.pipeline, trigger)
     ctx.notify("run_opened", src.run_id, src.pipeline, trigger, scheduled_for, src.now)
-    for name, fn in stages:
-        upstream = DEPENDS_ON.get(name)
-        if upstream in src.results and src.results[upstream].status in {"failed", "skipped"}:
-            outcome = _skip(src, name, f"upstream stage {upstream} {src.results[upstream].status}")
-        else:
-            outcome = _run_stage(src, name, fn)
+    finished: StageRecord | None = None
+    skipped: list[StageRecord] = []
+    stage_started, stage_clock = src.now, started
+    for i, (name, fn) in enumerate(stages):
+        if i > 0:
+            skip = _skipped(src, name)
+            if skip is not None:
+                skipped.append(skip)
+                continue
+            stage_started, stage_clock = ctx.clock(), time.perf_counter()
+            handle.advance(finished, skipped, name, stage_started)
+            if finished is not None:
+                _stage_finished(src, finished)
+            finished, skipped = None, []
+        outcome = _execute_stage(src, name, fn)
         src.results[name] = outcome
+        duration_ms = (time.perf_counter() - stage_clock) * 1000
+        finished = _record(name, outcome, stage_started, ctx.clock(), duration_ms)
     status = _run_status(src.results)
     error_type, error = _run_error(src.results)
     summary = {n: o.summary() for n, o in src.results.items()}
     duration_ms = (time.perf_counter() - started) * 1000
-    with ctx.sessions.begin() as session:
-        run = session.get(PipelineRun, src.run_id)
-        assert run is not None
-        run.status, run.finished_at, run.duration_ms = status, ctx.clock(), duration_ms
-        run.error_type, run.error_message, run.summary = error_type, error, summary
+    ending = RunEnding(status, duration_ms, summary, error_type, error)
+    handle.finish(finished, skipped, ending, ctx.clock())
+    if finished is not None:
+        _stage_finished(src, finished)
     log.info("run finished", extra={"status": status, "duration_ms": round(duration_ms, 2)})
     ctx.notify("run_finished", src.run_id, src.pipeline, trigger, status, duration_ms / 1000)
     return PipelineResult(src.run_id, src.pipeline, status, summary, error)
+
+
+def _stage_finished(src: StageRunContext, record: StageRecord) -> None:
+    """Log and notify a stage's end once its row is committed."""
+    log.info(
+        "stage finished",
+        extra={
+            "status": record.status,
+            "duration_ms": round(record.duration_ms, 2),
+            "records_in": record.records_in,
+            "records_out": record.records_out,
+            "stage": record.stage,
+        },
+    )
+    outcome = src.results[record.stage]
+    src.ctx.notify(
+        "stage_finished", src.run_id, src.pipeline, record.stage, outcome, record.duration_ms / 1000
+    )
 
 
 def _run_error(outcomes: dict[str, StageOutcome]) -> tuple[str | None, str | None]:
@@ -298,22 +333,3 @@ def _run_error(outcomes: dict[str, StageOutcome]) -> tuple[str | None, str | Non
     if not troubled:
         return None, None
     return troubled[0][1].error_type, "; ".join(f"{n}: {o.error_message}" for n, o in troubled)
-
-
-def _skip(src: StageRunContext, name: str, reason: str) -> StageOutcome:
-    outcome = StageOutcome(status="skipped", detail={"reason": reason})
-    now = src.ctx.clock()
-    with src.sessions.begin() as session:
-        session.add(
-            StageRun(
-                run_id=src.run_id,
-                stage=name,
-                status="skipped",
-                started_at=now,
-                finished_at=now,
-                duration_ms=0.0,
-                detail=outcome.detail,
-            )
-        )
-    log.info("stage skipped", extra={"stage": name, "reason": reason})
-    return outcome

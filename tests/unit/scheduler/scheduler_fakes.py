@@ -3,15 +3,13 @@ ledger rows with scripted outcomes (no pipelines run)."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import PipelineRun
-from app.pipelines.runner import DuplicateTick, PipelineResult
+from app.pipelines.ledger import DuplicateTick, RunEnding, RunOpening, open_run
+from app.pipelines.runner import PipelineResult
 from scheduler.executors import RunRequest, TaskExecutor
 
 START = datetime(2026, 7, 4, 18, 0, tzinfo=UTC)
@@ -64,27 +62,23 @@ class ScriptedExecutor(TaskExecutor):
         script = self.outcomes.get(request.pipeline) or []
         status = script.pop(0) if script else "succeeded"
         summary = {"collect": {"reason": "stale input"}} if status == "skipped" else {}
-        run = PipelineRun(
-            id=request.run_id,
+        opening = RunOpening(
             pipeline=request.pipeline,
             trigger=request.trigger,
+            run_id=request.run_id,
             scheduled_for=request.scheduled_for,
-            status=status,
             actor=request.actor,
-            correlation_id=uuid.uuid4().hex,
             attempt=request.attempt,
             parent_run_id=request.parent_run_id,
-            created_at=self.clock(),
-            started_at=self.clock(),
-            finished_at=self.clock(),
-            summary=summary,
         )
         try:
-            with self.sessions.begin() as session:
-                session.add(run)
-        except IntegrityError:
-            future.set_exception(DuplicateTick(f"{request.pipeline} tick already ran"))
+            handle = open_run(
+                self.sessions, opening, self.clock(), first_stage=None, clock=self.clock
+            )
+        except DuplicateTick as exc:
+            future.set_exception(exc)
             return future
+        handle.finish(None, [], RunEnding(status, 0.0, summary), self.clock())
         self.requests.append(request)
         error = "collect: boom" if status == "failed" else None
         future.set_result(PipelineResult(request.run_id, request.pipeline, status, summary, error))

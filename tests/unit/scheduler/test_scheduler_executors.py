@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.models import PipelineRun
 from app.pipelines.context import PipelineContext
 from app.pipelines.runner import DuplicateTick, PipelineResult
-from scheduler.executors import AttemptStamp, ExecutorClosed, LocalExecutor, RunRequest
+from scheduler.executors import ExecutorClosed, LocalExecutor
 
 
 class Runner:
@@ -105,33 +105,33 @@ def test_shutdown_refuses_new_runs(sessions, runner) -> None:
         ex.submit_pipeline("grading")
 
 
-def test_retries_get_an_observer_that_stamps_attempt_and_parent(executor, runner, sessions) -> None:
+def test_retries_hand_attempt_and_parent_to_the_runner(executor, runner) -> None:
     parent = uuid.uuid4()
     executor.execute_pipeline("grading", attempt=2, parent_run_id=parent, trigger="retry")
-    ctx = runner.calls[0]["ctx"]
-    assert isinstance(ctx.observers[0], AttemptStamp)
+    assert (runner.calls[0]["attempt"], runner.calls[0]["parent_run_id"]) == (2, parent)
     executor.execute_pipeline("grading")
+    assert (runner.calls[1]["attempt"], runner.calls[1]["parent_run_id"]) == (1, None)
     assert runner.calls[1]["ctx"].observers == ()
 
 
-def test_attempt_stamp_writes_the_run_row(sessions) -> None:
-    parent_id, run_id = uuid.uuid4(), uuid.uuid4()
+def test_a_retry_is_opened_with_its_attempt_and_parent(sessions) -> None:
     from scheduler_fakes import START
 
-    with sessions.begin() as s:
-        for rid in (parent_id, run_id):
-            s.add(
-                PipelineRun(
-                    id=rid,
-                    pipeline="grading",
-                    trigger="retry",
-                    status="running",
-                    correlation_id="c",
-                    created_at=START,
-                )
-            )
-    request = RunRequest.build("grading", attempt=3, parent_run_id=parent_id, run_id=run_id)
-    AttemptStamp(request, sessions).run_started(run_id, "grading", "retry")
+    from app.pipelines.ledger import RunOpening, open_run
+
+    parent_id = uuid.uuid4()
+    open_run(
+        sessions,
+        RunOpening("grading", "schedule", run_id=parent_id),
+        START,
+        first_stage=None,
+        clock=lambda: START,
+    )
+    ex = LocalExecutor(PipelineContext(sessions=sessions), max_workers=1, critical_workers=1)
+    try:
+        result = ex.execute_pipeline("grading", attempt=3, parent_run_id=parent_id)
+    finally:
+        ex.shutdown(wait=True)
     with sessions() as s:
-        row = s.scalars(select(PipelineRun).where(PipelineRun.id == run_id)).one()
-        assert (row.attempt, row.parent_run_id) == (3, parent_id)
+        row = s.scalars(select(PipelineRun).where(PipelineRun.id == result.run_id)).one()
+        assert (row.attempt, row.parent_run_id, row.status) == (3, parent_id, result.status)

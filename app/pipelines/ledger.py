@@ -1,0 +1,538 @@
+"""The run ledger's one writer: every `pipeline_runs` and `stage_runs` row is made and changed here.
+
+A run writes under a term: its own claim (a token on the run row, renewed by a heartbeat) and,
+when a scheduler leader executes it in its own process, that leader's epoch. Every transaction
+a run makes (ledger rows and, through `RunHandle.sessions`, its data rows) checks that term
+inside the transaction itself, so a writer that froze between a check and its write cannot get
+through: its transaction fails whole with `StaleWriter` and the row stays as the new owner set it.
+
+A run costs at most (stages + 2) transactions: opening the run starts its first stage, each
+boundary finishes one stage and starts the next (skipped stages written with it), and the last
+stage finishes with the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models import PipelineRun, SchedulerLease, StageRun
+from app.observability.logging import new_correlation_id
+
+log = logging.getLogger("dugout.pipelines.ledger")
+LEASE_NAME = "scheduler"
+UNFINISHED = ("queued", "running")
+
+
+class DuplicateTick(Exception):
+    """This (pipeline, scheduled_for) tick already has a run: it must not run twice."""
+
+
+class StaleWriter(RuntimeError):
+    """The run's term is over (a newer leader, or its claim was taken or ended): the write was
+    rolled back and this process must stop working on the run."""
+
+    def __init__(self, run_id: uuid.UUID, why: str) -> None:
+        super().__init__(f"run {run_id}: {why}")
+        self.run_id = run_id
+        self.why = why
+
+
+@dataclass(frozen=True, slots=True)
+class Interruption:
+    """Why runs stopped without ending: the error type and message written on their rows."""
+
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunOpening:
+    """Everything the run row holds when the run starts (or is queued)."""
+
+    pipeline: str
+    trigger: str
+    run_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    scheduled_for: datetime | None = None
+    actor: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+    trace_id: str | None = None
+    attempt: int = 1
+    parent_run_id: uuid.UUID | None = None
+    leader_epoch: int | None = None  # set: the writes check this leader epoch too
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    """One stage as the ledger keeps it."""
+
+    stage: str
+    status: str
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: float = 0.0
+    records_in: int = 0
+    records_out: int = 0
+    error_type: str | None = None
+    error_message: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnding:
+    """How a run ended, as written on its row."""
+
+    status: str
+    duration_ms: float
+    summary: dict[str, Any]
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+def new_token() -> str:
+    """A fresh claim token."""
+    return uuid.uuid4().hex
+
+
+def _check_term(
+    session: Session, run_id: uuid.UUID, token: str, epoch: int | None, now: datetime
+) -> None:
+    """Inside `session`'s transaction: the run still holds its claim (renewing the heartbeat)
+    and, when it has one, its leader's epoch is current; else StaleWriter."""
+    claimed = session.execute(
+        update(PipelineRun)
+        .where(
+            PipelineRun.id == run_id,
+            PipelineRun.claim_token == token,
+            PipelineRun.status == "running",
+        )
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise StaleWriter(run_id, "its claim was taken or ended by another owner")
+    _check_epoch(session, run_id, epoch)
+
+
+def _check_epoch(session: Session, run_id: uuid.UUID, epoch: int | None) -> None:
+    """Inside `session`'s transaction: the leader epoch is still `epoch` (PostgreSQL holds the
+    lease row shared until commit, so a new leader's epoch bump waits for this write)."""
+    if epoch is None:
+        return
+    current = session.scalar(
+        select(SchedulerLease.epoch)
+        .where(SchedulerLease.name == LEASE_NAME)
+        .with_for_update(read=True)  # FOR SHARE on PostgreSQL; SQLite holds the write lock
+    )
+    if current != epoch:
+        raise StaleWriter(run_id, f"leader epoch {epoch} is over (now {current})")
+
+
+TERM_KEY = "dugout.run_term"
+
+
+class _FencedSessions(sessionmaker[Session]):
+    """The base factory's sessions, each carrying the run whose term its commits check."""
+
+    def __init__(self, base: sessionmaker[Session], handle: RunHandle) -> None:
+        # no sessionmaker.__init__: it would make a new Session class for every run
+        self.class_ = base.class_
+        self.kw = {**base.kw, "info": {**(base.kw.get("info") or {}), TERM_KEY: handle}}
+
+
+@event.listens_for(Session, "before_commit")
+def _fence_commit(session: Session) -> None:
+    """A run's data rows commit only while the run still holds its term."""
+    handle = session.info.get(TERM_KEY)
+    if handle is None:
+        return
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the data rows first, so SQLite holds the write lock
+    _check_term(session, handle.run_id, handle.token, handle.leader_epoch, handle.clock())
+
+
+class RunHandle:
+    """An open run: the one way its rows and its data rows are written while it runs."""
+
+    def __init__(
+        self,
+        base: sessionmaker[Session],
+        run_id: uuid.UUID,
+        token: str,
+        leader_epoch: int | None,
+        clock: Any,
+    ) -> None:
+        self.run_id = run_id
+        self.token = token
+        self.leader_epoch = leader_epoch
+        self.clock = clock
+        self.base = base
+        self.stage_id: uuid.UUID | None = None
+        self.sessions = self._fenced(base)
+
+    def _fenced(self, base: sessionmaker[Session]) -> sessionmaker[Session]:
+        """A session factory whose every commit checks this run's term first."""
+        return _FencedSessions(base, self)
+
+    def _stage_rows(
+        self, session: Session, finished: StageRecord | None, skipped: Iterable[StageRecord]
+    ) -> None:
+        if finished is not None and self.stage_id is not None:
+            session.execute(
+                update(StageRun)
+                .where(StageRun.id == self.stage_id)
+                .values(
+                    status=finished.status,
+                    finished_at=finished.finished_at,
+                    duration_ms=finished.duration_ms,
+                    records_in=finished.records_in,
+                    records_out=finished.records_out,
+                    error_type=finished.error_type,
+                    error_message=finished.error_message,
+                    detail=finished.detail,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            self.stage_id = None
+        for s in skipped:
+            session.add(
+                StageRun(
+                    id=uuid.uuid4(),
+                    run_id=self.run_id,
+                    stage=s.stage,
+                    status=s.status,
+                    started_at=s.started_at,
+                    finished_at=s.finished_at,
+                    duration_ms=s.duration_ms,
+                    detail=s.detail,
+                )
+            )
+
+    def _start(self, session: Session, stage: str, now: datetime) -> None:
+        self.stage_id = uuid.uuid4()
+        session.add(
+            StageRun(
+                id=self.stage_id, run_id=self.run_id, stage=stage, status="running", started_at=now
+            )
+        )
+
+    def advance(
+        self,
+        finished: StageRecord | None,
+        skipped: Iterable[StageRecord],
+        start: str,
+        now: datetime,
+    ) -> None:
+        """One transaction: close the stage that ended, add skipped ones, start `start`."""
+        with self.base.begin() as session:
+            _check_term(session, self.run_id, self.token, self.leader_epoch, now)
+            self._stage_rows(session, finished, skipped)
+            self._start(session, start, now)
+
+    def finish(
+        self,
+        finished: StageRecord | None,
+        skipped: Iterable[StageRecord],
+        ending: RunEnding,
+        now: datetime,
+    ) -> None:
+        """One transaction: close the last stage, add skipped ones, and end the run."""
+        with self.base.begin() as session:
+            _check_term(session, self.run_id, self.token, self.leader_epoch, now)
+            self._stage_rows(session, finished, skipped)
+            session.execute(
+                update(PipelineRun)
+                .where(PipelineRun.id == self.run_id)
+                .values(
+                    status=ending.status,
+                    finished_at=now,
+                    duration_ms=ending.duration_ms,
+                    summary=ending.summary,
+                    error_type=ending.error_type,
+                    error_message=ending.error_message,
+                    claim_token=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def heartbeat(self, now: datetime) -> bool:
+        """Renew the claim alone; False (nothing written) when the term is over."""
+        try:
+            with self.base.begin() as session:
+                _check_term(session, self.run_id, self.token, self.leader_epoch, now)
+        except StaleWriter:
+            return False
+        return True
+
+
+def _run_row(opening: RunOpening, status: str, now: datetime, token: str | None) -> PipelineRun:
+    return PipelineRun(
+        id=opening.run_id,
+        pipeline=opening.pipeline,
+        trigger=opening.trigger,
+        scheduled_for=opening.scheduled_for,
+        status=status,
+        actor=opening.actor,
+        correlation_id=opening.correlation_id or new_correlation_id(),
+        trace_id=opening.trace_id,
+        attempt=opening.attempt,
+        parent_run_id=opening.parent_run_id,
+        params=dict(opening.params),
+        summary={},
+        created_at=now,
+        started_at=now if status == "running" else None,
+        claim_token=token,
+        heartbeat_at=now if token else None,
+        leader_epoch=opening.leader_epoch,
+        fence="leader" if opening.leader_epoch is not None else "claim",
+    )
+
+
+def open_run(
+    sessions: sessionmaker[Session],
+    opening: RunOpening,
+    now: datetime,
+    *,
+    first_stage: str | None,
+    clock: Any,
+) -> RunHandle:
+    """Write the run row (status running, a fresh claim) and start its first stage, in one
+    transaction that checks the leader epoch; DuplicateTick when the tick already has a run."""
+    token = new_token()
+    handle = RunHandle(sessions, opening.run_id, token, opening.leader_epoch, clock)
+    try:
+        with sessions.begin() as session:
+            session.add(_run_row(opening, "running", now, token))
+            session.flush()
+            _check_epoch(session, opening.run_id, opening.leader_epoch)
+            if first_stage is not None:
+                handle._start(session, first_stage, now)
+    except IntegrityError as exc:
+        raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
+    return handle
+
+
+def queue_run(sessions: sessionmaker[Session], opening: RunOpening, now: datetime) -> None:
+    """Write the run row as `queued` (it runs elsewhere, which claims it); DuplicateTick when
+    the tick already has a run."""
+    try:
+        with sessions.begin() as session:
+            session.add(_run_row(opening, "queued", now, None))
+            session.flush()
+            _check_epoch(session, opening.run_id, opening.leader_epoch)
+    except IntegrityError as exc:
+        raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
+
+
+def claim_queued(
+    sessions: sessionmaker[Session],
+    run_id: uuid.UUID,
+    now: datetime,
+    *,
+    first_stage: str | None,
+    clock: Any,
+    trace_id: str | None = None,
+) -> RunHandle | None:
+    """Take a queued run (queued -> running with a fresh claim) and start its first stage, in
+    one transaction; None when it is not queued (another delivery has it, or it ended)."""
+    token = new_token()
+    handle = RunHandle(sessions, run_id, token, None, clock)
+    with sessions.begin() as session:
+        values: dict[str, Any] = {
+            "status": "running",
+            "claim_token": token,
+            "heartbeat_at": now,
+            "started_at": now,
+        }
+        if trace_id:
+            values["trace_id"] = trace_id
+        claimed = session.execute(
+            update(PipelineRun)
+            .where(PipelineRun.id == run_id, PipelineRun.status == "queued")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return None
+        if first_stage is not None:
+            handle._start(session, first_stage, now)
+    return handle
+
+
+def record_skip(
+    sessions: sessionmaker[Session],
+    pipeline: str,
+    *,
+    trigger: str,
+    scheduled_for: datetime | None,
+    reason: str,
+    now: datetime,
+    actor: str | None = None,
+    attempt: int = 1,
+    parent_run_id: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """Write a `skipped` run with its reason; None when the tick already has a run."""
+    opening = RunOpening(
+        pipeline=pipeline,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        actor=actor,
+        attempt=attempt,
+        parent_run_id=parent_run_id,
+    )
+    row = _run_row(opening, "skipped", now, None)
+    row.started_at, row.finished_at, row.duration_ms = now, now, 0.0
+    row.summary, row.fence = {"reason": reason}, None
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError:  # the tick already has a run: it was decided elsewhere
+        return None
+    log.info(
+        "run skipped",
+        extra={
+            "pipeline": pipeline,
+            "reason": reason,
+            "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
+        },
+    )
+    return row.id
+
+
+def record_failed_run(
+    sessions: sessionmaker[Session],
+    opening: RunOpening,
+    error: Interruption,
+    now: datetime,
+) -> None:
+    """Fail a run that never started: its queued row, or a new failed row; DuplicateTick when
+    the tick already has another run."""
+    with sessions.begin() as session:
+        done = session.execute(
+            update(PipelineRun)
+            .where(PipelineRun.id == opening.run_id, PipelineRun.status == "queued")
+            .values(
+                status="failed",
+                started_at=now,
+                finished_at=now,
+                duration_ms=0.0,
+                summary={"reason": error.message},
+                error_type=error.error_type,
+                error_message=error.message,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(done, "rowcount", 0) == 1:
+            return
+    row = _run_row(opening, "failed", now, None)
+    row.started_at, row.finished_at, row.duration_ms = now, now, 0.0
+    row.summary, row.fence = {"reason": error.message}, None
+    row.error_type, row.error_message = error.error_type, error.message
+    try:
+        with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError as exc:
+        raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
+
+
+def interrupt_runs(
+    sessions: sessionmaker[Session],
+    reason: Interruption,
+    now: datetime,
+    *,
+    ids: Iterable[uuid.UUID] | None = None,
+    actor: str | None = None,
+    leader_epoch_below: int | None = None,
+    heartbeat_before: datetime | None = None,
+    status: str = "interrupted",
+) -> list[uuid.UUID]:
+    """End unfinished runs that lost their executor, with the reason as data; returns their ids.
+
+    Filters combine (all given must hold): run ids, the actor that started them, runs fenced by
+    a leader epoch older than `leader_epoch_below`, or runs whose heartbeat is older than
+    `heartbeat_before`. Only `running` rows are touched unless `ids` names queued ones too.
+    """
+    where: list[Any] = []
+    if ids is not None:
+        id_list = list(ids)
+        if not id_list:
+            return []
+        where += [PipelineRun.id.in_(id_list), PipelineRun.status.in_(UNFINISHED)]
+    else:
+        where.append(PipelineRun.status == "running")
+    if actor is not None:
+        where.append(PipelineRun.actor == actor)
+    if leader_epoch_below is not None:
+        where += [PipelineRun.fence == "leader", PipelineRun.leader_epoch < leader_epoch_below]
+    if heartbeat_before is not None:
+        where.append(
+            or_(PipelineRun.heartbeat_at < heartbeat_before, PipelineRun.heartbeat_at.is_(None))
+        )
+    with sessions.begin() as session:
+        found = list(session.scalars(select(PipelineRun.id).where(*where).with_for_update()).all())
+        if found:
+            session.execute(
+                update(PipelineRun)
+                .where(PipelineRun.id.in_(found), PipelineRun.status.in_(UNFINISHED))
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error_type=reason.error_type,
+                    error_message=reason.message,
+                    claim_token=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(StageRun)
+                .where(StageRun.run_id.in_(found), StageRun.status == "running")
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error_type=reason.error_type,
+                    error_message=reason.message,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    if found:
+        log.warning(
+            "runs ended without finishing",
+            extra={"runs": len(found), "status": status, "error_type": reason.error_type},
+        )
+    return found
+
+
+def fail_unfinished(
+    sessions: sessionmaker[Session],
+    run_id: uuid.UUID,
+    reason: Interruption,
+    now: datetime,
+) -> bool:
+    """Fail run `run_id` and any attempt retrying it that is still unfinished; False when the
+    ledger has no row for it at all."""
+    with sessions() as session:
+        ids = list(
+            session.scalars(
+                select(PipelineRun.id).where(
+                    or_(PipelineRun.id == run_id, PipelineRun.parent_run_id == run_id)
+                )
+            ).all()
+        )
+    if not ids:
+        return False
+    interrupt_runs(sessions, reason, now, ids=ids, status="failed")
+    return True
+
+
+def lapsed_before(now: datetime, lost_after_s: float) -> datetime:
+    """The heartbeat instant before which a running run counts as lost."""
+    return now - timedelta(seconds=lost_after_s)
