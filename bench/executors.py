@@ -33,10 +33,10 @@ from app.db import Database, build_engine  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import PipelineRun  # noqa: E402
 from app.pipelines.build import build_context  # noqa: E402
-from scheduler.celery_app import make_celery  # noqa: E402
-from scheduler.celery_executor import CeleryExecutor  # noqa: E402
 from scheduler.cli import celery_worker_argv  # noqa: E402
 from scheduler.executors import LocalExecutor, TaskExecutor  # noqa: E402
+from scheduler.executors.celery.app import make_celery  # noqa: E402
+from scheduler.executors.celery.executor import CeleryExecutor  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/6"

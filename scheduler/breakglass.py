@@ -27,7 +27,7 @@ from scheduler.alerts import KILL_SWITCH as KILL_SWITCH_ALERT
 from scheduler.alerts import AlertBook
 from scheduler.commands import COMMANDS, write_command
 from scheduler.control import KillSwitch, KillSwitchState
-from scheduler.executors import TaskExecutor
+from scheduler.executors import TaskExecutor, build_executor
 from scheduler.queue import DbQueue
 from scheduler.schedule import get_spec
 
@@ -86,19 +86,10 @@ def get_executor(app: Flask) -> TaskExecutor:
     executor = app.extensions.get("dugout.executor")
     if executor is None:
         from app.services import pipeline_context
-        from scheduler.config import SchedulerConfig
-        from scheduler.executors import build_executor
 
         settings = app.extensions["dugout.settings"]
-        config = SchedulerConfig.from_settings(settings)
-        executor = build_executor(
-            settings,
-            _sessions(app),
-            lambda: pipeline_context(app),
-            run_threads=config.run_threads,
-            critical_threads=config.critical_threads,
-        )
-        executor = app.extensions.setdefault("dugout.executor", executor)
+        built = build_executor(settings, _sessions(app), lambda: pipeline_context(app))
+        executor = app.extensions.setdefault("dugout.executor", built)
     return executor  # type: ignore[no-any-return]
 
 

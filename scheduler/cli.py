@@ -48,11 +48,7 @@ class _Runtime:
         self._ctx: PipelineContext | None = None
         self._lock = threading.Lock()
         self.executor = build_executor(
-            self.settings,
-            self.sessions,
-            self.context,
-            run_threads=self.config.run_threads,
-            critical_threads=self.config.critical_threads,
+            self.settings, self.sessions, self.context, config=self.config
         )
 
     def context(self) -> PipelineContext:
@@ -156,13 +152,13 @@ def worker_command(
 
 
 def celery_worker_argv(concurrency: int, queues: str, name: str | None = None) -> list[str]:
-    """The documented `celery -A scheduler.celery_app worker -Q critical,default` line."""
+    """The documented `celery -A scheduler.executors.celery.app worker -Q critical,default` line."""
     argv = [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        "scheduler.celery_app",
+        "scheduler.executors.celery.app",
         "worker",
         "-Q",
         queues,

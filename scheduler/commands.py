@@ -220,7 +220,7 @@ class CommandApplier:
     def _cmd_executor(self, row: SchedulerCommand) -> str:
         mode = row.params.get("mode")
         if mode == "local":
-            from scheduler.celery_executor import BROKER_ALERT, WORKER_ALERT
+            from scheduler.executors.celery.executor import BROKER_ALERT, WORKER_ALERT
 
             alerts = AlertBook(self.sessions, self.clock)
             for key in (BROKER_ALERT, WORKER_ALERT):  # the operator has acted

@@ -24,10 +24,10 @@ from app.models import Alert, AuditRecord, StageRun
 from scheduler import get_executor, run_now, stop_scheduler, submit_command
 from scheduler.alerts import AlertBook
 from scheduler.breakglass import DispatchFailed
-from scheduler.celery_executor import BROKER_ALERT, RECHECK_S, WORKER_ALERT
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import DispatchOrder, build_dispatcher
 from scheduler.executors import RoutedExecutor, RunRequest
+from scheduler.executors.celery.executor import BROKER_ALERT, RECHECK_S, WORKER_ALERT
 
 pytestmark = pytest.mark.postgres
 

@@ -40,7 +40,8 @@ from app.models import PipelineRun
 from app.pipelines.context import PipelineContext
 from app.pipelines.ledger import DuplicateTick, Interruption, interrupt_runs
 from app.pipelines.runner import PipelineResult, run_pipeline
-from scheduler.executors import RunRequest
+from scheduler.executors.base import RunRequest
+from scheduler.executors.celery.config import MESSAGE_VERSION, TASK_NAME, CeleryConfig
 
 log = logging.getLogger("dugout.scheduler.celery")
 UNFINISHED = ("running", "interrupted")
@@ -52,9 +53,7 @@ WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 120.0)
 
 
 def request_to_message(request: RunRequest, sent_at: datetime | None = None) -> dict[str, Any]:
-    """The JSON message for one run (format documented in scheduler/celery_app.py)."""
-    from scheduler.celery_app import MESSAGE_VERSION
-
+    """The JSON message for one run (format documented in scheduler/executors/celery/config.py)."""
     return {
         "v": MESSAGE_VERSION,
         "run_id": str(request.run_id),
@@ -73,8 +72,6 @@ def request_to_message(request: RunRequest, sent_at: datetime | None = None) -> 
 
 def message_to_request(message: dict[str, Any]) -> RunRequest:
     """The RunRequest a message describes; refuses versions this code does not know."""
-    from scheduler.celery_app import MESSAGE_VERSION
-
     if message.get("v") != MESSAGE_VERSION:
         raise ValueError(f"unknown run message version {message.get('v')!r}")
     scheduled = message.get("scheduled_for")
@@ -176,7 +173,6 @@ class WorkerRuntime:
         from app.observability.slo import SLOS
         from app.observability.tracing import process_provider
         from app.pipelines.build import build_context
-        from scheduler.celery_app import CeleryConfig
 
         self.settings = settings
         self.config = CeleryConfig.from_settings(settings)
@@ -412,11 +408,10 @@ _signals: list[bool] = []
 
 def register_tasks(app: Any) -> None:
     """Register `dugout.run_pipeline` on `app` and, once per process, the worker signals."""
-    from scheduler.celery_app import TASK_NAME
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
     def run_pipeline_task(self: Any, message: dict[str, Any]) -> dict[str, Any]:
-        """One pipeline run (message format in scheduler/celery_app.py)."""
+        """One pipeline run (message format in scheduler/executors/celery/config.py)."""
         return execute_message(self, message)
 
     if not _signals:
@@ -434,8 +429,6 @@ def _connect_signals() -> None:
 
 def _on_worker_init(**_: Any) -> None:
     """Main worker process: an empty metrics directory, then /metrics on the metrics port."""
-    from scheduler.celery_app import CeleryConfig
-
     config = CeleryConfig.from_settings(load_settings())
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:

@@ -1,12 +1,4 @@
-"""The Celery application: Redis broker and result backend, queues `critical` and `default`.
-
-Start a worker with `dugout worker --celery`, or the same thing by hand:
-
-    celery -A scheduler.celery_app worker -Q critical,default --concurrency 2 -O fair
-
-Both producer (the web server, `dugout scheduler`) and worker build their app with
-`make_celery(settings)`; `celery -A scheduler.celery_app` finds the module-level `app`, made
-lazily from the DUGOUT_* environment the first time it is asked for.
+"""Celery knobs, queues and the run message format, shared by producer and worker.
 
 The message (task `dugout.run_pipeline`, one per pipeline run, JSON, task id = run id):
 
@@ -28,7 +20,7 @@ Trace context travels in the message headers (W3C `traceparent` / `tracestate`),
 the producer (`inject_headers`) and picked up by the worker (opentelemetry-instrumentation-celery,
 or by hand when that is not installed). The task acknowledges late and is rejected back to the
 queue when its worker process dies, so a run is never lost; the run id makes a redelivered task
-idempotent (see scheduler/celery_tasks.py).
+idempotent (see scheduler/executors/celery/tasks.py).
 """
 
 from __future__ import annotations
@@ -38,10 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from celery import Celery
-from kombu import Exchange, Queue
-
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings
 
 TASK_NAME = "dugout.run_pipeline"
 QUEUES = ("critical", "default")
@@ -112,76 +101,3 @@ class CeleryConfig:
     def wait_s(self) -> float:
         """How long a caller waits for a result before it can be sure none will come."""
         return self.expires_s + self.time_limit_s + 5.0
-
-
-def make_celery(settings: Settings, config: CeleryConfig | None = None) -> Celery:
-    """A Celery app on settings.redis_url with Dugout's queues, limits and delivery rules."""
-    config = config or CeleryConfig.from_settings(settings)
-    url = settings.redis_url
-    app = Celery("dugout", broker=url, backend=url)
-    app.conf.update(
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_queues=[
-            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES
-        ],
-        task_default_queue="default",
-        task_acks_late=True,  # acknowledged when the run ended, not when it was received
-        task_reject_on_worker_lost=True,  # a killed worker process puts its task back
-        task_acks_on_failure_or_timeout=True,
-        worker_prefetch_multiplier=1,  # one run reserved per process: no hoarding
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        task_track_started=True,
-        task_soft_time_limit=config.soft_time_limit_s,
-        task_time_limit=config.time_limit_s,
-        result_expires=int(config.result_expires_s),
-        result_extended=True,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=config.connect_timeout_s,
-        broker_transport_options={
-            "visibility_timeout": config.visibility_timeout_s,
-            "unacked_restore_interval": config.restore_interval_s,
-            "unacked_restore_throttle": 1,
-            "socket_connect_timeout": config.connect_timeout_s,
-            "socket_keepalive": True,
-        },
-        redis_socket_connect_timeout=config.connect_timeout_s,
-        redis_socket_timeout=max(5.0, config.connect_timeout_s),
-        redis_retry_on_timeout=True,
-        # send_task subscribes to the result at once; a dead Redis must fail it fast, not in 20 s
-        result_backend_transport_options={
-            "retry_policy": {
-                "max_retries": config.publish_retries,
-                "interval_start": 0,
-                "interval_step": 0.2,
-                "interval_max": 0.5,
-            }
-        },
-        task_publish_retry=True,
-        task_publish_retry_policy={
-            "max_retries": config.publish_retries,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.5,
-        },
-        worker_hijack_root_logger=False,
-        worker_send_task_events=False,
-        dugout_config=config,
-    )
-    from scheduler.celery_tasks import register_tasks
-
-    register_tasks(app)
-    return app
-
-
-def __getattr__(name: str) -> Any:
-    """`celery -A scheduler.celery_app` asks for `app` (or `celery`): built on first access."""
-    if name not in {"app", "celery"}:
-        raise AttributeError(name)
-    if "_app" not in globals():
-        from scheduler.celery_tasks import prepare_worker_process
-
-        prepare_worker_process()
-        globals()["_app"] = make_celery(load_settings())
-    return globals()["_app"]

@@ -35,9 +35,10 @@ from app.pipelines.ledger import (
 )
 from app.pipelines.runner import PipelineResult
 from scheduler.alerts import AlertBook
-from scheduler.celery_app import TASK_NAME, CeleryConfig, queue_for
-from scheduler.celery_tasks import dict_to_result, request_to_message
-from scheduler.executors import ExecutorSwitch, RunAbandoned, RunRequest, TaskExecutor
+from scheduler.executors.base import RunAbandoned, RunRequest, TaskExecutor
+from scheduler.executors.celery.config import TASK_NAME, CeleryConfig, queue_for
+from scheduler.executors.celery.tasks import dict_to_result, request_to_message
+from scheduler.executors.routed import ExecutorSwitch
 
 log = logging.getLogger("dugout.scheduler.celery")
 BROKER_ALERT = "executor:broker_unreachable"
