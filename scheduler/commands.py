@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import JobSchedule, SchedulerCommand
-from app.pipelines.ledger import Interruption, interrupt_runs
+from app.pipelines.ledger import Interruption, interrupt_runs, retry_run_id
 from scheduler.alerts import AlertBook
 from scheduler.control import KillSwitch
+from scheduler.dispatch import DispatchOrder
 from scheduler.executors import ExecutorSwitch, RunRequest, TaskExecutor
 from scheduler.resilience import BreakerBook
-from scheduler.schedule import JobSpec, get_spec
+from scheduler.schedule import JobSpec, get_spec, load_schedule
 
 log = logging.getLogger("dugout.scheduler.commands")
 CHANNEL = "dugout_scheduler"
@@ -107,7 +108,9 @@ class CommandApplier:
         kill_switch: KillSwitch,
         is_leader: Callable[[], bool],
         clock: Callable[[], datetime] = utcnow,
+        later: Callable[[DispatchOrder, datetime], object] | None = None,
     ) -> None:
+        self.later = later  # retries of scheduled ticks go back through the dispatcher
         self.sessions = sessions
         self.ops = ops
         self.executor = executor
@@ -174,6 +177,12 @@ class CommandApplier:
         if handler is None:
             raise CommandFailed(f"unknown command {row.command!r}")
         return str(handler(row))
+
+    def _spec_for(self, pipeline: str) -> JobSpec | None:
+        specs = load_schedule(self.sessions)
+        return specs.get(pipeline) or next(
+            (s for s in specs.values() if s.pipeline == pipeline), None
+        )
 
     def _job(self, job_id: str | None) -> JobSpec:
         spec = get_spec(self.sessions, job_id or "")
@@ -244,21 +253,46 @@ class CommandApplier:
         return f"started run {handle.run_id}"
 
     def _requeue(self, row: SchedulerCommand, run_id: uuid.UUID) -> str:
-        """Run again a run its process interrupted at shutdown, unless it ended after all."""
+        """Run again an interrupted run as attempt n+1 with the parent link, unless it ended
+        after all, another attempt retries it already, or a newer tick of its job succeeded.
+        A scheduled tick goes back through the dispatcher (guards, retries, the chain after it)."""
         from app.models import PipelineRun
+        from scheduler.recovery import superseded, tick_of
 
         with self.sessions() as session:
             old = session.get(PipelineRun, run_id)
             status = old.status if old is not None else "never started"
             attempt = old.attempt if old is not None else 1
+            retried = session.scalar(
+                select(PipelineRun.id).where(PipelineRun.parent_run_id == run_id).limit(1)
+            )
+            tick = tick_of(session, old) if old is not None else None
+            if tick is not None and superseded(session, old.pipeline, tick):  # type: ignore[union-attr]
+                return f"run {run_id} is superseded: a newer tick of its job succeeded"
         if status not in ("interrupted", "never started"):
             return f"run {run_id} ended {status} after all; not run again"
+        if retried is not None:
+            return f"run {run_id} is retried already by run {retried}"
+        spec = self._spec_for(row.target or "")
+        if tick is not None and spec is not None and self.later is not None:
+            order = DispatchOrder(
+                spec.job_id,
+                spec.pipeline,
+                tick,
+                trigger="retry",
+                attempt=attempt + 1,
+                parent_run_id=str(run_id),
+                priority=spec.priority,
+            )
+            self.later(order, self.clock())
+            return f"re-queued interrupted run {run_id} as attempt {attempt + 1} of tick {tick}"
         handle = self.executor.submit_pipeline(
             row.target or "",
             trigger="retry",
             actor=row.requested_by,
             params=dict(row.params.get("params") or {}),
             attempt=attempt + 1,
+            run_id=retry_run_id(run_id, attempt + 1),
             parent_run_id=run_id if old is not None else None,
             priority=str(row.params.get("priority") or "default"),
         )

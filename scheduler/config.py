@@ -61,6 +61,8 @@ class SchedulerConfig:
     throttle_defer_s: float = 15.0
     throttle_max_deferrals: int = 2
     outbox_replay_s: float = 5.0  # how often a host on the local outbox checks the database
+    run_heartbeat_s: float = 5.0  # a running run's executor renews its claim this often
+    run_lost_after_s: float = 30.0  # a run whose claim is this old is lost, and retried
 
     @classmethod
     def from_settings(
@@ -88,6 +90,10 @@ class SchedulerConfig:
         if self.retry_max < 0 or self.breaker_threshold < 1 or self.restart_limit < 1:
             raise ConfigError(
                 "scheduler retry_max >= 0, breaker_threshold >= 1, restart_limit >= 1"
+            )
+        if not 0 < self.run_heartbeat_s < self.run_lost_after_s:
+            raise ConfigError(
+                "DUGOUT_SCHEDULER_RUN_LOST_AFTER_S must exceed DUGOUT_SCHEDULER_RUN_HEARTBEAT_S (> 0)"
             )
         if min(self.default_threads, self.critical_threads, self.run_threads) < 1:
             raise ConfigError("scheduler thread counts must be at least 1")

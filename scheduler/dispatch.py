@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.pipelines.ledger import record_skip
+from app.pipelines.ledger import StaleWriter, record_skip, retry_run_id
 from app.pipelines.runner import DuplicateTick, PipelineResult
 from scheduler.alerts import AlertBook
 from scheduler.config import SchedulerConfig
 from scheduler.control import KillSwitch
 from scheduler.executors import RunAbandoned, TaskExecutor
+from scheduler.recovery import superseded
 from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
 from scheduler.schedule import DEPENDENTS, JobSpec, get_spec
 
@@ -107,7 +108,11 @@ class Dispatcher:
         throttle_max_deferrals: int = 2,
         is_leader: Callable[[], bool] = lambda: True,
         metrics: Callable[[], Any] = lambda: None,
+        leader_epoch: Callable[[], int | None] = lambda: None,
+        liveness: Callable[[], object] = lambda: None,
     ) -> None:
+        self.leader_epoch = leader_epoch  # the term this leader's own runs write under
+        self.liveness = liveness  # declares lost runs now (a skipped tick asks first)
         self.sessions = sessions
         self.executor = executor
         self.later = later
@@ -141,16 +146,22 @@ class Dispatcher:
         blocked = self._guard(order)
         if blocked is not None:
             return blocked
+        parent = _uuid(order.parent_run_id)
         try:
             result = self.executor.execute_pipeline(
                 order.pipeline,
+                run_id=retry_run_id(parent, order.attempt) if parent else None,
                 trigger="retry" if order.attempt > 1 else order.trigger,
                 scheduled_for=order.scheduled_for,
                 actor=self.actor,
                 attempt=order.attempt,
                 parent_run_id=uuid.UUID(order.parent_run_id) if order.parent_run_id else None,
                 priority=order.priority,
+                leader_epoch=self.leader_epoch(),
             )
+        except StaleWriter as exc:  # the database says this leader's term is over
+            log.error("run fenced: this leader was replaced", extra={"order": order.key})
+            return DispatchOutcome("fenced", exc.run_id, None, exc.why)
         except DuplicateTick:
             log.info("duplicate tick suppressed", extra={"order": order.key})
             return DispatchOutcome("duplicate", reason="this tick already has a run")
@@ -164,6 +175,8 @@ class Dispatcher:
             self.breakers.record_success(order.job_id)
             self._chain(order)
             return DispatchOutcome("ran", result.run_id, result.status)
+        if result.status == "interrupted":  # its executor was lost: retried like a failure
+            return self._interrupted(order, result)
         if result.status == "skipped":
             reason = _reason(result)
             self._skip_downstream(order, f"upstream {order.pipeline} skipped: {reason}")
@@ -205,12 +218,27 @@ class Dispatcher:
         self._skip_downstream(order, f"upstream {order.pipeline} skipped: {reason}")
         return DispatchOutcome("skipped", run_id, "skipped", reason)
 
+    def _interrupted(self, order: DispatchOrder, result: PipelineResult) -> DispatchOutcome:
+        """Retry a run whose executor was lost (no breaker count: the job did not fail),
+        unless a newer tick of the job already succeeded."""
+        with self.sessions() as session:
+            if superseded(session, order.pipeline, order.tick):
+                return DispatchOutcome("superseded", result.run_id, "interrupted", "newer tick ran")
+        error = result.error or "interrupted"
+        return self._failed(order, result.run_id, error, count=False, delay_s=0.0)
+
     def _failed(
-        self, order: DispatchOrder, run_id: uuid.UUID | None, error: str
+        self,
+        order: DispatchOrder,
+        run_id: uuid.UUID | None,
+        error: str,
+        *,
+        count: bool = True,
+        delay_s: float | None = None,
     ) -> DispatchOutcome:
-        opened = self.breakers.record_failure(order.job_id)
+        opened = self.breakers.record_failure(order.job_id) if count else False
         if self.retry.should_retry(order.attempt) and not opened:
-            delay = self.retry.delay_s(order.attempt)
+            delay = self.retry.delay_s(order.attempt) if delay_s is None else delay_s
             retry = replace(
                 order,
                 attempt=order.attempt + 1,
@@ -278,6 +306,8 @@ def build_dispatcher(
     kill_switch: KillSwitch | None = None,
     is_leader: Callable[[], bool] = lambda: True,
     metrics: Callable[[], Any] = lambda: None,
+    leader_epoch: Callable[[], int | None] = lambda: None,
+    liveness: Callable[[], object] = lambda: None,
     load_probe: Callable[[], LoadSample] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> Dispatcher:
@@ -310,4 +340,6 @@ def build_dispatcher(
         throttle_max_deferrals=config.throttle_max_deferrals,
         is_leader=is_leader,
         metrics=metrics,
+        leader_epoch=leader_epoch,
+        liveness=liveness,
     )

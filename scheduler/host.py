@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import build_engine, utcnow
-from app.pipelines.ledger import Interruption, interrupt_runs
+from app.pipelines.ledger import HEARTBEATS, Interruption, interrupt_runs
 from scheduler.alerts import DATABASE_LOST, AlertBook, job_error_key
 from scheduler.commands import CommandApplier, CommandListener
 from scheduler.config import SchedulerConfig
@@ -38,9 +38,11 @@ from scheduler.outbox import (
     database_reachable,
     leftover_outboxes,
     outbox_path,
+    outboxes_in_use,
     replay_file,
 )
 from scheduler.queue import DbQueue
+from scheduler.recovery import RunRecovery, requeue_orphan
 from scheduler.resilience import BreakerBook, LoadSample
 from scheduler.schedule import JobSpec, load_schedule, seed_schedule
 from scheduler.service import SchedulerService
@@ -88,6 +90,8 @@ class SchedulerHost:
         self._leading = False
         self._valid_until = 0.0
         self._next_beat = 0.0
+        self._next_recovery = 0.0
+        self._outbox_wait_until: float | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,9 +122,20 @@ class SchedulerHost:
             kill_switch=self.kill_switch,
             is_leader=self.leading,
             metrics=metrics,
+            leader_epoch=lambda: self.lock.epoch if self._leading else None,
+            liveness=self._declare_lost,
             load_probe=self.load_probe,
             rng=rng,
         )
+        actor = self.dispatcher.actor
+        self.recovery = RunRecovery(
+            sessions,
+            own_actor=actor,
+            lost_after_s=config.run_lost_after_s,
+            clock=clock,
+            requeue=lambda orphan: requeue_orphan(sessions, orphan, actor),
+        )
+        HEARTBEATS.configure(config.run_heartbeat_s)
         self.supervisor = Supervisor(
             make_service=self._make_service,
             dispatcher=self.dispatcher,
@@ -140,6 +155,7 @@ class SchedulerHost:
             kill_switch=self.kill_switch,
             is_leader=self.leading,
             clock=clock,
+            later=self._later,
         )
         self.listener = (
             CommandListener(psycopg_dsn(self.database_url), self.wake) if self.is_postgres else None
@@ -221,6 +237,8 @@ class SchedulerHost:
                     self._local_round()
                 elif self._leading:
                     self._lead_round()
+                elif self._outbox_elsewhere():
+                    self._stop.wait(self.config.heartbeat_s)
                 elif self.lock.try_acquire():
                     self._become_leader()
                 else:
@@ -234,6 +252,7 @@ class SchedulerHost:
                 self._stop.wait(self.config.heartbeat_s)
         if self.local is not None:
             self.local.stop()  # its outbox is replayed by whoever leads next
+            self.local.release()
         if self._leading:
             self._step_down("host stopping")
         else:
@@ -253,6 +272,9 @@ class SchedulerHost:
             self._next_beat = now + self.config.heartbeat_s
             self._specs, self._kill = load_schedule(self.sessions), self.kill_switch.engaged()
             self.supervisor.check()
+        if now >= self._next_recovery:
+            self._next_recovery = now + self.config.run_heartbeat_s
+            self.recovery.round(self.lock.epoch)
         self.supervisor.tick(self.clock())
         self.commands.apply_pending()
         wait = max(0.0, min(self.config.command_poll_s, self._next_beat - self.monotonic()))
@@ -268,20 +290,12 @@ class SchedulerHost:
         self.leader_since = self.clock()
         try:
             previous = self.lock.previous_holder
-            if previous and previous != self.identity:
-                n = interrupt_runs(
-                    self.sessions,
-                    Interruption(
-                        "LeaderLost", f"scheduler leader {previous} lost its lease mid-run"
-                    ),
-                    self.clock(),
-                    actor=f"scheduler:{previous}"[:64],
+            lost = self.recovery.declare_lost(self.lock.epoch)
+            if lost:
+                log.warning(
+                    "marked runs of the previous leader interrupted",
+                    extra={"runs": len(lost), "previous": previous},
                 )
-                if n:
-                    log.warning(
-                        "marked runs of the previous leader interrupted",
-                        extra={"runs": len(n), "previous": previous},
-                    )
             seed_schedule(self.sessions)
             self._replay_leftovers()
             self._specs, self._kill = load_schedule(self.sessions), self.kill_switch.engaged()
@@ -337,6 +351,7 @@ class SchedulerHost:
         except Exception:
             log.exception("could not start the local outbox scheduler")
             local.stop()
+            local.release()
             return
         self.local = local
         self._next_probe = self.monotonic() + self.config.outbox_replay_s
@@ -361,14 +376,31 @@ class SchedulerHost:
         except Exception:
             log.exception("outbox replay failed; it is kept and retried by the next leader")
             return
-        interrupt_runs(
+        lost = interrupt_runs(
             self.sessions,
             Interruption("LeaderLost", "the main database was lost while this run was going"),
             self.clock(),
             actor=self.dispatcher.actor[:64],
         )
+        for orphan in self.recovery.orphans_among(lost):
+            requeue_orphan(self.sessions, orphan, self.dispatcher.actor)
         self.alerts.resolve(DATABASE_LOST)
         log.warning("main database back: outbox replayed, electing a leader again")
+
+    def _outbox_elsewhere(self) -> bool:
+        """True while another host still schedules into its outbox (it holds the lock): leading
+        now would run its ticks twice. Waits at most three replay rounds for it to hand over."""
+        if not self.is_postgres or not self.var_dir.exists():
+            return False
+        busy = outboxes_in_use(self.var_dir, outbox_path(self.var_dir, self.identity))
+        if not busy:
+            self._outbox_wait_until = None
+            return False
+        now = self.monotonic()
+        if self._outbox_wait_until is None:
+            self._outbox_wait_until = now + 3 * self.config.outbox_replay_s
+            log.warning("another host is on its outbox; waiting before leading")
+        return now < self._outbox_wait_until
 
     def _replay_leftovers(self) -> None:
         """Replay outboxes an earlier process left behind (it died before the database returned)."""
@@ -379,6 +411,11 @@ class SchedulerHost:
                 replay_file(path, self.sessions.kw["bind"])
             except Exception:
                 log.exception("could not replay %s", path)
+
+    def _declare_lost(self) -> None:
+        """A tick found the previous run still going: check that run is alive at all."""
+        if self.leading():
+            self.recovery.declare_lost(self.lock.epoch)
 
     def _later(self, order: DispatchOrder, at: datetime) -> None:
         self.supervisor.later(order, at)

@@ -4,15 +4,20 @@ When the leader's heartbeat finds the main database unreachable, it starts a sec
 on a local SQLite file under var_dir (its job store, ledger, breakers and alerts all live there)
 and runs the pipelines against it. Once the main database answers again, the outbox is copied
 into it table by table in foreign-key order. Every row keeps its UUID, so a replay inserts each
-row at most once (ON CONFLICT DO NOTHING); a run whose tick already ran elsewhere is dropped with
-its children, so nothing is doubled. The replayed file is kept, renamed, for inspection.
+row at most once (ON CONFLICT DO NOTHING). A run whose tick already ran in the main database is
+still recorded (without the tick key, its summary saying so), so every execution is in the ledger.
+
+Hand-over is by lock, never by age: the host writing an outbox holds an exclusive flock on
+`<outbox>.lock` until it has replayed it; another host replays an outbox only when it can take
+that lock (its writer is gone). A replay resolves `scheduler:database_lost` and deletes the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-import sqlite3
-import time
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy import Engine, Table, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 from app.db import Base, Database, build_engine
 from app.migrate import upgrade
@@ -70,27 +76,56 @@ class ReplayReport:
 
     copied: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    doubled_ticks: int = 0  # runs whose tick also ran in the main database
 
 
 def _insert(table: Table, dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return module.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def _copy_rows(conn: Any, table: Table, rows: list[dict[str, Any]], dialect: str) -> int:
-    """Insert `rows`, skipping any the database refuses; returns how many went in."""
+    """Insert `rows`, skipping any the database refuses; returns how many went in (counted
+    from RETURNING, not from a driver's rowcount)."""
     try:
         with conn.begin_nested():
-            return int(conn.execute(_insert(table, dialect), rows).rowcount or 0)
-    except IntegrityError:  # a parent row was dropped (its tick ran elsewhere): row by row
+            return len(conn.execute(_insert(table, dialect), rows).all())
+    except IntegrityError:  # a row the database will not take: row by row
         copied = 0
         for row in rows:
             try:
                 with conn.begin_nested():
-                    copied += int(conn.execute(_insert(table, dialect), [row]).rowcount or 0)
+                    copied += len(conn.execute(_insert(table, dialect), [row]).all())
             except IntegrityError:
                 continue
         return copied
+
+
+def _untick_doubles(dst: Any, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Runs whose tick already has another run in the main database keep their execution on
+    record without the tick key (the unique key would refuse them); returns how many."""
+    ticks = [(r["pipeline"], r["scheduled_for"]) for r in rows if r.get("scheduled_for")]
+    if not ticks:
+        return 0
+    taken = {
+        (p, t): i
+        for p, t, i in dst.execute(
+            select(table.c.pipeline, table.c.scheduled_for, table.c.id).where(
+                tuple_(table.c.pipeline, table.c.scheduled_for).in_(ticks)
+            )
+        )
+    }
+    doubled = 0
+    for row in rows:
+        other = taken.get((row["pipeline"], row.get("scheduled_for")))
+        if row.get("scheduled_for") and other is not None and other != row["id"]:
+            row["summary"] = {
+                **(row.get("summary") or {}),
+                "replayed": f"tick {row['scheduled_for'].isoformat()} also ran as run {other}",
+            }
+            row["scheduled_for"] = None
+            doubled += 1
+    return doubled
 
 
 def replay_outbox(local: Engine, main: Engine, batch: int = 500) -> ReplayReport:
@@ -100,6 +135,8 @@ def replay_outbox(local: Engine, main: Engine, batch: int = 500) -> ReplayReport
     with local.connect() as src, main.begin() as dst:
         for table in tables:
             rows = [dict(r) for r in src.execute(select(table)).mappings()]
+            if table.name == "pipeline_runs":
+                report.doubled_ticks = _untick_doubles(dst, table, rows)
             copied = 0
             for start in range(0, len(rows), batch):
                 copied += _copy_rows(dst, table, rows[start : start + batch], main.dialect.name)
@@ -133,6 +170,7 @@ class LocalMode:
         self.db: Database | None = None
         self.executor: LocalExecutor | None = None
         self.supervisor: Supervisor | None = None
+        self.lock_fd: int | None = None
 
     def start(
         self,
@@ -141,8 +179,12 @@ class LocalMode:
         last_ticks: dict[str, datetime],
         reason: str,
     ) -> None:
-        """Open (or reopen) the outbox and schedule the cached jobs into it."""
+        """Take the outbox's lock, open (or reopen) it and schedule the cached jobs into it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.lock_fd is None:
+            self.lock_fd = take_lock(self.path)
+            if self.lock_fd is None:
+                raise RuntimeError(f"outbox {self.path} is locked by another process")
         db = self.db = Database(self.url)
         assert db.engine is not None and db.sessionmaker is not None
         upgrade(db.engine)
@@ -232,9 +274,22 @@ class LocalMode:
         if self.db is not None:
             self.db.dispose()
 
-    def replay(self, main: Engine) -> ReplayReport:
-        """Copy the outbox into the main database, then set the file aside."""
-        return replay_file(self.path, main)
+    def replay(self, main: Engine) -> ReplayReport | None:
+        """Copy the outbox into the main database, delete it, and let go of its lock (also when
+        the replay fails: the next leader replays it then)."""
+        fd, self.lock_fd = self.lock_fd, None
+        if fd is None:
+            return replay_file(self.path, main)
+        try:
+            return replay_file(self.path, main, held=fd)
+        except BaseException:
+            release_lock(fd)
+            raise
+
+    def release(self) -> None:
+        """Let go of the outbox's lock without replaying (the process is stopping)."""
+        release_lock(self.lock_fd)
+        self.lock_fd = None
 
 
 def outbox_path(var_dir: Path, identity: str) -> Path:
@@ -243,35 +298,78 @@ def outbox_path(var_dir: Path, identity: str) -> Path:
     return var_dir / f"outbox-{safe}.sqlite3"
 
 
-def leftover_outboxes(var_dir: Path, own: Path, quiet_s: float = 60.0) -> list[Path]:
-    """Outboxes of earlier processes that were never replayed (untouched for `quiet_s`)."""
-    cutoff = time.time() - quiet_s
-    return sorted(
-        p
-        for p in var_dir.glob("outbox-*.sqlite3")
-        if p != own and not p.name.endswith(".replayed.sqlite3") and p.stat().st_mtime < cutoff
-    )
+def lock_path(path: Path) -> Path:
+    """The lock file its writer holds while an outbox is in use."""
+    return path.with_name(path.name + ".lock")
 
 
-def replay_file(path: Path, main: Engine) -> ReplayReport:
-    """Replay one outbox file into `main` and rename it `*.replayed.sqlite3`."""
-    local = build_engine(f"sqlite:///{path.resolve()}")
+def take_lock(path: Path) -> int | None:
+    """Take the outbox's exclusive lock without waiting: the fd, or None while another process
+    holds it (it is still writing or replaying that outbox)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        report = replay_outbox(local, main)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release_lock(fd: int | None) -> None:
+    """Let go of an outbox lock."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def leftover_outboxes(var_dir: Path, own: Path) -> list[Path]:
+    """Outboxes of other processes never replayed (whether their writer is gone is decided by
+    the lock when they are replayed, never by their age)."""
+    return sorted(p for p in var_dir.glob("outbox-*.sqlite3") if p != own)
+
+
+def outboxes_in_use(var_dir: Path, own: Path) -> list[Path]:
+    """Other hosts' outboxes whose writer still holds the lock (it schedules into it now)."""
+    busy = []
+    for path in leftover_outboxes(var_dir, own):
+        fd = take_lock(path)
+        if fd is None:
+            busy.append(path)
+        release_lock(fd)
+    return busy
+
+
+def replay_file(path: Path, main: Engine, *, held: int | None = None) -> ReplayReport | None:
+    """Replay one outbox into `main`, resolve the database-lost alert, delete the file. Returns
+    None (nothing done) while another process holds the outbox's lock; `held` is the lock fd
+    when the caller holds it already (its own outbox)."""
+    fd = held if held is not None else take_lock(path)
+    if fd is None:
+        log.info("outbox in use by its writer; not replayed", extra={"outbox": str(path)})
+        return None
+    try:
+        if not path.exists():
+            return ReplayReport()
+        local = build_engine(f"sqlite:///{path.resolve()}")
+        try:
+            report = replay_outbox(local, main)
+        finally:
+            local.dispose()
+        AlertBook(sessionmaker(main, expire_on_commit=False)).resolve(DATABASE_LOST)
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        lock_path(path).unlink(missing_ok=True)
+        log.warning(
+            "outbox replayed",
+            extra={
+                "outbox": str(path),
+                "copied": report.copied,
+                "skipped": report.skipped,
+                "doubled_ticks": report.doubled_ticks,
+            },
+        )
+        return report
     finally:
-        local.dispose()
-    done = path.with_name(f"{path.stem}.{int(time.time())}.replayed.sqlite3")
-    src, dst = sqlite3.connect(path), sqlite3.connect(done)
-    try:  # a consistent copy (WAL included) that stands alone, then the outbox goes
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    done.chmod(0o600)
-    for suffix in ("", "-wal", "-shm"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
-    log.warning(
-        "outbox replayed",
-        extra={"copied": report.copied, "skipped": report.skipped, "kept_as": str(done)},
-    )
-    return report
+        release_lock(fd)

@@ -272,6 +272,8 @@ class SchedulerService:
 
     def _record_missed(self, job_id: str, tick: datetime, reason: str) -> None:
         d = self.dispatcher
+        if "max_instances" in reason:
+            d.liveness()  # a dead executor must not hold the job: its run is declared lost
         spec = get_spec(d.sessions, job_id)
         metrics = d.metrics()
         if metrics is not None:

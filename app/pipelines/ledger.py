@@ -14,6 +14,8 @@ stage finishes with the run.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -96,6 +98,12 @@ class RunEnding:
     summary: dict[str, Any]
     error_type: str | None = None
     error_message: str | None = None
+
+
+def retry_run_id(parent_run_id: uuid.UUID, attempt: int) -> uuid.UUID:
+    """The run id of attempt `attempt` retrying `parent_run_id`: the same for every path that
+    retries it (dispatcher, redelivered task, recovery), so an attempt is opened at most once."""
+    return uuid.uuid5(parent_run_id, f"attempt-{attempt}")
 
 
 def new_token() -> str:
@@ -273,6 +281,75 @@ class RunHandle:
             return False
         return True
 
+    def close(self) -> None:
+        """The run ended here (or is no longer ours): stop renewing its claim."""
+        HEARTBEATS.forget(self)
+
+
+class HeartbeatKeeper:
+    """One daemon thread per process renewing the claim of every run executing here, so a run
+    whose process died (or froze) stops being renewed and is declared lost by the leader."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._runs: dict[uuid.UUID, RunHandle] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def configure(self, interval_s: float) -> None:
+        """Renew every `interval_s` from now on (the scheduler's DUGOUT_SCHEDULER_RUN_HEARTBEAT_S)."""
+        self.interval_s = interval_s
+        self._wake.set()
+
+    def keep(self, handle: RunHandle) -> None:
+        """Renew `handle` until it is forgotten."""
+        with self._lock:
+            self._runs[handle.run_id] = handle
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()  # a forked child never has its parent's thread
+                self._thread = threading.Thread(
+                    target=self._run, name="dugout-run-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, handle: RunHandle) -> None:
+        """Stop renewing `handle`."""
+        with self._lock:
+            if self._runs.get(handle.run_id) is handle:
+                del self._runs[handle.run_id]
+
+    def in_flight(self) -> int:
+        """Runs renewed by this process now."""
+        with self._lock:
+            return len(self._runs)
+
+    def beat(self) -> None:
+        """Renew every run once now; a run whose term is over is dropped."""
+        with self._lock:
+            handles = list(self._runs.values())
+        for handle in handles:
+            try:
+                alive = handle.heartbeat(handle.clock())
+            except Exception as exc:  # the database is down: keep trying; the leader decides
+                log.warning("run heartbeat failed: %s", type(exc).__name__)
+                continue
+            if not alive:
+                log.warning(
+                    "run lost its claim; no longer renewed", extra={"run_id": str(handle.run_id)}
+                )
+                self.forget(handle)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            self.beat()
+
+
+HEARTBEATS = HeartbeatKeeper(5.0)
+
 
 def _run_row(opening: RunOpening, status: str, now: datetime, token: str | None) -> PipelineRun:
     return PipelineRun(
@@ -318,6 +395,7 @@ def open_run(
                 handle._start(session, first_stage, now)
     except IntegrityError as exc:
         raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
+    HEARTBEATS.keep(handle)
     return handle
 
 
@@ -365,6 +443,7 @@ def claim_queued(
             return None
         if first_stage is not None:
             handle._start(session, first_stage, now)
+    HEARTBEATS.keep(handle)
     return handle
 
 

@@ -237,6 +237,7 @@ def run_pipeline(
                 log.error("run fenced: its term ended; stopping", extra={"why": exc.why})
                 raise
             finally:
+                handle.close()
                 log_context_var.reset(ctx_token)
             span.set_attribute("dugout.status", result.status)
             return result

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.db import utcnow
+from app.models import PipelineRun
 from app.observability.tracing import inject_headers
 from app.pipelines.ledger import (
     DuplicateTick,
@@ -50,7 +52,8 @@ SWITCH_HINT = (
 )
 
 
-RECHECK_S = 30.0  # good news resolves an alert another process raised within this long
+RECHECK_S = 30.0
+LEDGER_POLL_S = 2.0  # how often the ledger is asked whether an awaited run was declared lost  # good news resolves an alert another process raised within this long
 
 
 class BrokerUnavailable(RuntimeError):
@@ -223,6 +226,7 @@ class ResultWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_ledger = 0.0
 
     def watch(self, request: RunRequest, deadline: float) -> Future[PipelineResult]:
         """A future that ends with the run's result (registered before the task is sent)."""
@@ -296,6 +300,37 @@ class ResultWatcher:
                 if raw is not None:
                     self._deliver(task_id, raw)
         self._expire_overdue()
+        if ids and time.monotonic() >= self._next_ledger:
+            self._next_ledger = time.monotonic() + LEDGER_POLL_S
+            self._settle_lost(ids)
+
+    def _settle_lost(self, ids: list[str]) -> None:
+        """Runs the leader declared lost (their worker died and no attempt retries them yet)
+        end here as interrupted, so whoever waits retries them instead of waiting an hour."""
+        child = aliased(PipelineRun)
+        try:
+            with self.executor.sessions() as session:
+                lost = session.execute(
+                    select(PipelineRun.id, PipelineRun.error_message).where(
+                        PipelineRun.id.in_([uuid.UUID(i) for i in ids]),
+                        PipelineRun.status == "interrupted",
+                        ~exists().where(child.parent_run_id == PipelineRun.id),
+                    )
+                ).all()
+        except Exception:  # the database is down: the result poll goes on
+            log.warning("could not read the ledger for awaited runs", exc_info=True)
+            return
+        for run_id, error in lost:
+            with self._lock:
+                waiting = self._waiting.pop(str(run_id), None)
+            if waiting is not None:
+                log.warning("awaited run was declared lost", extra={"run_id": str(run_id)})
+                _finish(
+                    waiting.future,
+                    PipelineResult(
+                        run_id, waiting.request.pipeline, "interrupted", {}, error or "lost"
+                    ),
+                )
 
     def _deliver(self, task_id: str, raw: Any) -> None:
         with self._lock:

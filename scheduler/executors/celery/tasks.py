@@ -38,7 +38,7 @@ from app.config import Settings, load_settings
 from app.db import Database, utcnow
 from app.models import PipelineRun
 from app.pipelines.context import PipelineContext
-from app.pipelines.ledger import DuplicateTick, Interruption, interrupt_runs
+from app.pipelines.ledger import DuplicateTick, Interruption, interrupt_runs, retry_run_id
 from app.pipelines.runner import PipelineResult, run_pipeline
 from scheduler.executors.base import RunRequest
 from scheduler.executors.celery.config import MESSAGE_VERSION, TASK_NAME, CeleryConfig
@@ -356,10 +356,11 @@ def execute_message(task: Any, message: dict[str, Any]) -> dict[str, Any]:
                 utcnow(),
                 ids=[r.id for r in seen.unfinished if r.status == "running"],
             )
+            attempt = max(r.attempt for r in seen.unfinished) + 1
             request = replace(
                 request,
-                run_id=uuid.uuid4(),
-                attempt=max(r.attempt for r in seen.unfinished) + 1,
+                run_id=retry_run_id(request.run_id, attempt),
+                attempt=attempt,
                 parent_run_id=request.run_id,
                 scheduled_for=None,
             )

@@ -198,6 +198,8 @@ def test_lapsed_heartbeats_are_interrupted_and_fresh_ones_kept(db) -> None:
     )
     assert gone == [stale.run_id]
     assert not stale.heartbeat(later)  # its owner learns it lost the run
+    stale.close()
+    fresh.close()
 
 
 def test_a_queued_run_is_claimed_once(db, ctx, monkeypatch) -> None:

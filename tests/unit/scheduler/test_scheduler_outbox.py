@@ -1,4 +1,4 @@
-"""Outbox replay: every row once, a tick that ran elsewhere dropped with its children."""
+"""Outbox replay: every row once, every execution on record, hand-over by the writer's lock."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 
 from app.db import Database
 from app.models import PipelineRun, StageRun
-from scheduler.outbox import leftover_outboxes, outbox_path, replay_file, replay_outbox
+from scheduler.outbox import (
+    leftover_outboxes,
+    outbox_path,
+    outboxes_in_use,
+    release_lock,
+    replay_file,
+    replay_outbox,
+    take_lock,
+)
 
 
 def _run(sessions, tick, status="succeeded"):
@@ -36,31 +44,43 @@ def _count(sessions, model) -> int:
         return s.scalar(select(func.count()).select_from(model))
 
 
-def test_replay_is_idempotent_and_never_doubles_a_tick(_template_db, tmp_path, database) -> None:
+def test_replay_is_idempotent_keeps_ticks_unique_and_records_every_execution(
+    _template_db, tmp_path, database
+) -> None:
     shutil.copy(_template_db, tmp_path / "outbox.sqlite3")
     outbox = Database(f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
     main = database.sessionmaker
     already = _run(main, START)  # this tick ran on the main database before the loss
-    _run(outbox.sessionmaker, START)  # ...and again locally: must not be doubled
+    doubled = _run(outbox.sessionmaker, START)  # ...and again locally: on record, not a tick
     kept = _run(outbox.sessionmaker, START.replace(minute=1))
     first = replay_outbox(outbox.engine, database.engine)
-    assert first.copied["pipeline_runs"] == 1 and first.skipped["pipeline_runs"] == 1
-    assert first.copied["stage_runs"] == 1 and first.skipped["stage_runs"] == 1
+    assert first.copied["pipeline_runs"] == 2 and first.skipped["pipeline_runs"] == 0
+    assert first.copied["stage_runs"] == 2 and first.doubled_ticks == 1
     again = replay_outbox(outbox.engine, database.engine)
-    assert sum(again.copied.values()) == 0
+    assert sum(again.copied.values()) == 0  # idempotent by run id
     with main() as s:
-        ticks = s.scalars(select(PipelineRun.id).order_by(PipelineRun.scheduled_for)).all()
-    assert ticks == [already, kept] and _count(main, StageRun) == 2
+        ticks = s.scalars(
+            select(PipelineRun.id)
+            .where(PipelineRun.scheduled_for.is_not(None))
+            .order_by(PipelineRun.scheduled_for)
+        ).all()
+        extra = s.get(PipelineRun, doubled)
+    assert ticks == [already, kept] and _count(main, StageRun) == 3
+    assert extra.scheduled_for is None and str(already) in extra.summary["replayed"]
     outbox.dispose()
 
 
-def test_replayed_files_are_set_aside_and_leftovers_found(_template_db, tmp_path, database):
+def test_replay_waits_for_the_writers_lock_then_deletes_the_file(_template_db, tmp_path, database):
     own = outbox_path(tmp_path, "vm:12:ab")
     old = outbox_path(tmp_path, "vm:11:cd")
     assert own.name == "outbox-vm_12_ab.sqlite3"
     for path in (own, old):
         shutil.copy(_template_db, path)
-    assert leftover_outboxes(tmp_path, own, quiet_s=-10) == [old]
-    replay_file(old, database.engine)
-    assert not old.exists() and len(list(tmp_path.glob("outbox-vm_11_cd.*.replayed.sqlite3")))
-    assert leftover_outboxes(tmp_path, own, quiet_s=-10) == []
+    assert leftover_outboxes(tmp_path, own) == [old]
+    writer = take_lock(old)  # its writer is still there (mtime says nothing)
+    assert replay_file(old, database.engine) is None and old.exists()
+    assert outboxes_in_use(tmp_path, own) == [old]
+    release_lock(writer)
+    assert replay_file(old, database.engine) is not None
+    assert not old.exists() and not list(tmp_path.glob("outbox-vm_11_cd*"))
+    assert leftover_outboxes(tmp_path, own) == [] and outboxes_in_use(tmp_path, own) == []
