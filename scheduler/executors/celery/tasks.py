@@ -38,7 +38,13 @@ from app.config import Settings, load_settings
 from app.db import Database, utcnow
 from app.models import PipelineRun
 from app.pipelines.context import PipelineContext
-from app.pipelines.ledger import DuplicateTick, Interruption, interrupt_runs, retry_run_id
+from app.pipelines.ledger import (
+    HEARTBEATS,
+    DuplicateTick,
+    Interruption,
+    interrupt_runs,
+    retry_run_id,
+)
 from app.pipelines.runner import PipelineResult, run_pipeline
 from scheduler.executors.base import RunRequest
 from scheduler.executors.celery.config import MESSAGE_VERSION, TASK_NAME, CeleryConfig
@@ -176,6 +182,9 @@ class WorkerRuntime:
 
         self.settings = settings
         self.config = CeleryConfig.from_settings(settings)
+        from scheduler.config import SchedulerConfig
+
+        HEARTBEATS.configure(SchedulerConfig.from_settings(settings).run_heartbeat_s)
         self.db = Database(settings.resolved_database_url)
         assert self.db.sessionmaker is not None
         self.sessions = self.db.sessionmaker

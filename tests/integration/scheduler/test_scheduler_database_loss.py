@@ -44,15 +44,15 @@ def test_outbox_carries_the_ledger_through_a_database_outage(throwaway_pg, tmp_p
         outbox = bundle.host.local.path
         wait_for(lambda: len(_outbox_runs(outbox)) >= 4, 15)
         assert bundle.host.status()["mode"] == "local outbox"
+        outage = _outbox_runs(outbox)  # the replay deletes the file: what it held by now
         throwaway_pg.start()
         wait_for(lambda: bundle.host.local is None and bundle.host.leading(), 30)
-        replayed = next(tmp_path.glob("outbox-*.replayed.sqlite3"))
+        assert not outbox.exists() and not list(tmp_path.glob("outbox-*"))  # replayed, deleted
         wait_for(lambda: len(runs(sessions, "collection")) >= 3, 10)
         latest = runs(sessions, "collection")[-1].scheduled_for
         wait_for(lambda: runs(sessions, "collection")[-1].scheduled_for > latest, 10)
     finally:
         bundle.stop()
-    outage = _outbox_runs(replayed)
     ledger = runs(sessions, None)
     ids = {r.id for r in ledger}
     assert outage and outage <= ids  # nothing lost
