@@ -3,19 +3,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The lock files: every package pinned with its hashes (`make lock` refreshes them). The app's
+# own set, and the test set (the app's plus the test extras) resolved on its own, so the test
+# tools' pins (dash[testing]'s selenium 4.2 wants urllib3 1.26) stay out of the app's set.
+LOCK      := requirements.txt
+TEST_LOCK := requirements-test.txt
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/tools/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: run test install install-test system-deps lint bench clean
+.PHONY: run test install install-test system-deps lint lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(TEST_LOCK) $(VENV)/.installed
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,6 +50,14 @@ system-deps:
 ## The whole suite: unit, integration (SQLite + PostgreSQL), browser
 test: install-test system-deps
 	$(BIN)/python -m pytest
+
+## Re-resolve every dependency to the newest version pyproject.toml allows, pinned with hashes
+## (pip-tools, in a venv of its own so it never mixes with the app's packages)
+lock: | $(BIN)/python
+	[ -x $(VENV)/tools/bin/pip-compile ] || { $(PYTHON) -m venv $(VENV)/tools \
+		&& $(VENV)/tools/bin/pip install --quiet 'pip-tools>=7.6'; }
+	$(PIP_COMPILE) --upgrade -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --upgrade --extra test -o $(TEST_LOCK) pyproject.toml
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,12 @@ from flask_login import current_user
 from app.accounts import role_allows
 from components.navbar import navbar
 
+# `pages/` and `assets/` are installed beside `app/` (see pyproject's package data), so the same
+# paths hold in a checkout and in site-packages.
 ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = ROOT / "pages"
 ASSETS_DIR = ROOT / "assets"
+PAGES_PACKAGE = "pages"
 
 
 def visible_pages(role: str | None) -> list[dict[str, Any]]:
@@ -86,19 +91,45 @@ def _guard_layout(layout: Any, required: str) -> Any:
     return guarded
 
 
+def load_pages(folder: Path = PAGES_DIR, package: str = PAGES_PACKAGE) -> list[str]:
+    """Execute every page module as `pages.<name>` and give it its layout.
+
+    Dash's own folder scan names a module after the absolute path it was installed in
+    (`srv.venv.lib...pages.overview`), and that name reaches page ids and callback metric labels;
+    a stable module name keeps them the same in every deployment. Like Dash, each new app
+    re-executes the modules, so their module-level callbacks register with it.
+    """
+    names = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith(("_", ".")) or "register_page" not in path.read_text("utf-8"):
+            continue
+        name = f"{package}.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        page = dash.page_registry.get(name)
+        if page is not None and not page["supplied_layout"]:
+            page["layout"] = module.layout
+        names.append(name)
+    return names
+
+
 def init_dash(server: Flask) -> Dash:
     """Build the one Dash app of this process on `server` and guard its pages by role."""
     app = Dash(
         __name__,
         server=server,  # type: ignore[arg-type]
         use_pages=True,
-        pages_folder=str(PAGES_DIR),
+        pages_folder="",  # load_pages below imports them under stable names
         assets_folder=str(ASSETS_DIR),
         title="Dugout",
         update_title=None,  # type: ignore[arg-type]
         suppress_callback_exceptions=True,
         serve_locally=True,
     )
+    load_pages()
     app.layout = serve_layout
     app.callback(  # on this app: a module-level @callback would reach only the first Dash app
         Output("kill-switch-banner", "children"),

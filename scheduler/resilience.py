@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.models import CircuitBreaker
 from scheduler.alerts import AlertBook, breaker_key
+from scheduler.memory import memory_in_use_pct
 
 log = logging.getLogger("dugout.scheduler.resilience")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -191,20 +192,13 @@ def _cpu_times() -> tuple[float, float] | None:
 
 
 def _memory_pct() -> float:
-    try:
-        info: dict[str, float] = {}
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                key, _, rest = line.partition(":")
-                info[key] = float(rest.split()[0])
-        total = info.get("MemTotal", 0.0)
-        return 100.0 * (1.0 - info.get("MemAvailable", total) / total) if total else 0.0
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    """Memory in use against this process's cgroup limit, or the machine's (see memory.py)."""
+    return memory_in_use_pct()
 
 
 class SystemLoad:
-    """CPU use between two calls (from /proc/stat) and memory in use; no extra dependency.
+    """CPU use between two calls (from /proc/stat) and memory in use (cgroup-aware); no extra
+    dependency.
 
     The first call has nothing to compare with and reports 0 % CPU, so it never throttles.
     """

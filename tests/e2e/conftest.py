@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.chrome.options import Options
 
 from tests.conftest import PASSWORD
 
@@ -132,3 +133,18 @@ def page_as(browser, live_server):
     yield factory
     for context in contexts:
         context.close()
+
+
+def pytest_setup_options() -> Options:
+    """dash[testing]'s `dash_duo` on Debian's Chromium, headless, with no calls home."""
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--window-size=1280,1024",  # avoids "element click intercepted" at the default size
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    return options

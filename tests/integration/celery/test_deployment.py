@@ -5,6 +5,8 @@ non-root user; gunicorn.conf.py drains."""
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import runpy
 import shutil
 import subprocess
@@ -68,13 +70,61 @@ def test_compose_config_accepts_the_file() -> None:
 
 def test_dockerfile_serves_gunicorn_as_non_root_with_healthcheck() -> None:
     text = (REPO / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in text
-    assert "USER dugout" in text and "STOPSIGNAL SIGTERM" in text
+    base = re.search(r"^ARG BASE=(\S+)$", text, re.M)
+    assert base and re.fullmatch(r"python:3\.11[.\w-]*-slim[\w-]*@sha256:[0-9a-f]{64}", base[1])
+    assert text.count("FROM ${BASE}") == 2  # build and runtime stages share the pinned base
+    user = re.search(r"^USER (\S+)$", text, re.M)
+    assert user and re.fullmatch(r"[1-9]\d*:[1-9]\d*", user[1])  # numeric uid:gid, not root
+    assert "STOPSIGNAL SIGTERM" in text
     assert "HEALTHCHECK" in text and "/healthz" in text
     assert "PROMETHEUS_MULTIPROC_DIR" in text
-    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]' in text
-    deps, code = text.index("pip install . &&"), text.index("COPY app ./app")
-    assert deps < code  # dependencies are a layer of their own, cached across code changes
+    assert 'CMD ["gunicorn", "-c", "/etc/dugout/gunicorn.conf.py", "app:create_app()"]' in text
+    runtime = text[text.index("AS runtime") :]
+    deps = runtime.index("pip install --require-hashes -r /tmp/requirements.txt")
+    code = runtime.index("COPY --from=build /wheels")
+    assert deps < code  # locked dependencies are a layer of their own, cached across code changes
+    assert "COPY app" not in runtime  # the runtime serves the installed wheel, not a source tree
+    assert re.search(r"^WORKDIR /var/lib/dugout$", runtime, re.M)
+
+
+def _docker_ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = pattern.lstrip("!")
+        if glob.startswith("**/"):
+            hit = any(fnmatch.fnmatchcase(part, glob[3:]) for part in parts)
+        else:
+            hit = any(
+                fnmatch.fnmatchcase(c, glob) and c.count("/") == glob.count("/") for c in candidates
+            )
+        if hit:
+            ignored = not negated
+    return ignored
+
+
+def test_dockerignore_sends_only_what_the_image_is_built_from() -> None:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for secret_or_state in (
+        "var/secret_key",
+        "var/dugout.sqlite3",
+        ".venv/bin/python",
+        ".git/config",
+        "tests/conftest.py",
+        ".env",
+        "app/__pycache__/db.cpython-311.pyc",
+    ):
+        assert _docker_ignored(secret_or_state, patterns), secret_or_state
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.M):
+        assert (REPO / source).exists(), source
+        assert not _docker_ignored(source, patterns), source
+    for shipped in ("app/__init__.py", "assets/dugout.css", "pages/overview.py"):
+        assert not _docker_ignored(shipped, patterns), shipped
 
 
 def test_gunicorn_config_reads_the_environment_and_has_the_hooks(monkeypatch) -> None:

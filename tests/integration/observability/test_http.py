@@ -98,3 +98,26 @@ def test_refused_and_unknown_callbacks_are_counted_without_new_labels(
         client.callback("no-such.children", [{"id": "x", "property": "n_clicks", "value": 1}])
     assert sample(app, "dugout_dash_callback_duration_seconds_count", callback=probe) == 1
     assert sample(app, "dugout_dash_callback_duration_seconds_count", callback="unknown") == 1
+
+
+def test_callback_and_page_names_are_module_names_not_install_paths(app, login_as) -> None:
+    import dash
+
+    login_as("viewer").http.get("/_dash-dependencies")  # Dash merges its callbacks on first use
+    names = app.extensions["dugout.callback_names"]
+    labels = {names.resolve(output) for output in app.extensions["dugout.dash"].callback_map}
+    labels.discard("unknown")  # clientside callbacks have no Python function
+    pages = {label for label in labels if label.startswith("pages.")}
+    assert {label.rsplit(".", 1)[0] for label in pages} >= {"pages.overview", "pages.admin"}
+    root_parts = {part for part in str(dash_root()).split("/") if part}
+    for label in labels:
+        assert label.split(".")[0] in {"pages", "app", "dash", "tests"}, label
+        assert not root_parts & set(label.split(".")[:-2]), label  # no directory of the install
+    assert {p["module"] for p in dash.page_registry.values()} >= {"pages.overview", "pages.admin"}
+
+
+def dash_root():
+    """The directory the code runs from (a checkout here, site-packages when installed)."""
+    from app.dashboard import ROOT
+
+    return ROOT
