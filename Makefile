@@ -35,12 +35,14 @@ run: install
 	$(BIN)/dugout serve
 
 ## Debian packages the tests drive: Chromium + ChromeDriver (browser tests), promtool (alert
-## rules), docker-compose (checks docker-compose.yml; no Docker engine needed)
+## rules), amtool (Alertmanager config), docker-compose (checks docker-compose.yml; no Docker
+## engine needed)
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v amtool >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \

@@ -226,7 +226,8 @@ def run_cmd(
     from app.pipelines.runner import run_pipeline
 
     configure_logging(ctx.settings.log_level, ctx.settings.log_json, stream=sys.stderr)
-    assert ctx.db.sessionmaker is not None
+    assert ctx.db.sessionmaker is not None and ctx.db.engine is not None
+    trace_cli_run(ctx.db.engine)  # the break-glass path is traced (and exported) like any run
     try:
         sources = build_sources(ctx.settings, source, day.date() if day else None)
         pctx = build_context(ctx.settings, ctx.db.sessionmaker, sources=sources)
@@ -247,6 +248,15 @@ def run_cmd(
     _print_run(ctx, result, top)
     if result.status not in {"succeeded", "partial", "skipped"}:
         sys.exit(1)
+
+
+def trace_cli_run(engine: Any) -> None:
+    """This process's tracer provider (OTLP when configured) and database spans."""
+    from app.observability.db_spans import instrument_engine
+    from app.observability.tracing import process_provider
+
+    process_provider()
+    instrument_engine(engine)
 
 
 def _cli_actor() -> str:

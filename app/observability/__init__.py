@@ -35,7 +35,7 @@ class Observability:
     metrics: Any  # DugoutMetrics
     ledger: Any  # LedgerCollector
     observer: Any  # MetricsObserver
-    notifier: Any  # WebhookNotifier | None
+    notifier: Any  # AlertDelivery | None
 
     def evaluate_alerts(self, app: Flask, now: Any = None) -> Any:
         """Evaluate the SLO alerts now (the scheduler can run this as a job)."""
@@ -56,12 +56,13 @@ def init_observability(app: Flask, settings: Any) -> None:
 
     from app import api
     from app.db import get_db
-    from app.observability.alerts import WebhookNotifier, evaluate
+    from app.observability.alerts import AlertDelivery, WebhookNotifier, evaluate
     from app.observability.collector import LedgerCollector
     from app.observability.metrics import (
         DugoutMetrics,
         MetricsEndpoint,
         multiprocess_dir,
+        register_process_metrics,
         scrape_registry,
     )
     from app.observability.observer import AlertingObserver, MetricsObserver
@@ -78,6 +79,9 @@ def init_observability(app: Flask, settings: Any) -> None:
     ledger = LedgerCollector(sessions, ttl_s=float(setting(settings, "metrics_ledger_ttl_s", 15.0)))
     if multiprocess_dir() is None:
         registry.register(ledger)  # multiprocess: added to each scrape's fresh registry instead
+    app.extensions["dugout.process_metrics"] = register_process_metrics(
+        registry, interval_s=float(setting(settings, "process_metrics_interval_s", 10.0))
+    )
 
     if setting(settings, "tracing_enabled", True):
         init_tracing(app, settings)  # first, so the hooks below run inside the request span
@@ -90,7 +94,15 @@ def init_observability(app: Flask, settings: Any) -> None:
     observer = MetricsObserver(metrics, sessions, bankroll_units=settings.bankroll_units)
     register_observer(app, observer)
     url = setting(settings, "alert_webhook_url", "")
-    notifier = WebhookNotifier(url) if url else None
+    notifier = (
+        AlertDelivery(
+            WebhookNotifier(url),
+            maxsize=int(setting(settings, "alert_queue_size", 100)),
+            on_outcome=lambda outcome: metrics.alert_notifications.labels(outcome).inc(),
+        )
+        if url
+        else None
+    )
     interval = float(setting(settings, "slo_evaluate_interval_s", 60.0))
     if interval > 0:
         register_observer(

@@ -1,14 +1,17 @@
 """Burn-rate alerts: raised into the Alert table once per key, resolved when they clear, and
-optionally posted to a Slack-compatible webhook with retries."""
+optionally posted to a Slack-compatible webhook with retries, through a bounded queue whose own
+thread does the posting, so a dead webhook never holds up the run that raised the alert."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import select, text
@@ -115,10 +118,17 @@ def apply_alerts(session: Session, reports: Sequence[SloReport], now: datetime) 
     return result
 
 
+class Notifier(Protocol):
+    """Something that takes an alert change: a webhook (blocking) or a delivery queue."""
+
+    def send(self, change: AlertChange) -> bool:
+        """Deliver or accept `change`; never raises."""
+
+
 def evaluate(
     sessions: sessionmaker[Session],
     now: datetime,
-    notifier: WebhookNotifier | None = None,
+    notifier: Notifier | None = None,
 ) -> Evaluation:
     """Compute every SLO from the ledger, store alert changes, then notify (after commit)."""
     with sessions.begin() as session:
@@ -197,3 +207,88 @@ class WebhookNotifier:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.client.close()
+
+
+class AlertDelivery:
+    """A bounded in-process queue of alert changes, posted by one daemon thread of its own.
+
+    `send` returns at once: the run or evaluation that raised the alert never waits on the
+    webhook's retries and timeouts. When the queue is full the oldest change is dropped (and
+    counted), so a webhook that is down for hours cannot grow memory without bound.
+    """
+
+    def __init__(
+        self,
+        notifier: WebhookNotifier,
+        *,
+        maxsize: int = 100,
+        on_outcome: Callable[[str], None] | None = None,
+    ) -> None:
+        self.notifier, self.maxsize = notifier, max(1, maxsize)
+        self.on_outcome = on_outcome or (lambda _outcome: None)
+        self._queue: deque[AlertChange] = deque()
+        self._ready = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._work, name="dugout-alert-delivery", daemon=True
+        )
+        self._thread.start()
+
+    def send(self, change: AlertChange) -> bool:
+        """Queue `change` for delivery; True unless the queue is closed."""
+        with self._ready:
+            if self._closed:
+                return False
+            if len(self._queue) >= self.maxsize:
+                dropped = self._queue.popleft()
+                log.error(
+                    "alert delivery queue full; dropped the oldest", extra={"alert": dropped.key}
+                )
+                self.on_outcome("dropped")
+            self._queue.append(change)
+            self._ready.notify_all()
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Changes queued or being delivered right now."""
+        with self._ready:
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until every queued change was handled (for shutdown and tests)."""
+        deadline = time.monotonic() + timeout_s
+        with self._ready:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ready.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Stop taking changes; the thread ends after the one it is delivering."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if not self._queue:
+                    return
+                change = self._queue.popleft()
+                self._busy = True
+            try:
+                delivered = self.notifier.send(change)
+                self.on_outcome("delivered" if delivered else "failed")
+            except Exception:  # never let the worker die: the next change still goes out
+                log.exception("alert delivery failed", extra={"alert": change.key})
+                self.on_outcome("failed")
+            finally:
+                with self._ready:
+                    self._busy = False
+                    self._ready.notify_all()

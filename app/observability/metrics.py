@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,12 @@ class DugoutMetrics:
             buckets=CALLBACK_BUCKETS,
             registry=r,
         )
+        self.alert_notifications = Counter(
+            "dugout_alert_notifications",
+            "Alert changes handed to the webhook queue, by outcome (delivered, failed, dropped).",
+            ["outcome"],
+            registry=r,
+        )
         self.slo_events = Counter(
             "dugout_slo_events",
             "Events counted against each SLO, good or bad.",
@@ -144,6 +151,72 @@ class DugoutMetrics:
     def slo_event(self, slo: str, good: bool) -> None:
         """Count one event against an SLO."""
         self.slo_events.labels(slo, "good" if good else "bad").inc()
+
+
+class ProcessGauges:
+    """CPU seconds and resident memory of each server process, for multiprocess mode.
+
+    prometheus_client's ProcessCollector describes only the process that answers a scrape, and
+    its docs rule it out with several workers. These gauges (mode `liveall`: one series per pid,
+    gone when gunicorn marks the worker dead) are refreshed by a daemon thread in every process.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client.process_collector import ProcessCollector
+
+        self._source = ProcessCollector(registry=None)
+        self.cpu = Gauge(
+            "dugout_process_cpu_seconds",
+            "Total user and system CPU time of this server process, in seconds.",
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        self.rss = Gauge(
+            "dugout_process_resident_memory_bytes",
+            "Resident memory of this server process, in bytes.",
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
+        self._stop = threading.Event()
+
+    def sample(self) -> None:
+        """Read /proc/self once and set both gauges."""
+        for family in self._source.collect():
+            if family.name == "process_cpu_seconds":
+                self.cpu.set(family.samples[0].value)
+            elif family.name == "process_resident_memory_bytes":
+                self.rss.set(family.samples[0].value)
+
+    def start(self, interval_s: float = 10.0) -> threading.Thread:
+        """Sample now, then every `interval_s` on a daemon thread."""
+        self.sample()
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.sample()
+
+        thread = threading.Thread(target=loop, name="dugout-process-gauges", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """End the sampling thread."""
+        self._stop.set()
+
+
+def register_process_metrics(registry: CollectorRegistry, interval_s: float = 10.0) -> Any:
+    """Process metrics on our registry: the standard process_* and python_* families in one
+    process, per-process dugout_process_* gauges when several workers share the files."""
+    if multiprocess_dir() is None:
+        from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        return None
+    gauges = ProcessGauges(registry)
+    gauges.start(interval_s)
+    return gauges
 
 
 def multiprocess_dir() -> str | None:

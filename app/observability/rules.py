@@ -82,12 +82,42 @@ def _alert_rules() -> list[dict[str, Any]]:
     return rules
 
 
+DOWN_ALERT = "DugoutDown"
+SCRAPE_JOB = "dugout"  # the job name in deploy/prometheus/*.yml
+
+
+def _availability_rules() -> list[dict[str, Any]]:
+    """Dugout itself down or not scraped: no target of the job answered for five minutes.
+
+    `absent(up == 1)` is true both when every target is down (up == 0) and when there is no
+    target at all (service discovery lost it, or the scrape config is wrong): the burn-rate
+    alerts cannot fire without samples, so this one covers their blind spot.
+    """
+    return [
+        {
+            "alert": DOWN_ALERT,
+            "expr": f'absent(up{{job="{SCRAPE_JOB}"}} == 1)',
+            "for": "5m",
+            "labels": {"severity": "page", "job": SCRAPE_JOB},  # absent() of a filter has none
+            "annotations": {
+                "summary": "Dugout is down or not scraped",
+                "description": (
+                    f'No target of job "{SCRAPE_JOB}" has answered a scrape for 5 minutes '
+                    "(down, or missing from service discovery). Pipelines may not be running "
+                    "and the SLO alerts have no data: check /healthz and the scrape config."
+                ),
+            },
+        }
+    ]
+
+
 def rules_document() -> dict[str, Any]:
     """The whole rules file as data."""
     return {
         "groups": [
             {"name": "dugout-slo-recording", "interval": "30s", "rules": _recording_rules()},
             {"name": "dugout-slo-alerts", "rules": _alert_rules()},
+            {"name": "dugout-availability", "rules": _availability_rules()},
         ]
     }
 

@@ -22,7 +22,9 @@ WINDOWS: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),
     "30m": timedelta(minutes=30),
     "1h": timedelta(hours=1),
+    "2h": timedelta(hours=2),
     "6h": timedelta(hours=6),
+    "1d": timedelta(days=1),
     "3d": timedelta(days=3),
 }
 COLLECTING = ("collection", "full")  # pipelines whose runs are collection ticks
@@ -40,10 +42,13 @@ class BurnRule:
     factor: float
 
 
-# Multi-window, multi-burn-rate alerting (Google SRE workbook, chapter 5).
+# Multi-window, multi-burn-rate alerting (Google SRE workbook, chapter 5), with the four
+# windows Sloth generates: two that page (2 % and 5 % of the 30-day budget in 1 h and 6 h) and
+# two that open a ticket (10 % in a day, 10 % in three days).
 BURN_RULES = (
     BurnRule("page", "1h", "5m", 14.4),
     BurnRule("page", "6h", "30m", 6.0),
+    BurnRule("ticket", "1d", "2h", 3.0),
     BurnRule("ticket", "3d", "6h", 1.0),
 )
 SEVERITIES = ("page", "ticket")

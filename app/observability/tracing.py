@@ -1,6 +1,7 @@
 """OpenTelemetry: one TracerProvider per process, made in create_app (after gunicorn forks), the
-correlation id on every span, OTLP export only when OTEL_EXPORTER_OTLP_ENDPOINT is set, and a
-slot where tests plug an in-memory exporter."""
+correlation id on every span, OTLP/HTTP export when OTEL_EXPORTER_OTLP_ENDPOINT is set, and a
+slot where tests plug an in-memory exporter. Client spans for the sources' HTTP calls and for
+database statements come from our own small hooks (see http_spans.py and db_spans.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -15,6 +17,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 from app.observability.logging import correlation_id_var
 
@@ -73,19 +76,29 @@ class ExporterSlot(SpanProcessor):
 
 
 def _otlp_processor() -> SpanProcessor | None:
-    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if not (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
         return None
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    except ImportError:
-        log.warning(
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp-proto-http "
-            "is not installed; spans are not exported"
-        )
-        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     return BatchSpanProcessor(OTLPSpanExporter())  # endpoint, headers from OTEL_* variables
+
+
+def service_version() -> str:
+    """The installed Dugout's version, for the `service.version` resource attribute."""
+    try:
+        return version("dugout")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def mark_outcome(span: Any, status: str, message: str | None = None) -> None:
+    """Mark a run or stage span ERROR when it failed (not raising is not succeeding)."""
+    if status == "failed" and span.is_recording():
+        span.set_status(Status(StatusCode.ERROR, (message or "failed")[:500]))
 
 
 def process_provider() -> tuple[TracerProvider, ExporterSlot]:
@@ -100,6 +113,7 @@ def process_provider() -> tuple[TracerProvider, ExporterSlot]:
         resource = Resource.create(
             {
                 "service.name": os.environ.get("OTEL_SERVICE_NAME", "dugout"),
+                "service.version": service_version(),
                 "service.instance.id": f"{os.uname().nodename}:{os.getpid()}",
             }
         )
@@ -127,6 +141,13 @@ def init_tracing(app: Any, settings: Any) -> TracerProvider:
     exporter = (getattr(settings, "extra", None) or {}).get("span_exporter")
     if exporter is not None:
         slot.use(exporter)
+    if (getattr(settings, "extra", None) or {}).get("trace_database", True):
+        from app.db import get_db
+        from app.observability.db_spans import instrument_engine
+
+        engine = get_db(app).engine
+        if engine is not None:
+            instrument_engine(engine)
     FlaskInstrumentor.instrument_app(
         app,
         tracer_provider=provider,

@@ -18,6 +18,7 @@ from opentelemetry import trace
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability.logging import correlation_id_var, log_context_var, new_correlation_id
+from app.observability.tracing import mark_outcome
 from app.pipelines.context import PipelineContext, StageOutcome
 from app.pipelines.ledger import (
     DuplicateTick,
@@ -104,6 +105,7 @@ def _execute_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome
             span.set_attribute("dugout.correlation_id", correlation_id_var.get() or "")
             outcome = fn(src)
             span.set_attribute("dugout.status", outcome.status)
+            mark_outcome(span, outcome.status, outcome.error_message)
     except StaleWriter:
         raise  # the run is no longer ours: nothing more is written
     except Exception as exc:
@@ -240,6 +242,7 @@ def run_pipeline(
                 handle.close()
                 log_context_var.reset(ctx_token)
             span.set_attribute("dugout.status", result.status)
+            mark_outcome(span, result.status, f"{pipeline} run {result.status}")
             return result
     finally:
         correlation_id_var.reset(cid_token)

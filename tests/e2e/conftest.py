@@ -41,7 +41,7 @@ class LiveServer:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=600,  # generous: seeding a day takes minutes on a busy 2-core machine
             check=False,
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from app.observability.http_spans import TracedTransport
 from app.pipelines.sources.base import (
     SourceAuthError,
     SourceBadRequest,
@@ -60,10 +61,15 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
     secret_param: tuple[str, str] | None = None,
 ) -> httpx.Client:
-    """An httpx client asking for gzip, with an optional secret query parameter on every call."""
+    """An httpx client asking for gzip, with an optional secret query parameter on every call.
+
+    Each request gets a client span from TracedTransport, wrapped above the secret transport, so
+    the span (like httpx's log) only ever sees the URL without the secret.
+    """
     inner = transport or httpx.HTTPTransport()
     if secret_param is not None:
         inner = SecretQueryTransport(inner, *secret_param)
+    inner = TracedTransport(inner)
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout),

@@ -21,7 +21,15 @@ def _compose() -> dict:
 
 def test_compose_has_the_services_replicas_and_healthchecks() -> None:
     services = _compose()["services"]
-    names = ("dugout", "postgres", "redis", "celery-worker", "prometheus", "grafana")
+    names = (
+        "dugout",
+        "postgres",
+        "redis",
+        "celery-worker",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    )
     assert set(names) <= set(services)
     for name in names:
         assert "test" in services[name]["healthcheck"], name
@@ -35,6 +43,11 @@ def test_compose_has_the_services_replicas_and_healthchecks() -> None:
     assert "deploy/prometheus/rules.yml:/etc/prometheus/rules.yml" in mounts
     prom = yaml.safe_load((REPO / "deploy/prometheus/compose.yml").read_text())
     assert prom["rule_files"] == ["rules.yml"]
+    (alerting,) = prom["alerting"]["alertmanagers"]
+    assert alerting["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    assert "alertmanager" in services["prometheus"]["depends_on"]
+    mounted = " ".join(services["alertmanager"]["volumes"])
+    assert "deploy/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml" in mounted
     assert {j["job_name"] for j in prom["scrape_configs"]} == {"dugout", "dugout-celery"}
     for volume in services["grafana"]["volumes"] + services["prometheus"]["volumes"]:
         assert (REPO / volume.split(":")[0]).exists(), volume

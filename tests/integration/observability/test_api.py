@@ -136,7 +136,9 @@ def test_alerts_slo_and_status(db, login_as) -> None:
         "5m",
         "30m",
         "1h",
+        "2h",
         "6h",
+        "1d",
         "3d",
     }
     status = client.get("/api/status")

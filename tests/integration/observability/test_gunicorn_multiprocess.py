@@ -127,3 +127,20 @@ def test_scrapes_add_up_every_worker(server) -> None:
     assert counts.pop() >= 40
     assert len(_pids(metrics_dir)) >= 2, sorted(metrics_dir.iterdir())  # both workers wrote
     assert "dugout_ledger_up 1.0" in texts[0] and "dugout_slo_events_total" in texts[0]
+    rss = dict(
+        re.findall(r'^dugout_process_resident_memory_bytes\{pid="(\d+)"\} (\S+)$', texts[0], re.M)
+    )
+    cpu = dict(re.findall(r'^dugout_process_cpu_seconds\{pid="(\d+)"\} (\S+)$', texts[0], re.M))
+    assert len(rss) >= 2 and rss.keys() == cpu.keys()  # one series per worker process
+    assert all(float(v) > 10e6 for v in rss.values())  # a Python server holds tens of MB
+    assert all(float(v) > 0 for v in cpu.values())
+    assert "process_cpu_seconds_total" not in texts[0]  # one process's view would mislead here
+
+
+def test_single_process_serves_the_standard_process_metrics(app, anon) -> None:
+    text = anon.http.get("/metrics").get_data(as_text=True)
+    rss = re.search(r"^process_resident_memory_bytes (\S+)$", text, re.M)
+    assert rss and float(rss[1]) > 10e6
+    assert re.search(r"^process_cpu_seconds_total \S+$", text, re.M)
+    assert 'python_info{implementation="CPython"' in text
+    assert "dugout_process_resident_memory_bytes" not in text

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from app.observability.cli import slo_group
@@ -41,6 +42,31 @@ def test_one_alert_per_slo_and_severity_with_the_slo_targets() -> None:
         and "> (6 * 0.005)" in reliability_page["expr"]
     )
     assert "rate1h" in reliability_page["expr"] and "rate5m" in reliability_page["expr"]
+
+
+def test_sloths_four_windows_and_the_down_alert_are_generated() -> None:
+    alerts = rules_document()["groups"][1]["rules"]
+    ticket = next(
+        a for a in alerts if a["labels"] == {"severity": "ticket", "slo": "pipeline_reliability"}
+    )
+    assert "rate1d" in ticket["expr"] and "rate2h" in ticket["expr"]
+    assert "> (3 * 0.005)" in ticket["expr"] and "> (1 * 0.005)" in ticket["expr"]
+    (down,) = rules_document()["groups"][2]["rules"]
+    assert down["alert"] == "DugoutDown" and down["labels"]["severity"] == "page"
+    assert down["expr"] == 'absent(up{job="dugout"} == 1)' and down["for"] == "5m"
+    for config in ("prometheus.yml", "compose.yml"):
+        scrape = yaml.safe_load((DEPLOY / config).read_text())["scrape_configs"]
+        assert "dugout" in {job["job_name"] for job in scrape}  # the job the rule watches
+
+
+def test_amtool_accepts_the_alertmanager_config() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is missing: `make system-deps` installs it (prometheus-alertmanager)"
+    config = DEPLOY.parent / "alertmanager" / "alertmanager.yml"
+    done = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    routes = yaml.safe_load(config.read_text())["route"]["routes"]
+    assert {r["matchers"][0] for r in routes} == {'severity="page"', 'severity="ticket"'}
 
 
 def test_cli_writes_and_checks_the_rules(tmp_path: Path) -> None:
