@@ -14,7 +14,7 @@ from app.observability.metrics import ProcessGauges
 from app.observability.rules import rules_document
 from app.pipelines.runner import run_pipeline
 from app.services import pipeline_context
-from scheduler.celery_tasks import CeleryWorkerMetrics
+from scheduler.executors.celery.tasks import CeleryWorkerMetrics
 
 REPO = Path(__file__).resolve().parents[3]
 NAME = re.compile(r"\b((?:dugout|process|flask|python)[a-z0-9_:]*|up)\b(?=\s*[{\[)]|\s*$|\s)")
