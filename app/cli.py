@@ -160,7 +160,9 @@ def empty_ledger_hint(ctx: Context, now: datetime) -> str | None:
     from app.pipelines.build import build_sources
     from app.pipelines.sources.demo_calendar import day_bounds
 
-    opens, _ = day_bounds(list(build_sources(ctx.settings, now=now)[0].games))
+    market = build_sources(ctx.settings, now=now)[0]
+    games = market.games_at(now) if hasattr(market, "games_at") else market.games
+    opens, _ = day_bounds(list(games))
     when = (
         f"The demo market opens at {opens:%H:%M} UTC (lines move from about 8 h before the "
         "first pitch, as MLB's do), so the pages stay empty until then. "
@@ -327,14 +329,18 @@ def demo_seed(ctx: Context, hours: float, step: int) -> None:
     end = utcnow()
     moment = end - timedelta(hours=hours)
     clock = _ManualClock(moment)
+    rolling = ctx.settings.demo_hours == "rolling"  # one source holds every slate
     day = demo_day_for(moment)
     pctx = build_context(
-        ctx.settings, ctx.db.sessionmaker, clock=clock, sources=build_sources(ctx.settings, day=day)
+        ctx.settings,
+        ctx.db.sessionmaker,
+        clock=clock,
+        sources=build_sources(ctx.settings) if rolling else build_sources(ctx.settings, day=day),
     )
     runs = 0
     with click.progressbar(length=int(hours * 3600 // step), label="replaying") as bar:
         while clock.now <= end:
-            if demo_day_for(clock.now) != day:  # the next slate's markets open: replay it too
+            if not rolling and demo_day_for(clock.now) != day:  # the next slate opens: replay it
                 day = demo_day_for(clock.now)
                 pctx.sources = build_sources(ctx.settings, day=day)
             try:

@@ -34,6 +34,7 @@ class Settings:
     secret_key: str = ""  # empty: generated once and kept in var_dir/secret_key
     source: str = "demo"  # demo | odds_api
     demo_seed: int = 42
+    demo_hours: str = "rolling"  # rolling (games around the clock) | mlb (MLB's hours)
     odds_api_key: str = ""
     odds_api_base_url: str = "https://api.the-odds-api.com"
     statsapi_base_url: str = "https://statsapi.mlb.com"
@@ -114,6 +115,8 @@ def load_settings(
         else:
             extra[key] = raw
     settings = replace(Settings(), **values, extra=extra)
+    if settings.demo_hours not in {"rolling", "mlb"}:
+        raise ConfigError(f"DUGOUT_DEMO_HOURS must be rolling or mlb, not {settings.demo_hours!r}")
     if settings.source not in {"demo", "odds_api"}:
         raise ConfigError(f"DUGOUT_SOURCE must be demo or odds_api, not {settings.source!r}")
     if settings.executor not in {"local", "celery"}:

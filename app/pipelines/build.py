@@ -62,10 +62,15 @@ def demo_day_for(now: datetime) -> date:
 def build_sources(
     settings: Settings, source: str | None = None, day: Any = None, now: datetime | None = None
 ) -> list[Any]:
-    """The configured sources: the seeded demo market, or The Odds API plus MLB Stats API."""
+    """The configured sources: the seeded demo market (around the clock, or on MLB's hours or
+    a given `day`), or The Odds API plus MLB Stats API."""
     from app.pipelines.sources.demo import DemoSource
 
     kind = source or settings.source
+    if kind == "demo" and day is None and getattr(settings, "demo_hours", "mlb") == "rolling":
+        from app.pipelines.sources.demo_rolling import RollingDemoSource
+
+        return [RollingDemoSource(seed=settings.demo_seed)]
     if kind == "demo":
         return [DemoSource(seed=settings.demo_seed, day=day or demo_day_for(now or system_clock()))]
     if kind == "odds_api":

@@ -76,6 +76,7 @@ def test_a_first_start_on_the_closed_demo_market_says_when_it_opens_and_how_to_s
     from app.pipelines.sources.demo_calendar import day_bounds
 
     night = datetime(2026, 7, 4, 5, 0, tzinfo=UTC)  # after the last pitch, before the next slate
+    monkeypatch.setenv("DUGOUT_DEMO_HOURS", "mlb")  # MLB's hours: closed overnight
     ctx = Context()
     opens, _ = day_bounds(list(build_sources(ctx.settings, now=night)[0].games))
     assert night < opens
@@ -83,6 +84,9 @@ def test_a_first_start_on_the_closed_demo_market_says_when_it_opens_and_how_to_s
     assert hint is not None
     assert f"opens at {opens:%H:%M} UTC" in hint and "dugout demo seed --hours 30" in hint
     assert "opens at" not in (empty_ledger_hint(ctx, opens) or "")  # open: only the seed hint
+    monkeypatch.setenv("DUGOUT_DEMO_HOURS", "rolling")  # the default: open at any hour
+    rolling = empty_ledger_hint(Context(), night)
+    assert rolling is not None and "opens at" not in rolling and "demo seed" in rolling
 
     assert run_cli("demo", "seed", "--hours", "0.1", "--step", "120").exit_code == 0
     assert empty_ledger_hint(Context(), night) is None  # history exists: nothing to say

@@ -51,16 +51,20 @@ class DemoSource(Source):
     title = "The demo market"
     sharp_books = frozenset(book.key for book in BASE_BOOKS if book.sharp)
 
-    def __init__(self, seed: int = 42, day: date | None = None, scale: int = 1) -> None:
-        """Simulate the whole day up front; `day` defaults to today in New York."""
+    def __init__(
+        self, seed: int = 42, day: date | None = None, scale: int = 1, *, rolling: bool = False
+    ) -> None:
+        """Simulate the whole day up front; `day` defaults to today in New York. `rolling`
+        spreads the slate around the clock (see RollingDemoSource)."""
         super().__init__()
         if scale < 1:
             raise ValueError(f"scale must be 1 or more, not {scale}")
-        self.seed, self.scale = seed, scale
+        self.seed, self.scale, self.rolling = seed, scale, rolling
         self.day = day or datetime.now(NEW_YORK).date()
         self.books: tuple[DemoBook, ...] = books_for(scale)
-        root = f"dugout-demo:{seed}:{self.day.isoformat()}:{scale}"
-        games = build_calendar(random.Random(f"{root}:calendar"), self.day, scale)
+        mode = ":rolling" if rolling else ""
+        root = f"dugout-demo:{seed}:{self.day.isoformat()}:{scale}{mode}"
+        games = build_calendar(random.Random(f"{root}:calendar"), self.day, scale, rolling=rolling)
         self.games: tuple[DemoGame, ...] = tuple(games)
         planned = plan_events(random.Random(f"{root}:events"), games, self.books)
         planned += plan_soft_lines(random.Random(f"{root}:soft"), games, self.books, planned)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from app.pipelines.teams import TEAMS
 from app.pipelines.validation import make_game_key, official_date
@@ -23,6 +24,11 @@ _SLOTS = (
     *(24 * 60 + m for m in (5, 10, 40)),
     *(25 * 60 + m for m in (38, 40)),
 )
+# The always-alive slate: first pitches every 96 minutes around the clock of the official
+# (New York) date, from 00:30 to 22:54, so at any hour games are coming up, in play and ending.
+NEW_YORK = ZoneInfo("America/New_York")
+_ROLLING_FIRST = timedelta(minutes=30)
+_ROLLING_GAP = timedelta(minutes=96)
 _LOSER_RUNS = (0, 1, 2, 3, 4, 5, 6, 7, 8)
 _LOSER_WEIGHTS = (8, 14, 16, 15, 13, 11, 9, 7, 7)
 _MARGINS = (1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 6, 7)
@@ -72,8 +78,17 @@ def iso(ts: int) -> str:
     return f"{prefix}{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
 
 
-def build_calendar(rng: random.Random, day: date, scale: int) -> list[DemoGame]:
-    """15 * scale games on `day`, the first at 17:05 UTC and the last at 02:10 UTC.
+def rolling_first_pitches(day: date) -> list[int]:
+    """The always-alive slate's first pitches (epoch seconds), all on New York date `day`."""
+    start = datetime.combine(day, time(0), NEW_YORK) + _ROLLING_FIRST
+    return [int((start + i * _ROLLING_GAP).timestamp()) for i in range(GAMES_PER_ROUND)]
+
+
+def build_calendar(
+    rng: random.Random, day: date, scale: int, *, rolling: bool = False
+) -> list[DemoGame]:
+    """15 * scale games on `day`: MLB's hours (the first at 17:05 UTC, the last at 02:10 UTC),
+    or, `rolling`, one every 96 minutes around the clock of that New York date.
 
     Round 0 holds a doubleheader (two teams get the day off); rounds beyond the first are a
     load-test knob and simply reshuffle the 30 clubs.
@@ -88,9 +103,11 @@ def build_calendar(rng: random.Random, day: date, scale: int) -> list[DemoGame]:
         if round_no == 0:
             pairs[2] = pairs[0]
             minutes[2] = _DOUBLEHEADER_NIGHTCAP
+        starts = [midnight + minute * 60 for minute in minutes]
+        if rolling:  # the nightcap (slot 2) follows its opener (slot 0) by 3 h 12 min
+            starts = rolling_first_pitches(day)
         drafts.extend(
-            (away, home, midnight + minute * 60)
-            for (away, home), minute in zip(pairs, minutes, strict=True)
+            (away, home, commence) for (away, home), commence in zip(pairs, starts, strict=True)
         )
     drafts.sort(key=lambda d: d[2])
     seen: dict[tuple[str, str], int] = {}
