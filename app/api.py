@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import get_db
-from app.models import RUN_STATUSES, Alert, PipelineRun, StageRun
+from app.models import Alert, PipelineRun, StageRun
 from app.observability.slo import slo_reports
 from app.observability.status import alert_dict, build_status
 from app.pipelines.context import system_clock
+from app.vocabulary import Pipeline, RunStatus, Trigger
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 MAX_LIMIT = 200
@@ -111,14 +112,15 @@ def list_runs() -> Response:
     offset = _int_arg("offset", 0, 0, 10_000_000)
     since, until = _time_arg("since"), _time_arg("until")
     where: list[Any] = []
-    for name, column in (
-        ("pipeline", PipelineRun.pipeline),
-        ("trigger", PipelineRun.trigger),
-        ("status", PipelineRun.status),
+    for name, column, words in (
+        ("pipeline", PipelineRun.pipeline, Pipeline),
+        ("trigger", PipelineRun.trigger, Trigger),
+        ("status", PipelineRun.status, RunStatus),
     ):
         values = [v for v in request.args.getlist(name) if v]
-        if name == "status" and any(v not in RUN_STATUSES for v in values):
-            raise BadRequest(f"status must be one of {', '.join(RUN_STATUSES)}")
+        allowed = [w.value for w in words]
+        if any(v not in allowed for v in values):
+            raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
         if values:
             where.append(column.in_(values))
     if since:

@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import AuditRecord
+from app.vocabulary import AuditOutcome
 
 GENESIS_HASH = "0" * 64
 REASON_MAX = 500  # characters: a sentence or two, never a pasted file
-# Audit outcomes, in one place until app/vocabulary.py's enum lands.
-OUTCOME_REQUESTED = "requested"  # asked for and about to happen (the record comes first)
-OUTCOME_SUCCEEDED = "succeeded"
-OUTCOME_REFUSED = "refused"  # not done: the request itself was not acceptable
-OUTCOME_DENIED = "denied"  # not done: the caller may not do this
+# The audit outcomes under the names app.accounts uses; the words live in app.vocabulary.
+OUTCOME_REQUESTED = AuditOutcome.REQUESTED.value
+OUTCOME_SUCCEEDED = AuditOutcome.SUCCEEDED.value
+OUTCOME_REFUSED = AuditOutcome.REFUSED.value
+OUTCOME_DENIED = AuditOutcome.DENIED.value
 AUDIT_LOCK = 0x0D06A0D17  # the advisory lock key audit writers share on PostgreSQL
 _HASHED_FIELDS = (
     "seq", "at", "actor", "role", "action", "target", "reason", "outcome",

@@ -25,6 +25,7 @@ from app.db import Database
 from app.migrate import upgrade
 from app.models import ROLES, User
 from app.observability.logging import configure_logging
+from app.vocabulary import Pipeline, Trigger
 
 
 class Context:
@@ -195,9 +196,7 @@ def ensure_first_admin(ctx: Context) -> None:
 
 
 @main.command("run")
-@click.argument(
-    "pipeline", type=click.Choice(["collection", "analysis", "recommendations", "grading", "full"])
-)
+@click.argument("pipeline", type=click.Choice([p.value for p in Pipeline]))
 @click.option(
     "--source",
     type=click.Choice(["demo", "odds_api"]),
@@ -239,7 +238,7 @@ def run_cmd(
     result = run_pipeline(
         pctx,
         pipeline,
-        "cli",
+        Trigger.CLI,
         actor=_cli_actor(),
         params={
             "source": source or ctx.settings.source,
@@ -344,7 +343,9 @@ def demo_seed(ctx: Context, hours: float, step: int) -> None:
                 day = demo_day_for(clock.now)
                 pctx.sources = build_sources(ctx.settings, day=day)
             try:
-                run_pipeline(pctx, "full", "seed", scheduled_for=clock.now, actor=_cli_actor())
+                run_pipeline(
+                    pctx, Pipeline.FULL, Trigger.SEED, scheduled_for=clock.now, actor=_cli_actor()
+                )
                 runs += 1
             except DuplicateTick:
                 pass

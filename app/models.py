@@ -22,10 +22,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, utcnow
+from app.vocabulary import Role, RunStatus
 
-ROLES = ("viewer", "operator", "admin")
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "partial", "skipped", "interrupted")
-PIPELINES = ("collection", "analysis", "recommendations", "grading", "full")
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)  # app.users reads roles here
 
 
 def _uuid() -> uuid.UUID:
@@ -50,7 +49,7 @@ class User(Base):
     id: Mapped[uuid.UUID] = _pk()
     username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
-    role: Mapped[str] = mapped_column(String(16), nullable=False, default="viewer")
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default=Role.VIEWER.value)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = _created()
@@ -90,10 +89,12 @@ class PipelineRun(Base):
 
     __tablename__ = "pipeline_runs"
     id: Mapped[uuid.UUID] = _pk()
-    pipeline: Mapped[str] = mapped_column(String(32), nullable=False)
-    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # schedule|manual|cli|...
+    pipeline: Mapped[str] = mapped_column(String(32), nullable=False)  # a vocabulary.Pipeline
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # a vocabulary.Trigger
     scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    status: Mapped[str] = mapped_column(  # a vocabulary.RunStatus
+        String(16), nullable=False, default=RunStatus.RUNNING.value
+    )
     actor: Mapped[str | None] = mapped_column(String(64))
     correlation_id: Mapped[str] = mapped_column(String(64), nullable=False)
     trace_id: Mapped[str | None] = mapped_column(String(32))
@@ -135,8 +136,10 @@ class StageRun(Base):
     run_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("pipeline_runs.id", ondelete="CASCADE"), nullable=False
     )
-    stage: Mapped[str] = mapped_column(String(32), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    stage: Mapped[str] = mapped_column(String(32), nullable=False)  # a vocabulary.Stage
+    status: Mapped[str] = mapped_column(  # a vocabulary.RunStatus
+        String(16), nullable=False, default=RunStatus.RUNNING.value
+    )
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -505,7 +508,7 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str | None] = mapped_column(String(255))
     reason: Mapped[str | None] = mapped_column(Text)
-    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)  # a vocabulary.AuditOutcome
     source_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
     correlation_id: Mapped[str | None] = mapped_column(String(64))

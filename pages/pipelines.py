@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import dash
@@ -12,7 +13,7 @@ from dash import Input, Output, callback, dash_table, dcc, html
 from app.analytics import RunFilter, runs_page
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
-from app.models import PIPELINES, RUN_STATUSES
+from app.vocabulary import Pipeline, RunStatus, Trigger
 
 dash.register_page(
     __name__,
@@ -24,7 +25,6 @@ dash.register_page(
 )
 
 PAGE_SIZE = 25
-TRIGGERS = ("schedule", "manual", "cli", "retry", "queue", "api")
 RANGES = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -46,6 +46,11 @@ COLUMNS = [
 ]
 
 
+def options(words: type[StrEnum]) -> list[str]:
+    """A filter's options: every word of the vocabulary, in its order."""
+    return [w.value for w in words]
+
+
 def _select(id_: str, label: str, options: Any, value: Any = None) -> Any:
     return dbc.Col(
         [
@@ -64,9 +69,9 @@ def layout(**_: Any) -> html.Div:
             html.H1("Pipelines", className="h3"),
             dbc.Row(
                 [
-                    _select("runs-pipeline", "Pipeline", list(PIPELINES)),
-                    _select("runs-status", "Status", list(RUN_STATUSES)),
-                    _select("runs-trigger", "Trigger", list(TRIGGERS)),
+                    _select("runs-pipeline", "Pipeline", options(Pipeline)),
+                    _select("runs-status", "Status", options(RunStatus)),
+                    _select("runs-trigger", "Trigger", options(Trigger)),
                     _select("runs-range", "Time range", list(RANGES), "24h"),
                 ],
                 className="g-2 mb-2",

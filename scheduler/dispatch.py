@@ -29,7 +29,6 @@ from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
 from scheduler.schedule import DEPENDENTS, JobSpec, get_spec
 
 log = logging.getLogger("dugout.scheduler.dispatch")
-TICK_TRIGGERS = ("schedule", "dependency", "fallback", "deferred")
 SUCCESS = ("succeeded", "partial")
 
 

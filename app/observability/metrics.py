@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from app.vocabulary import PIPELINE_STAGES, Pipeline, RunStatus, Stage
+
 # Buckets from what the pipelines actually take: a demo tick is ~0.1-0.4 s, a slow source 5-20 s.
 # 30 and 60 are SLO thresholds, so the histograms can answer "how many were under the line".
 RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -147,6 +149,14 @@ class DugoutMetrics:
         for name in slo_names:  # present from the start, so rate() has both series at once
             for outcome in ("good", "bad"):
                 self.slo_events.labels(name, outcome)
+        for pipeline in Pipeline:  # every pipeline and stage of the vocabulary, at zero
+            self.runs_in_progress.labels(pipeline.value)
+            self.run_duration.labels(pipeline.value)
+            self.retries.labels(pipeline.value)
+            for stage in PIPELINE_STAGES[pipeline]:
+                self.stages.labels(pipeline.value, stage.value, RunStatus.FAILED.value)
+        for stage in Stage:
+            self.stage_duration.labels(stage.value)
 
     def slo_event(self, slo: str, good: bool) -> None:
         """Count one event against an SLO."""

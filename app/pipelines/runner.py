@@ -30,6 +30,7 @@ from app.pipelines.ledger import (
     claim_queued,
     open_run,
 )
+from app.vocabulary import PIPELINE_STAGES, Pipeline, Stage
 
 log = logging.getLogger("dugout.pipelines")
 __all__ = ["DuplicateTick", "PipelineResult", "StaleWriter", "run_pipeline"]
@@ -43,21 +44,19 @@ def _stages() -> dict[str, list[tuple[str, StageFn]]]:
     from app.pipelines.stages.grade import grade
     from app.pipelines.stages.recommend import recommend
 
+    fns: dict[Stage, StageFn] = {
+        Stage.COLLECT: collect,
+        Stage.ANALYZE: analyze,
+        Stage.RECOMMEND: recommend,
+        Stage.GRADE: grade,
+    }
     return {
-        "collection": [("collect", collect)],
-        "analysis": [("analyze", analyze)],
-        "recommendations": [("recommend", recommend)],
-        "grading": [("grade", grade)],
-        "full": [
-            ("collect", collect),
-            ("analyze", analyze),
-            ("recommend", recommend),
-            ("grade", grade),
-        ],
+        pipeline.value: [(stage.value, fns[stage]) for stage in stages]
+        for pipeline, stages in PIPELINE_STAGES.items()
     }
 
 
-PIPELINE_NAMES = ("collection", "analysis", "recommendations", "grading", "full")
+PIPELINE_NAMES: tuple[str, ...] = tuple(p.value for p in Pipeline)
 # A stage runs only when the stage it depends on did not fail.
 DEPENDS_ON = {"analyze": "collect", "recommend": "analyze"}
 

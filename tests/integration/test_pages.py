@@ -167,3 +167,59 @@ def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) ->
         "admin-refresh": 7000,
         "admin-accounts-refresh": 7000,
     }
+
+
+def _dropdown_options(tree, id_: str) -> list:
+    """The options of the dropdown `id_` in a rendered layout."""
+    if isinstance(tree, dict):
+        props = tree.get("props") or {}
+        if tree.get("type") == "Dropdown" and props.get("id") == id_:
+            return list(props["options"])
+        for value in tree.values():
+            if found := _dropdown_options(value, id_):
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            if found := _dropdown_options(item, id_):
+                return found
+    return []
+
+
+def test_pipelines_filters_offer_the_vocabulary_and_filter_scheduler_triggers(db, login_as) -> None:
+    from app.vocabulary import Pipeline, RunStatus, Trigger
+    from tests.integration.observability.ledger import run
+
+    viewer = login_as("viewer")
+    layout = _props(viewer.page("/pipelines"))
+    assert _dropdown_options(layout, "runs-trigger") == [t.value for t in Trigger]
+    assert _dropdown_options(layout, "runs-pipeline") == [p.value for p in Pipeline]
+    assert _dropdown_options(layout, "runs-status") == [s.value for s in RunStatus]
+    assert {"dependency", "fallback"} <= set(_dropdown_options(layout, "runs-trigger"))
+    assert "api" not in _dropdown_options(layout, "runs-trigger")
+
+    now = datetime.now(UTC)
+    with db.session() as s:  # what the scheduler writes: a chained run and a watchdog fallback
+        s.add_all(
+            [
+                run(
+                    now - timedelta(minutes=3),
+                    "succeeded",
+                    pipeline="analysis",
+                    trigger="dependency",
+                ),
+                run(now - timedelta(minutes=2), "succeeded", trigger="fallback"),
+                run(now - timedelta(minutes=1), "succeeded", trigger="schedule"),
+            ]
+        )
+    out = "..runs-history.data...runs-history.page_count...runs-count.children.."
+    for trigger in ("dependency", "fallback"):
+        inputs = [
+            {"id": "runs-history", "property": "page_current", "value": 0},
+            {"id": "runs-pipeline", "property": "value", "value": None},
+            {"id": "runs-status", "property": "value", "value": None},
+            {"id": "runs-trigger", "property": "value", "value": trigger},
+            {"id": "runs-range", "property": "value", "value": "1h"},
+            {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+        ]
+        rows = _props(viewer.callback(out, inputs))["runs-history"]["data"]
+        assert [r["trigger"] for r in rows] == [trigger]

@@ -72,9 +72,13 @@ def test_bad_parameters_get_a_plain_400(login_as) -> None:
         ("limit=abc", "limit"),
         ("status=exploded", "status"),
         ("since=yesterday", "since"),
+        ("trigger=api", "trigger"),  # nothing writes it: not a trigger of the vocabulary
+        ("pipeline=nope", "pipeline"),
     ):
         r = client.get(f"/api/runs?{query}")
         assert r.status_code == 400 and word in r.json["error"], query
+    assert "dependency, fallback" in client.get("/api/runs?trigger=api").json["error"]
+    assert client.get("/api/runs?trigger=fallback").status_code == 200
     assert client.get("/api/runs/not-a-uuid").status_code == 400
     assert client.get(f"/api/runs/{uuid.uuid4()}").status_code == 404
 
