@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from app.audit import OUTCOME_DENIED, OUTCOME_REFUSED
 from app.cli import main
 from app.models import ROLES
 from app.observability.metrics import DugoutMetrics
 from app.pipelines.runner import PIPELINE_NAMES, _stages
-from app.vocabulary import PIPELINE_STAGES, TICK_TRIGGERS, Pipeline, Role, Stage, Trigger
+from app.vocabulary import (
+    PIPELINE_STAGES,
+    TICK_TRIGGERS,
+    AuditOutcome,
+    Pipeline,
+    Role,
+    Stage,
+    Trigger,
+)
 
 
 def test_the_runner_runs_exactly_the_vocabulary_pipelines_and_stages() -> None:
@@ -26,6 +35,7 @@ def test_members_are_the_stored_strings() -> None:
     assert "api" not in {t.value for t in Trigger}  # nothing writes it
     assert set(TICK_TRIGGERS) <= set(Trigger) and Trigger.SCHEDULE in TICK_TRIGGERS
     assert tuple(Role) == ROLES and "operator" in ROLES
+    assert (OUTCOME_REFUSED, OUTCOME_DENIED) == (AuditOutcome.REFUSED, AuditOutcome.DENIED)
 
 
 def test_cli_run_offers_every_pipeline() -> None:
