@@ -49,8 +49,14 @@ class Trigger(StrEnum):
     SEED = "seed"  # `dugout demo seed` replaying history
 
 
-# Triggers of runs that belong to a scheduler tick (they carry the tick as scheduled_for).
-TICK_TRIGGERS: tuple[Trigger, ...] = (Trigger.SCHEDULE, Trigger.DEPENDENCY, Trigger.FALLBACK)
+# Triggers of runs that may belong to a scheduler tick: its own (scheduled_for) or, for a
+# retry, its first attempt's.
+TICK_TRIGGERS: tuple[Trigger, ...] = (
+    Trigger.SCHEDULE,
+    Trigger.DEPENDENCY,
+    Trigger.FALLBACK,
+    Trigger.RETRY,
+)
 
 
 class RunStatus(StrEnum):

@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.models import PipelineRun, SchedulerCommand
 from app.pipelines.ledger import Interruption, interrupt_runs, lapsed_before
+from app.vocabulary import TICK_TRIGGERS
 
 log = logging.getLogger("dugout.scheduler.recovery")
 SUCCESS = ("succeeded", "partial")
-TICK_TRIGGERS = ("schedule", "dependency", "fallback", "deferred", "retry")
 LOOKBACK_S = 3600.0  # interrupted runs older than this are history, not work
 
 
