@@ -6,9 +6,11 @@ import functools
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import dash
 from flask import (
     Blueprint,
     Flask,
@@ -26,8 +28,8 @@ from flask_login import AnonymousUserMixin, LoginManager, current_user, login_us
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy import delete, func, select
 
-from app.accounts import find_user, hash_token, role_allows
-from app.audit import AuditEntry, append_audit
+from app.accounts import ROLE_RANK, find_user, hash_token, role_allows
+from app.audit import OUTCOME_DENIED, AuditEntry, append_audit
 from app.config import Settings
 from app.db import Database, get_db, utcnow
 from app.models import LoginFailure, User, UserSession
@@ -115,7 +117,7 @@ def audit_event(
 
 def _deny(status: int, action: str, message: str) -> Response:
     """Audit a refusal and answer with a plain message."""
-    audit_event(action, "denied", target=request.path, reason=message)
+    audit_event(action, OUTCOME_DENIED, target=request.path, reason=message)
     if request.path.startswith(JSON_PREFIXES) or request.is_json:
         resp = jsonify(error=message)
     else:
@@ -124,28 +126,54 @@ def _deny(status: int, action: str, message: str) -> Response:
     return resp
 
 
-def check_role(required: str, action: str) -> None:
-    """Abort with 401 (not logged in) or 403 (role too low, audited) unless the user may act."""
+class Access(Enum):
+    """The three answers to "may this request act?"."""
+
+    NOT_LOGGED_IN = "not logged in"
+    MISSING_ROLE = "missing role"
+    ALLOWED = "allowed"
+
+
+def access_for(required: str) -> Access:
+    """What the current request's user may do against `required`."""
     if not current_user.is_authenticated:
-        abort(401)
-    if not current_user.has_role(required):
-        audit_event(action, "denied", target=request.path, reason=f"requires role {required}")
-        abort(403)
+        return Access.NOT_LOGGED_IN
+    return Access.ALLOWED if current_user.has_role(required) else Access.MISSING_ROLE
 
 
-def require_role(required: str, action: str | None = None) -> Callable[[F], F]:
-    """Guard a Flask view or a Dash callback: the server-side user must hold `required`."""
+def guarded_callback(
+    *dependencies: Any, role: str, action: str, **options: Any
+) -> Callable[[F], F]:
+    """`dash.callback` with its role check built in: the body runs only for a logged-in user
+    holding `role`; a refusal is audited and answered 401 (not logged in) or 403 (missing role).
+
+    The guard is the callback (as dash-auth's `protected_callback`), so a privileged callback
+    cannot be registered without its check, nor with decorators stacked in the wrong order.
+    """
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}")
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_role(required, action or fn.__name__)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            access = access_for(role)
+            if access is not Access.ALLOWED:
+                why = "not logged in" if access is Access.NOT_LOGGED_IN else f"requires role {role}"
+                audit_event(action, OUTCOME_DENIED, target=request.path, reason=why)
+                abort(401 if access is Access.NOT_LOGGED_IN else 403)
             return fn(*args, **kwargs)
 
-        wrapper.required_role = required  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
+        guarded.required_role = role  # type: ignore[attr-defined]
+        guarded.guard_action = action  # type: ignore[attr-defined]
+        dash.callback(*dependencies, **options)(guarded)
+        return guarded  # type: ignore[return-value]
 
     return decorate
+
+
+def guard_of(fn: Callable[..., Any]) -> str | None:
+    """The role a registered callback function is guarded by, or None when unguarded."""
+    return getattr(fn, "required_role", None)
 
 
 def _same_origin(url: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask import Flask, Response, has_request_context, request
 from flask_login import current_user
 
 from app.accounts import role_allows
+from app.auth import guard_of
 from components.navbar import navbar
 
 # `pages/` and `assets/` are installed beside `app/` (see pyproject's package data), so the same
@@ -116,6 +118,24 @@ def load_pages(folder: Path = PAGES_DIR, package: str = PAGES_PACKAGE) -> list[s
     return names
 
 
+def unguarded_callbacks(
+    callbacks: Mapping[str, Mapping[str, Any]], pages: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """Callbacks of pages that need more than `viewer` whose guard is missing or weaker than
+    the page's role (every such callback must be a `guarded_callback`)."""
+    needs = {p["module"]: p.get("min_role", "viewer") for p in pages}
+    weak = []
+    for key, entry in callbacks.items():
+        fn = entry.get("callback")
+        required = needs.get(getattr(fn, "__module__", None) or "")
+        if required is None or required == "viewer":
+            continue
+        guard = guard_of(fn) if fn is not None else None
+        if guard is None or not role_allows(guard, required):
+            weak.append(f"{fn.__module__}.{fn.__name__} ({key})")  # type: ignore[union-attr]
+    return weak
+
+
 def init_dash(server: Flask) -> Dash:
     """Build the one Dash app of this process on `server` and guard its pages by role."""
     app = Dash(
@@ -136,6 +156,14 @@ def init_dash(server: Flask) -> Dash:
         Input("shell-refresh", "n_intervals"),
         Input("_pages_location", "pathname"),
     )(kill_switch_banner_update)
+    # Page callbacks wait in Dash's global map until the first request moves them to the app.
+    from dash._callback import GLOBAL_CALLBACK_MAP
+
+    weak = unguarded_callbacks(
+        {**GLOBAL_CALLBACK_MAP, **app.callback_map}, dash.page_registry.values()
+    )
+    if weak:
+        raise RuntimeError(f"privileged callbacks without their role guard: {', '.join(weak)}")
     for page in dash.page_registry.values():
         required = page.get("min_role", "viewer")
         if required != "viewer":

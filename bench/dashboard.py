@@ -402,11 +402,19 @@ def cases(
     )
     out.append(
         (
-            "admin.load_admin",
+            "accounts.load_users",
             "-",
             lambda: admin.callback(
-                "..admin-users.children...admin-audit.children..",
-                [_i("admin-accounts-refresh", "n_intervals", 0)],
+                "admin-users.children", [_i("admin-accounts-refresh", "n_intervals", 0)]
+            ),
+        )
+    )
+    out.append(
+        (
+            "audit.load_audit",
+            "-",
+            lambda: admin.callback(
+                "admin-audit.children", [_i("admin-audit-refresh", "n_intervals", 0)]
             ),
         )
     )

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import dcc, html, no_update
+
+from app.audit import REASON_MAX, ReasonError, check_reason
 
 REASON_PLACEHOLDER = "Reason (required; written to the audit log)"
 
@@ -30,7 +32,7 @@ def breakglass_form(
                 dbc.Input(
                     id=f"{prefix}-reason",
                     placeholder=REASON_PLACEHOLDER,
-                    maxLength=500,
+                    maxLength=REASON_MAX,
                     className="my-2",
                     size="sm",
                 ),
@@ -74,3 +76,16 @@ def confirm_text(action: str, target: str | None, reason: str) -> str:
     """What the confirmation dialog asks."""
     what = f"{action} {target}" if target else action
     return f"{what}?\n\nReason: {reason}\n\nThis is recorded in the audit log under your name."
+
+
+def ask_to_confirm(action: str, target: str | None, reason: str | None) -> tuple[Any, ...]:
+    """The confirmation step of every form: (displayed, message, intent, outcome). Refuses
+    early without a target or an acceptable reason; otherwise asks."""
+    if not target:
+        return False, no_update, None, refused("choose what to act on.")
+    try:
+        reason = check_reason(reason)
+    except ReasonError as exc:
+        return False, no_update, None, refused(str(exc))
+    intent = {"action": action, "target": target, "reason": reason}
+    return True, confirm_text(action.replace("_", " "), target, reason), intent, None

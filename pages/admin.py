@@ -1,10 +1,9 @@
-"""Admin: the scheduler's jobs with run-now / pause / resume and breaker reset (operator), the
-kill switch, accounts and the audit log (admin).
+"""Admin: the scheduler's jobs with run-now / pause / resume, breaker reset and the executor
+switch (operator), and the kill switch (admin). Accounts and the audit log have pages of their own.
 
-Every control asks for a reason and a confirmation, and every callback that acts checks the
-logged-in user's role on the server (require_role, then the break-glass layer checks again and
-writes the audit record). The layout leaves out what a role may not use; that is for clarity,
-not protection.
+Every control asks for a reason and a confirmation, and every callback is a guarded callback
+(the role is checked on the server, then the break-glass layer checks again and writes the audit
+record). The layout leaves out what a role may not use; that is for clarity, not protection.
 """
 
 from __future__ import annotations
@@ -13,21 +12,17 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from flask import current_app
 from flask_login import current_user
 
-from app.accounts import AccountRefused, AccountResult, AccountService, Actor, role_allows
-from app.audit import ReasonError, check_reason, verify_chain
-from app.auth import audit_event, require_role
+from app.accounts import role_allows
+from app.auth import guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
-from app.models import ROLES, JobSchedule
+from app.models import JobSchedule
 from app.pipelines.runner import PIPELINE_NAMES
-from app.queries import list_users, recent_audit
-from app.requestctx import request_meta
-from components.controls import breakglass_form, confirm_text, outcome, refused
-from components.ledger import records_table
+from components.controls import ask_to_confirm, breakglass_form, outcome, refused
 from components.status import jobs_table, scheduler_summary
 from scheduler import BreakGlassRefused, run_now, submit_command, wait_for_command
 from scheduler.status import scheduler_status
@@ -41,13 +36,6 @@ EXECUTOR_CHOICES = {
     "local": "Local (run in the server processes)",
     "celery": "Celery (run on the workers)",
     "configured": "As configured (DUGOUT_EXECUTOR)",
-}
-USER_ACTIONS = {
-    "add": "Add user",
-    "set_role": "Set role",
-    "disable": "Disable",
-    "enable": "Enable",
-    "reset_password": "Reset password",
 }
 
 
@@ -126,42 +114,7 @@ def _admin_controls() -> list[Any]:
         [("engage", "Engage kill switch…", "danger"), ("lift", "Lift kill switch…", "success")],
         "Engaged, it stops every scheduled run at once; only an admin may run a pipeline by hand.",
     )
-    users = breakglass_form(
-        "user",
-        "Accounts",
-        [
-            dbc.Input(id="user-name", placeholder="Username", size="sm", className="mb-2"),
-            dbc.Select(
-                id="user-role",
-                options=[{"label": r, "value": r} for r in ROLES],
-                value="viewer",
-                size="sm",
-                className="mb-2",
-            ),
-            dbc.RadioItems(
-                id="user-action",
-                options=[{"label": v, "value": k} for k, v in USER_ACTIONS.items()],
-                value="add",
-                inline=True,
-                className="small",
-            ),
-        ],
-        [("apply", "Apply…", "primary")],
-        "New and reset passwords are shown once. Changing a role or disabling an account ends "
-        "its sessions.",
-    )
-    return [
-        dbc.Row([dbc.Col(kill, md=6, className="mt-3"), dbc.Col(users, md=6, className="mt-3")]),
-        html.H2("Users", className="h5 mt-4"),
-        html.Div(id="admin-users"),
-        html.H2("Audit log", className="h5 mt-4"),
-        dbc.Button(
-            "Verify audit chain", id="audit-verify", color="secondary", size="sm", className="mb-2"
-        ),
-        html.Div(id="audit-verify-result"),
-        html.Div(id="admin-audit"),
-        dcc.Interval(id="admin-accounts-refresh", interval=refresh_ms()),
-    ]
+    return [dbc.Row([dbc.Col(kill, md=6, className="mt-3")])]
 
 
 def layout(**_: Any) -> html.Div:
@@ -180,14 +133,15 @@ def layout(**_: Any) -> html.Div:
 # --- operator: scheduler ----------------------------------------------------------------------
 
 
-@callback(
+@guarded_callback(
     Output("admin-scheduler", "children"),
     Output("admin-jobs", "children"),
     Output("job-target", "options"),
     Output("breaker-target", "options"),
     Input("admin-refresh", "n_intervals"),
+    role="operator",
+    action="view_admin",
 )
-@require_role("operator", action="view_admin")
 def load_scheduler(_n: int | None) -> tuple[Any, ...]:
     """Leader, the job table and the choices of the two forms."""
     now = utcnow()
@@ -212,19 +166,7 @@ def load_scheduler(_n: int | None) -> tuple[Any, ...]:
     return scheduler_summary(status, now), jobs_table(jobs), targets, breaker_options
 
 
-def _ask(action: str, target: str | None, reason: str | None) -> tuple[Any, ...]:
-    """The confirmation step: refuse early without a target or a reason, else ask."""
-    if not target:
-        return False, no_update, None, refused("choose what to act on.")
-    try:
-        reason = check_reason(reason)
-    except ReasonError as exc:
-        return False, no_update, None, refused(str(exc))
-    intent = {"action": action, "target": target, "reason": reason}
-    return True, confirm_text(action.replace("_", " "), target, reason), intent, None
-
-
-@callback(
+@guarded_callback(
     Output("job-confirm", "displayed"),
     Output("job-confirm", "message"),
     Output("job-intent", "data"),
@@ -233,12 +175,13 @@ def _ask(action: str, target: str | None, reason: str | None) -> tuple[Any, ...]
     State("job-target", "value"),
     State("job-action", "value"),
     State("job-reason", "value"),
+    role="operator",
+    action="job_control",
     prevent_initial_call=True,
 )
-@require_role("operator", action="job_control")
 def ask_job(_n: int | None, target: str | None, action: str, reason: str | None) -> Any:
     """Ask before running, pausing or resuming."""
-    return _ask(action if action in JOB_ACTIONS else "run_now", target, reason)
+    return ask_to_confirm(action if action in JOB_ACTIONS else "run_now", target, reason)
 
 
 def _pipeline_of(target: str) -> str:
@@ -263,13 +206,14 @@ def _command_outcome(command_id: Any, what: str) -> Any:
     )
 
 
-@callback(
+@guarded_callback(
     Output("job-outcome", "children", allow_duplicate=True),
     Input("job-confirm", "submit_n_clicks"),
     State("job-intent", "data"),
+    role="operator",
+    action="job_control",
     prevent_initial_call=True,
 )
-@require_role("operator", action="job_control")
 def do_job(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Run now (straight to the executor) or write a pause / resume command."""
     if not intent:
@@ -295,7 +239,7 @@ def do_job(_n: int | None, intent: dict[str, Any] | None) -> Any:
     return _command_outcome(command_id, f"{JOB_ACTIONS[str(action)]} {target}")
 
 
-@callback(
+@guarded_callback(
     Output("breaker-confirm", "displayed"),
     Output("breaker-confirm", "message"),
     Output("breaker-intent", "data"),
@@ -303,21 +247,23 @@ def do_job(_n: int | None, intent: dict[str, Any] | None) -> Any:
     Input("breaker-reset", "n_clicks"),
     State("breaker-target", "value"),
     State("breaker-reason", "value"),
+    role="operator",
+    action="breaker_reset",
     prevent_initial_call=True,
 )
-@require_role("operator", action="breaker_reset")
 def ask_breaker(_n: int | None, target: str | None, reason: str | None) -> Any:
     """Ask before resetting a breaker."""
-    return _ask("reset breaker", target, reason)
+    return ask_to_confirm("reset breaker", target, reason)
 
 
-@callback(
+@guarded_callback(
     Output("breaker-outcome", "children", allow_duplicate=True),
     Input("breaker-confirm", "submit_n_clicks"),
     State("breaker-intent", "data"),
+    role="operator",
+    action="breaker_reset",
     prevent_initial_call=True,
 )
-@require_role("operator", action="breaker_reset")
 def do_breaker(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Write the audited breaker_reset command."""
     if not intent:
@@ -340,7 +286,7 @@ def do_breaker(_n: int | None, intent: dict[str, Any] | None) -> Any:
 # --- operator: executor switch ---------------------------------------------------------------
 
 
-@callback(
+@guarded_callback(
     Output("executor-confirm", "displayed"),
     Output("executor-confirm", "message"),
     Output("executor-intent", "data"),
@@ -348,21 +294,25 @@ def do_breaker(_n: int | None, intent: dict[str, Any] | None) -> Any:
     Input("executor-apply", "n_clicks"),
     State("executor-target", "value"),
     State("executor-reason", "value"),
+    role="operator",
+    action="executor",
     prevent_initial_call=True,
 )
-@require_role("operator", action="executor")
 def ask_executor(_n: int | None, target: str | None, reason: str | None) -> Any:
     """Ask before switching where runs execute."""
-    return _ask("switch executor to", target if target in EXECUTOR_CHOICES else None, reason)
+    return ask_to_confirm(
+        "switch executor to", target if target in EXECUTOR_CHOICES else None, reason
+    )
 
 
-@callback(
+@guarded_callback(
     Output("executor-outcome", "children", allow_duplicate=True),
     Input("executor-confirm", "submit_n_clicks"),
     State("executor-intent", "data"),
+    role="operator",
+    action="executor",
     prevent_initial_call=True,
 )
-@require_role("operator", action="executor")
 def do_executor(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Write the audited executor command (it takes effect in every process at once)."""
     if not intent:
@@ -386,7 +336,7 @@ def do_executor(_n: int | None, intent: dict[str, Any] | None) -> Any:
 # --- admin: kill switch -----------------------------------------------------------------------
 
 
-@callback(
+@guarded_callback(
     Output("kill-confirm", "displayed"),
     Output("kill-confirm", "message"),
     Output("kill-intent", "data"),
@@ -394,24 +344,26 @@ def do_executor(_n: int | None, intent: dict[str, Any] | None) -> Any:
     Input("kill-engage", "n_clicks"),
     Input("kill-lift", "n_clicks"),
     State("kill-reason", "value"),
+    role="admin",
+    action="kill_switch",
     prevent_initial_call=True,
 )
-@require_role("admin", action="kill_switch")
 def ask_kill(_e: int | None, _l: int | None, reason: str | None) -> Any:
     """Ask before engaging or lifting the kill switch."""
     engage = ctx.triggered_id == "kill-engage"
-    return _ask(
+    return ask_to_confirm(
         "engage the kill switch" if engage else "lift the kill switch", "all pipelines", reason
     )
 
 
-@callback(
+@guarded_callback(
     Output("kill-outcome", "children", allow_duplicate=True),
     Input("kill-confirm", "submit_n_clicks"),
     State("kill-intent", "data"),
+    role="admin",
+    action="kill_switch",
     prevent_initial_call=True,
 )
-@require_role("admin", action="kill_switch")
 def do_kill(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Flip the kill switch (it takes effect in the same transaction as its command)."""
     if not intent:
@@ -432,110 +384,3 @@ def do_kill(_n: int | None, intent: dict[str, Any] | None) -> Any:
     if engage:
         return outcome("Kill switch engaged: scheduled runs stop now.", "danger")
     return outcome("Kill switch lifted: scheduled runs resume.", "success")
-
-
-# --- admin: accounts and the audit log ------------------------------------------------------
-
-
-@callback(
-    Output("admin-users", "children"),
-    Output("admin-audit", "children"),
-    Input("admin-accounts-refresh", "n_intervals"),
-)
-@require_role("admin", action="view_admin")
-def load_admin(_: Any) -> tuple[Any, Any]:
-    """Users and the newest audit records (admin only, checked on the server)."""
-    with get_db().session() as session:
-        users, audit = list_users(session), recent_audit(session)
-    return (
-        records_table(users, "users-table", "No users."),
-        records_table(audit, "audit-table", "The audit log is empty."),
-    )
-
-
-@callback(
-    Output("user-confirm", "displayed"),
-    Output("user-confirm", "message"),
-    Output("user-intent", "data"),
-    Output("user-outcome", "children"),
-    Input("user-apply", "n_clicks"),
-    State("user-name", "value"),
-    State("user-role", "value"),
-    State("user-action", "value"),
-    State("user-reason", "value"),
-    prevent_initial_call=True,
-)
-@require_role("admin", action="manage_users")
-def ask_user(
-    _n: int | None, name: str | None, role: str | None, action: str, reason: str | None
-) -> Any:
-    """Ask before changing an account."""
-    action = action if action in USER_ACTIONS else "add"
-    shown = f"{USER_ACTIONS[action].lower()} {name}" + (
-        f" as {role}" if action in ("add", "set_role") else ""
-    )
-    displayed, message, intent, result = _ask(shown, (name or "").strip() or None, reason)
-    if intent:
-        intent.update(action=action, target=name.strip() if name else name, role=role)
-    return displayed, message, intent, result
-
-
-def _change_user(action: str, name: str, role: str | None, reason: str) -> AccountResult:
-    """Apply the account change through the account service (audited first)."""
-    actor = Actor.from_meta(current_user.username, current_user.role, request_meta())
-    service = AccountService(get_db().sessionmaker, actor)  # type: ignore[arg-type]
-    if action == "add":
-        return service.add(name, role or "viewer", reason)
-    if action == "set_role":
-        return service.set_role(name, role or "viewer", reason)
-    if action in ("disable", "enable"):
-        return service.set_active(name, action == "enable", reason)
-    return service.reset_password(name, reason)
-
-
-@callback(
-    Output("user-outcome", "children", allow_duplicate=True),
-    Output("admin-accounts-refresh", "n_intervals"),
-    Input("user-confirm", "submit_n_clicks"),
-    State("user-intent", "data"),
-    prevent_initial_call=True,
-)
-@require_role("admin", action="manage_users")
-def do_user(_n: int | None, intent: dict[str, Any] | None) -> Any:
-    """Change the account, audited first (the record says what and why); a password once."""
-    if not intent:
-        return no_update, no_update
-    action, name = str(intent.get("action")), str(intent.get("target") or "")
-    action = action if action in USER_ACTIONS else "add"
-    role, reason = intent.get("role"), str(intent.get("reason") or "")
-    try:
-        result = _change_user(action, name, role, reason)
-    except AccountRefused as exc:
-        return refused(str(exc)), no_update
-    secret = html.Code(result.secret, id="user-password") if result.secret else None
-    text = f"{result.message} Shown once: " if result.secret else result.message
-    return outcome(text, "success", secret), 0
-
-
-@callback(
-    Output("audit-verify-result", "children"),
-    Input("audit-verify", "n_clicks"),
-    prevent_initial_call=True,
-)
-@require_role("admin", action="verify_audit_chain")
-def verify_audit(_n: int | None) -> Any:
-    """Walk the hash chain and report the first broken row, if any."""
-    with get_db().session() as session:
-        report = verify_chain(session)
-    audit_event(
-        "verify_audit_chain",
-        "ok" if report.ok else "broken",
-        reason=None if report.ok else report.problem,
-    )
-    if report.ok:
-        return dbc.Alert(f"Chain intact: {report.checked} records verified.", color="success")
-    return dbc.Alert(
-        f"Chain broken at record #{report.broken_seq} ({report.problem}); "
-        f"{report.checked} records before it are intact.",
-        color="danger",
-    )

@@ -78,7 +78,7 @@ def layout(**_: Any) -> html.Div:
                 ],
                 className="g-2 mb-2",
             ),
-            dash_table.DataTable(
+            dash_table.DataTable(  # type: ignore[attr-defined]
                 id="opp-table",
                 columns=[{"name": n, "id": i} for i, n in COLUMNS],
                 data=[],

@@ -77,7 +77,7 @@ def layout(**_: Any) -> html.Div:
                 className="g-2 mb-2",
             ),
             html.Div(id="runs-count", className="small text-muted mb-1"),
-            dash_table.DataTable(
+            dash_table.DataTable(  # type: ignore[attr-defined]
                 id="runs-history",
                 columns=COLUMNS,
                 data=[],

@@ -37,7 +37,7 @@ def test_viewer_forging_admin_callback_is_refused_and_audited(page_as, live_serv
     assert response is not None and response.status == 403
     # the refusal is in the audit log, seen by the admin
     admin = page_as("admin")
-    admin.goto(f"{live_server.url}/admin")
+    admin.goto(f"{live_server.url}/admin/audit")
     admin.wait_for_selector("#audit-table", timeout=20_000)
     text = admin.inner_text("#audit-table")
     assert "verify_audit_chain" in text and "denied" in text and USERS["viewer"] in text
@@ -45,7 +45,7 @@ def test_viewer_forging_admin_callback_is_refused_and_audited(page_as, live_serv
 
 def test_admin_verifies_audit_chain_in_the_page(page_as, live_server) -> None:
     page = page_as("admin")
-    page.click("#nav-admin")
+    page.click("#nav-audit")
     page.click("#audit-verify")
     page.wait_for_selector("text=Chain intact", timeout=20_000)
 

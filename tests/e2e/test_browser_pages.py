@@ -49,6 +49,7 @@ def test_each_page_renders_from_seeded_data(page_as, live_server, path) -> None:
 def test_viewer_sees_no_admin_controls(page_as, live_server) -> None:
     page = page_as("viewer")
     assert not page.is_visible("#nav-admin")
+    assert not page.is_visible("#nav-accounts") and not page.is_visible("#nav-audit")
     for control in ("#job-apply", "#breaker-reset", "#kill-engage", "#user-apply"):
         assert page.query_selector(control) is None
 

@@ -81,13 +81,21 @@ def _hash(prefix: str) -> str:
 
 
 def test_layout_shows_each_role_only_its_controls(login_as) -> None:
-    operator = _page(login_as("operator"))
-    assert '"job-apply"' in operator and '"breaker-reset"' in operator
-    assert '"executor-apply"' in operator
-    assert '"kill-engage"' not in operator and '"user-apply"' not in operator
-    admin = _page(login_as("admin"))
-    for control in ("job-apply", "breaker-reset", "kill-engage", "kill-lift", "user-apply"):
-        assert f'"{control}"' in admin
+    operator = login_as("operator")
+    page = _page(operator)
+    assert '"job-apply"' in page and '"breaker-reset"' in page
+    assert '"executor-apply"' in page
+    assert '"kill-engage"' not in page and '"user-apply"' not in page
+    for path in ("/admin/accounts", "/admin/audit"):  # the admin pages render only a refusal
+        shown = _page(operator, path)
+        assert "page-forbidden" in shown and '"user-apply"' not in shown, path
+        assert '"audit-verify"' not in shown, path
+    admin = login_as("admin")
+    page = _page(admin)
+    for control in ("job-apply", "breaker-reset", "kill-engage", "kill-lift"):
+        assert f'"{control}"' in page
+    assert '"user-apply"' in _page(admin, "/admin/accounts")
+    assert '"audit-verify"' in _page(admin, "/admin/audit")
 
 
 def test_run_now_asks_for_a_reason_and_confirmation_then_starts_a_run(login_as, db) -> None:
@@ -270,3 +278,18 @@ def test_admin_manages_accounts_with_a_password_shown_once(login_as, app, db) ->
     outcomes = [(r.action, r.outcome) for r in _audit(db, "user_add")]
     assert outcomes == [("user_add", "requested"), ("user_add", "succeeded")]
     assert _audit(db, "user_set_role", "refused")
+
+
+def test_every_callback_of_the_privileged_pages_is_a_guarded_callback(app) -> None:
+    from app.auth import guard_of
+
+    dash_app = app.extensions["dugout.dash"]
+    app.test_client().get("/healthz")  # Dash moves page callbacks onto the app on a request
+    guards: dict[str, list[str | None]] = {}
+    for entry in dash_app.callback_map.values():
+        fn = entry.get("callback")
+        module = getattr(fn, "__module__", "").rsplit(".", 1)[-1]
+        if module in {"admin", "accounts", "audit"}:
+            guards.setdefault(module, []).append(guard_of(fn))
+    assert sorted(guards["admin"]) == ["admin"] * 2 + ["operator"] * 7
+    assert guards["accounts"] == ["admin"] * 3 and guards["audit"] == ["admin"] * 2

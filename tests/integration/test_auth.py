@@ -158,8 +158,13 @@ def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
     assert not _audit(db, "verify_audit_chain", "ok")
     operator = login_as("operator")
     r = operator.callback(
-        "..admin-users.children...admin-audit.children..",
+        "admin-users.children",
         [{"id": "admin-accounts-refresh", "property": "n_intervals", "value": 1}],
+    )
+    assert r.status_code == 403
+    r = operator.callback(
+        "admin-audit.children",
+        [{"id": "admin-audit-refresh", "property": "n_intervals", "value": 1}],
     )
     assert r.status_code == 403
 
@@ -168,15 +173,22 @@ def test_admin_page_forbidden_to_viewer_by_url(login_as, db) -> None:
     viewer = login_as("viewer")
     assert viewer.http.get("/admin").status_code == 403
     assert _audit(db, "open_page", "denied")
+    operator = login_as("operator")
+    assert operator.http.get("/admin").status_code == 200
+    for path in ("/admin/accounts", "/admin/audit"):
+        assert operator.http.get(path).status_code == 403, path
     admin = login_as("admin")
-    assert admin.http.get("/admin").status_code == 200
+    for path in ("/admin", "/admin/accounts", "/admin/audit"):
+        assert admin.http.get(path).status_code == 200, path
 
 
 def test_navbar_shows_only_allowed_pages(login_as) -> None:
     viewer_layout = login_as("viewer").http.get("/_dash-layout").get_data(as_text=True)
     admin_layout = login_as("admin").http.get("/_dash-layout").get_data(as_text=True)
     assert '"nav-overview"' in viewer_layout and '"nav-admin"' not in viewer_layout
+    assert '"nav-accounts"' not in viewer_layout and '"nav-audit"' not in viewer_layout
     assert '"nav-admin"' in admin_layout
+    assert '"nav-accounts"' in admin_layout and '"nav-audit"' in admin_layout
 
 
 def test_request_id_echoed_or_generated(anon: Client) -> None:
