@@ -34,6 +34,7 @@ from app.config import Settings
 from app.db import Database, get_db, utcnow
 from app.models import LoginFailure, User, UserSession
 from app.passwords import verify_password
+from app.redirects import login_url, safe_next
 from app.requestctx import request_meta
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -217,12 +218,6 @@ def _load_from_token(req: Any) -> CurrentUser | None:
         return CurrentUser(f"token:{user.id}", user)
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
-
-
 def recent_failures(db: Any, username: str, since: datetime) -> int:
     """Failed logins for `username` since `since`."""
     return int(
@@ -275,7 +270,7 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
             return None
         if path.startswith(JSON_PREFIXES):
             return Response('{"error": "login required"}', 401, mimetype="application/json")
-        return redirect(f"/login?next={path}")  # type: ignore[return-value]
+        return redirect(login_url(path))  # type: ignore[return-value]
 
     @app.before_request
     def _check_csrf() -> None:
@@ -340,7 +335,7 @@ def _login_page(
         message=message,
         level=level,
         username=username,
-        next=_safe_next(request.values.get("next")),
+        next=safe_next(request.values.get("next")),
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -350,7 +345,7 @@ def login() -> Response:
     """Show the form; on POST check throttling, then the password, then open a new session."""
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(_safe_next(request.args.get("next")))  # type: ignore[return-value]
+            return redirect(safe_next(request.args.get("next")))  # type: ignore[return-value]
         return _login_page()
     settings = _settings()
     username = (request.form.get("username") or "").strip()[:64]
@@ -403,7 +398,7 @@ def login() -> Response:
     session.permanent = True
     login_user(person)
     audit_event("login", "succeeded", actor=person.username, role=person.role, target="/login")
-    return redirect(_safe_next(request.form.get("next")))  # type: ignore[return-value]
+    return redirect(safe_next(request.form.get("next")))  # type: ignore[return-value]
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -70,3 +70,23 @@ def test_wrong_password_shows_plain_message(browser, live_server) -> None:
     page.click("#login-submit")
     assert "Wrong username or password." in page.inner_text(".alert")
     context.close()
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.invalid/", "/\r\n/evil.invalid/", "//evil.invalid/"])
+def test_sign_in_with_a_hostile_next_keeps_chromium_on_this_site(
+    browser, live_server, target
+) -> None:
+    """Before the fix, "/\\t/evil.invalid/" reached Chromium as Location: //evil.invalid/."""
+    from urllib.parse import quote, urlsplit
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login?next={quote(target)}")
+    # the form could come from anywhere: post the raw value, not what our page rendered
+    page.evaluate("t => { document.querySelector('input[name=next]').value = t; }", target)
+    page.fill("#username", USERS["viewer"])
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#nav-user", timeout=20_000)
+    assert urlsplit(page.url).netloc == urlsplit(live_server.url).netloc, page.url
+    context.close()

@@ -222,3 +222,30 @@ def test_api_token_authenticates_api_only(app, make_user, db) -> None:
     assert (
         http.get("/_dash-layout", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     )
+
+
+def test_next_after_sign_in_never_leaves_the_site_nor_fails(app, make_user) -> None:
+    """Before the fix "/\\t/evil" left as //evil.example and a CR in `next` gave a 500."""
+    from urllib.parse import urljoin, urlsplit
+
+    name = make_user("viewer")
+    for target in ("/\t/evil.example", "/\r/evil.example", "/\n/x", "/\\evil.example",
+                   "//evil.example", "https://evil.example/", "/pipelines?window=7d"):  # fmt: skip
+        client = Client(app)
+        token = client.csrf()
+        r = client.http.post(
+            "/login",
+            data={"username": name, "password": PASSWORD, "csrf_token": token, "next": target},
+        )
+        assert r.status_code == 302, (target, r.status_code)
+        landed = urlsplit(urljoin("http://localhost/login", r.headers["Location"]))
+        assert landed.netloc == "localhost", (target, r.headers["Location"])
+    assert r.headers["Location"] == "/pipelines?window=7d"  # a real page of ours is kept
+
+
+def test_anonymous_paths_with_line_breaks_redirect_to_login(anon: Client) -> None:
+    """Before the fix each of these answered 500 with a traceback (a newline in Location)."""
+    for path in ("/%0A", "/%0D", "/a%0D%0Ab", "/%00"):
+        r = anon.http.get(path)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), path
+        assert "\n" not in r.headers["Location"] and "\r" not in r.headers["Location"]
