@@ -14,6 +14,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     """Build the server: settings, logging, database, observability, auth, health, the Dash
     pages, then (when enabled) this process's scheduler host."""
     from app import auth, health
+    from app.audit import settings_audit_log
+    from app.audit_checkpoints import checkpoint_gauge
     from app.dashboard import init_dash
     from app.db import Database
     from app.migrate import upgrade
@@ -37,6 +39,11 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
 
     init_request_context(server)  # first: every later hook and refusal carries the request id
     init_observability(server, settings)  # before auth, so refusals are counted and traced
+    server.extensions["dugout.audit"] = settings_audit_log(
+        settings,
+        db.sessionmaker,  # type: ignore[arg-type]
+        observers=[checkpoint_gauge(server.extensions["dugout.metrics"].registry)],
+    )
     auth.init_auth(server, settings, db)
     server.register_blueprint(health.bp)
     init_dash(server)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.audit import (
     OUTCOME_DENIED,
@@ -24,6 +24,7 @@ from app.audit import (
     OUTCOME_REQUESTED,
     OUTCOME_SUCCEEDED,
     AuditEntry,
+    AuditLog,
     AuditWriteError,
     ReasonError,
     append_audit,
@@ -191,8 +192,9 @@ class AccountResult:
 class AccountService:
     """Every account change, audited first: add, set role, enable/disable, reset, token."""
 
-    def __init__(self, sessions: sessionmaker[Session], actor: Actor) -> None:
-        self._sessions = sessions
+    def __init__(self, audit: AuditLog, actor: Actor) -> None:
+        self._audit_log = audit
+        self._sessions = audit.sessions
         self._actor = actor
 
     def add(
@@ -299,7 +301,7 @@ class AccountService:
     def _audit(self, action: str, outcome: str, target: str, reason: str | None) -> None:
         actor = self._actor
         append_audit(
-            self._sessions,
+            self._audit_log,
             AuditEntry(
                 actor=actor.name,
                 role=actor.role,

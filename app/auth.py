@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy import delete, func, select
 
 from app.accounts import ROLE_RANK, find_user, hash_token, role_allows
-from app.audit import OUTCOME_DENIED, AuditEntry, append_audit
+from app.audit import OUTCOME_DENIED, AuditEntry, append_audit, audit_log
 from app.config import Settings
 from app.db import Database, get_db, utcnow
 from app.models import LoginFailure, User, UserSession
@@ -103,7 +103,7 @@ def audit_event(
 ) -> None:
     """Append an audit record for the current request and user (raises AuditWriteError)."""
     append_audit(
-        get_db().sessionmaker,  # type: ignore[arg-type]
+        audit_log(),
         AuditEntry(
             actor=actor or getattr(current_user, "username", None) or "anonymous",
             role=role if role is not None else getattr(current_user, "role", None),

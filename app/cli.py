@@ -19,7 +19,7 @@ from app.accounts import (
     Actor,
     generate_password,
 )
-from app.audit import AuditEntry, append_audit, verify_chain
+from app.audit import AuditEntry, AuditLog, append_audit, settings_audit_log
 from app.config import ConfigError, Settings, load_settings
 from app.db import Database
 from app.migrate import upgrade
@@ -54,15 +54,20 @@ class Context:
                 upgrade(self._db.engine)
         return self._db
 
+    @property
+    def audit_log(self) -> AuditLog:
+        """The audit chain, keyed and checkpointed as the server's is."""
+        assert self.db.sessionmaker is not None
+        return settings_audit_log(self.settings, self.db.sessionmaker)
+
     def audit(
         self, action: str, outcome: str, target: str | None = None, reason: str | None = None
     ) -> None:
         """Record a CLI action in the audit chain (the operator's OS user is the actor)."""
         import getpass
 
-        assert self.db.sessionmaker is not None
         append_audit(
-            self.db.sessionmaker,
+            self.audit_log,
             AuditEntry(
                 actor=f"cli:{getpass.getuser()}",
                 role="cli",
@@ -394,8 +399,7 @@ REASON_OPTION = click.option(
 
 def _accounts(ctx: Context) -> AccountService:
     """The account service acting for this CLI's operator (the OS user)."""
-    assert ctx.db.sessionmaker is not None
-    return AccountService(ctx.db.sessionmaker, _cli_person())
+    return AccountService(ctx.audit_log, _cli_person())
 
 
 def _cli_person() -> Actor:
@@ -508,15 +512,19 @@ def audit() -> None:
 @audit.command("verify")
 @pass_ctx
 def audit_verify(ctx: Context) -> None:
-    """Check the hash chain; exit 1 and name the first broken record if it is broken."""
+    """Check every record's MAC and link, then the chain against the newest signed checkpoint;
+    exit 1 naming the damage (rewritten record, deleted records, rewritten chain, truncated tail)."""
+    log_ = ctx.audit_log
     with ctx.db.session() as session:
-        report = verify_chain(session)
+        report = log_.verify(session)
     if report.ok:
         click.echo(f"audit chain intact: {report.checked} records")
         return
+    where = f" at record seq={report.broken_seq}" if report.broken_seq else ""
+    who = f" id={report.broken_id}" if report.broken_id else ""
     click.echo(
-        f"audit chain BROKEN at record seq={report.broken_seq} id={report.broken_id}: "
-        f"{report.problem} ({report.checked} records before it are intact)",
+        f"audit chain BROKEN{where}{who}: {report.kind}: {report.problem} "
+        f"({report.checked} records before it are intact; checkpoints: {log_.checkpoints.path})",
         err=True,
     )
     sys.exit(1)

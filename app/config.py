@@ -44,6 +44,8 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     metrics_token: str = ""
     admin_password: str = ""
+    audit_key: str = ""  # empty: derived from the secret key (never stored in the database)
+    audit_checkpoint_path: str = ""  # empty: var_dir/audit-checkpoints.jsonl
     login_max_failures: int = 10
     login_window_s: int = 15 * 60
     session_lifetime_s: int = 12 * 3600

@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from flask_login import current_user
 
 from app.accounts import AccountRefused, AccountResult, AccountService, Actor
+from app.audit import audit_log
 from app.auth import guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db
@@ -126,7 +127,7 @@ def ask_user(_n: int | None, name: Any, role: Any, action: Any, reason: Any) -> 
 def _change_user(action: str, name: str, role: str | None, reason: str) -> AccountResult:
     """Apply the account change through the account service (audited first)."""
     actor = Actor.from_meta(current_user.username, current_user.role, request_meta())
-    service = AccountService(get_db().sessionmaker, actor)  # type: ignore[arg-type]
+    service = AccountService(audit_log(), actor)
     if action == "add":
         return service.add(name, role or "viewer", reason)
     if action == "set_role":

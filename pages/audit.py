@@ -8,7 +8,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
-from app.audit import verify_chain
+from app.audit import audit_log
 from app.auth import audit_event, guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db
@@ -67,7 +67,7 @@ def load_audit(_: Any) -> Any:
 def verify_audit(_n: int | None) -> Any:
     """Walk the hash chain and report the first broken row, if any."""
     with get_db().session() as session:
-        report = verify_chain(session)
+        report = audit_log().verify(session)
     audit_event(
         "verify_audit_chain",
         "ok" if report.ok else "broken",
@@ -75,8 +75,9 @@ def verify_audit(_n: int | None) -> Any:
     )
     if report.ok:
         return dbc.Alert(f"Chain intact: {report.checked} records verified.", color="success")
+    where = f" at record #{report.broken_seq}" if report.broken_seq else ""
     return dbc.Alert(
-        f"Chain broken at record #{report.broken_seq} ({report.problem}); "
+        f"Chain broken{where}: {report.kind} ({report.problem}); "
         f"{report.checked} records before it are intact.",
         color="danger",
     )

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import role_allows
-from app.audit import AuditEntry, AuditWriteError, append_audit
+from app.audit import AuditEntry, AuditWriteError, append_audit, audit_log
 from app.db import get_db
 from app.models import SchedulerCommand
 from app.pipelines.runner import PIPELINE_NAMES
@@ -105,7 +105,7 @@ def _audit(
     """Append the audit record or refuse the action with AuditUnavailable."""
     try:
         append_audit(
-            _sessions(app),
+            audit_log(app),
             AuditEntry(
                 actor=actor,
                 role=role,

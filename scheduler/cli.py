@@ -182,7 +182,7 @@ def executor_command(mode: str, reason: str) -> None:
     down, `configured` to go back to DUGOUT_EXECUTOR."""
     import getpass
 
-    from app.audit import AuditEntry, append_audit
+    from app.audit import AuditEntry, append_audit, settings_audit_log
     from scheduler.commands import write_command
     from scheduler.control import KillSwitch
 
@@ -204,7 +204,9 @@ def executor_command(mode: str, reason: str) -> None:
         reason=reason,
         source_ip="local",
     )
-    append_audit(db.sessionmaker, entry)  # first: no audit record, no switch
+    append_audit(
+        settings_audit_log(settings, db.sessionmaker), entry
+    )  # first: no record, no switch
     command_id = write_command(
         db.sessionmaker,
         "executor",

@@ -127,8 +127,10 @@ def test_no_audit_record_no_change_in_the_page_and_the_cli(login_as, cli, db) ->
     assert _user(db, "ghost-page") is None and _user(db, "ghost-cli") is None
 
 
-def test_the_service_refuses_a_non_admin_actor_and_audits_it(db) -> None:
-    operator = AccountService(db.sessionmaker, Actor("otto", "operator"))
+def test_the_service_refuses_a_non_admin_actor_and_audits_it(app, db) -> None:
+    from app.audit import audit_log
+
+    operator = AccountService(audit_log(app), Actor("otto", "operator"))
     with pytest.raises(AccountRefused, match="admin role"):
         operator.add("mallory", "admin", "promote me", "a-long-password")
     assert _user(db, "mallory") is None

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from app.audit import verify_chain
+from app.audit import audit_log
 from app.db import utcnow
 from app.models import AuditRecord, LoginFailure, UserSession
 from tests.conftest import PASSWORD, Client
@@ -202,10 +202,10 @@ def test_request_id_echoed_or_generated(anon: Client) -> None:
     assert correlation_id_var.get() is None  # this thread's next log line carries no stale id
 
 
-def test_audit_chain_intact_after_activity(login_as, db) -> None:
+def test_audit_chain_intact_after_activity(app, login_as, db) -> None:
     login_as("admin").http.get("/logout")
     with db.session() as s:
-        report = verify_chain(s)
+        report = audit_log(app).verify(s)
     assert report.ok and report.checked >= 2
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from app.cli import main
 from app.models import AuditRecord, User
@@ -56,6 +56,8 @@ def test_audit_verify_names_the_broken_row(run_cli, database_url, tmp_path) -> N
     settings = load_settings({"var_dir": str(tmp_path / "var"), "database_url": database_url})
     db = Database(settings.resolved_database_url)
     with db.session() as s:
+        if database_url:  # a superuser sets the append-only trigger aside
+            s.execute(text("SET LOCAL session_replication_role = replica"))
         row = s.scalar(select(AuditRecord).order_by(AuditRecord.seq).limit(1))
         row.target = "someone-else"
         broken_id = str(row.id)
@@ -92,3 +94,57 @@ def test_a_first_start_on_the_closed_demo_market_says_when_it_opens_and_how_to_s
     assert empty_ledger_hint(Context(), night) is None  # history exists: nothing to say
     monkeypatch.setenv("DUGOUT_SOURCE", "odds_api")
     assert empty_ledger_hint(Context(), night) is None
+
+
+def _rehash_from(s, seq: int) -> None:
+    """Rewrite record `seq` and recompute it and every later record with plain SHA-256."""
+    from app.audit import _HASHED_FIELDS, compute_row_hash
+
+    rows = s.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
+    prev = rows[seq - 2].row_hash
+    for row in rows[seq - 1 :]:
+        if row.seq == seq:
+            row.reason = "forged"
+        row.prev_hash = prev
+        row.row_hash = compute_row_hash({f: getattr(row, f) for f in _HASHED_FIELDS})
+        prev = row.row_hash
+
+
+TAMPERING = {
+    "edit": (lambda s: s.execute(
+        AuditRecord.__table__.update().where(AuditRecord.seq == 3).values(outcome="x")),
+        "rewritten record"),
+    "delete middle": (lambda s: s.execute(delete(AuditRecord).where(AuditRecord.seq == 3)),
+                      "deleted records"),
+    "delete tail": (lambda s: s.execute(delete(AuditRecord).where(AuditRecord.seq > 4)),
+                    "truncated tail"),
+    "delete all": (lambda s: s.execute(delete(AuditRecord)), "truncated tail"),
+    "rewrite and re-hash": (lambda s: _rehash_from(s, 3), "rewritten record"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("how", list(TAMPERING))
+def test_audit_verify_names_each_kind_of_tampering(run_cli, database_url, tmp_path, how) -> None:
+    """Before the MAC and the checkpoints, delete tail, delete all and re-hash exited 0."""
+    from app.config import load_settings
+    from app.db import Database
+
+    for i in range(6):
+        name = f"user{i}"
+        assert (
+            run_cli(
+                "users", "add", name, "--password", "a-long-password", "--reason", "t"
+            ).exit_code
+            == 0
+        )
+    assert run_cli("audit", "verify").exit_code == 0
+    settings = load_settings({"var_dir": str(tmp_path / "var"), "database_url": database_url})
+    db = Database(settings.resolved_database_url)
+    tamper, kind = TAMPERING[how]
+    with db.session() as s:
+        if database_url:
+            s.execute(text("SET LOCAL session_replication_role = replica"))
+        tamper(s)
+    db.dispose()
+    r = run_cli("audit", "verify")
+    assert r.exit_code == 1 and "BROKEN" in r.output and kind in r.output, r.output

