@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.observability import init_observability
     from app.observability.logging import configure_logging
     from app.requestctx import init_request_context
+    from app.security_headers import init_security_headers
 
     settings = config if isinstance(config, Settings) else load_settings(config)
     configure_logging(settings.log_level, settings.log_json)
@@ -46,7 +47,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     )
     auth.init_auth(server, settings, db)
     server.register_blueprint(health.bp)
-    init_dash(server)
+    dash_app = init_dash(server)
+    init_security_headers(server, dash_app.csp_hashes())
     # Warm the Dash app once (plotly/dash#3971: first requests in a fresh worker can race).
     server.test_client().get("/healthz")
     if settings.scheduler_enabled:  # last: the host may lead at once and run pipelines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -26,16 +26,17 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 
 from app.accounts import ROLE_RANK, find_user, hash_token, role_allows
 from app.audit import OUTCOME_DENIED, AuditEntry, append_audit, audit_log
 from app.config import Settings
 from app.db import Database, get_db, utcnow
-from app.models import LoginFailure, User, UserSession
+from app.models import User, UserSession
 from app.passwords import verify_password
 from app.redirects import login_url, safe_next
 from app.requestctx import request_meta
+from app.throttle import LoginThrottle, ThrottlePolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("auth", __name__)
@@ -46,6 +47,8 @@ PUBLIC_PATHS = {"/login", "/healthz", "/readyz", "/_favicon.ico", "/favicon.ico"
 # Dash's JSON endpoints and our API answer 401 JSON instead of redirecting to the login page.
 JSON_PREFIXES = ("/_dash-", "/api/", "/_reload-hash")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+THROTTLE_KINDS = {"pair": "this account from this address", "addr": "this address",
+                  "acct": "this account from failing clients"}  # fmt: skip
 
 
 class CurrentUser:
@@ -193,6 +196,11 @@ def _cross_site_refusal() -> str | None:
     return None
 
 
+def authenticated_by_token() -> bool:
+    """True when this request's user was authenticated by an API token (not a cookie)."""
+    return bool(current_user.is_authenticated and current_user.session_id.startswith("token:"))
+
+
 def _load_session(session_id: str) -> CurrentUser | None:
     try:
         sid = uuid.UUID(session_id)
@@ -218,16 +226,9 @@ def _load_from_token(req: Any) -> CurrentUser | None:
         return CurrentUser(f"token:{user.id}", user)
 
 
-def recent_failures(db: Any, username: str, since: datetime) -> int:
-    """Failed logins for `username` since `since`."""
-    return int(
-        db.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.username == username.lower(), LoginFailure.at >= since)
-        )
-        or 0
-    )
+def login_throttle(app: Flask | None = None) -> LoginThrottle:
+    """The app's login throttle (built by init_auth)."""
+    return (app or current_app).extensions["dugout.login_throttle"]  # type: ignore[no-any-return]
 
 
 def init_auth(app: Flask, settings: Settings, db: Database) -> None:
@@ -243,6 +244,16 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
         WTF_CSRF_SSL_STRICT=False,  # the Origin / Sec-Fetch-Site check below covers this
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
         WTF_CSRF_CHECK_DEFAULT=False,  # checked below, after login, for cookie sessions only
+    )
+    app.extensions["dugout.login_throttle"] = LoginThrottle(
+        db.sessionmaker,  # type: ignore[arg-type]
+        ThrottlePolicy(
+            account_free=settings.login_max_failures,
+            address_free=settings.login_address_max_failures,
+            window_s=settings.login_window_s,
+            base_delay_s=settings.login_delay_base_s,
+            max_delay_s=settings.login_delay_max_s,
+        ),
     )
     manager = LoginManager()
     manager.anonymous_user = Anonymous
@@ -274,11 +285,15 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
 
     @app.before_request
     def _check_csrf() -> None:
-        # A bearer token is not sent by browsers on their own, so it needs no CSRF token.
-        if request.method in UNSAFE_METHODS and not request.headers.get(
-            "Authorization", ""
-        ).startswith("Bearer "):
-            csrf.protect()
+        # Authentication is decided once (flask-login's loaders): only a request that a token
+        # authenticated, and that presents no session cookie, skips the CSRF check. A Bearer
+        # header that authenticates nothing counts for nothing.
+        if request.method not in UNSAFE_METHODS:
+            return
+        presents_cookie = app.config["SESSION_COOKIE_NAME"] in request.cookies
+        if not presents_cookie and authenticated_by_token():
+            return
+        csrf.protect()
 
     @app.after_request
     def _csrf_cookie(response: Response) -> Response:
@@ -350,31 +365,33 @@ def login() -> Response:
     settings = _settings()
     username = (request.form.get("username") or "").strip()[:64]
     password = request.form.get("password") or ""
+    address = request.remote_addr or "unknown"
+    throttle = login_throttle()
+    admission = throttle.admit(username, address)
+    if admission.started:  # a slow-down is audited once, when it begins
+        kinds = ", ".join(THROTTLE_KINDS[key.split(":", 1)[0]] for key in admission.started)
+        audit_event(
+            "login",
+            "throttled",
+            actor=username or "anonymous",
+            role="",
+            target="/login",
+            reason=f"too many failed logins: slowing down {kinds}",
+        )
+    if not admission.allowed:
+        page = _login_page(
+            429,
+            "Too many failed sign-in attempts for this account from here. "
+            f"Try again in {admission.retry_after_s} seconds.",
+            username=username,
+        )
+        page.headers["Retry-After"] = str(admission.retry_after_s)
+        return page
     now = utcnow()
-    window_start = now - timedelta(seconds=settings.login_window_s)
     with get_db().session() as db:
-        if recent_failures(db, username, window_start) >= settings.login_max_failures:
-            audit_event(
-                "login",
-                "throttled",
-                actor=username or "anonymous",
-                role="",
-                target="/login",
-                reason="too many failed logins",
-            )
-            minutes = max(1, settings.login_window_s // 60)
-            return _login_page(
-                429,
-                f"Too many failed sign-in attempts for this account. "
-                f"Try again in up to {minutes} minutes.",
-                username=username,
-            )
         user = find_user(db, username) if username else None
         ok = verify_password(user.password_hash if user else None, password)
         if not ok or user is None or not user.is_active:
-            db.add(LoginFailure(username=username.lower(), at=now, source_ip=request.remote_addr))
-            db.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1)))
-            db.commit()
             audit_event(
                 "login",
                 "failed",
@@ -384,6 +401,7 @@ def login() -> Response:
                 reason="bad credentials",
             )
             return _login_page(401, "Wrong username or password.", username=username)
+        throttle.succeeded(username, address)
         user.last_login_at = now
         row = UserSession(
             user_id=user.id,

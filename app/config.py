@@ -48,6 +48,9 @@ class Settings:
     audit_checkpoint_path: str = ""  # empty: var_dir/audit-checkpoints.jsonl
     login_max_failures: int = 10
     login_window_s: int = 15 * 60
+    login_address_max_failures: int = 20  # per client address, across accounts
+    login_delay_base_s: float = 1.0  # the first slow-down; each further failure doubles it
+    login_delay_max_s: float = 15 * 60.0
     session_lifetime_s: int = 12 * 3600
     log_level: str = "INFO"
     log_json: bool = True
@@ -125,6 +128,12 @@ def load_settings(
         raise ConfigError(f"DUGOUT_EXECUTOR must be local or celery, not {settings.executor!r}")
     if settings.login_max_failures < 1:
         raise ConfigError("DUGOUT_LOGIN_MAX_FAILURES must be at least 1")
+    if settings.login_address_max_failures < 1:
+        raise ConfigError("DUGOUT_LOGIN_ADDRESS_MAX_FAILURES must be at least 1")
+    if not 0 < settings.login_delay_base_s <= settings.login_delay_max_s:
+        raise ConfigError(
+            "DUGOUT_LOGIN_DELAY_BASE_S must be above 0 and at most DUGOUT_LOGIN_DELAY_MAX_S"
+        )
     return settings
 
 

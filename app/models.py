@@ -70,15 +70,15 @@ class UserSession(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class LoginFailure(Base):
-    """One failed login, kept to throttle guessing per account across all workers."""
+class LoginCounter(Base):
+    """Sign-in attempts counted per key (an account, a client address, or the two together),
+    so every worker slows the same guesser down and nobody else."""
 
-    __tablename__ = "login_failures"
-    id: Mapped[uuid.UUID] = _pk()
-    username: Mapped[str] = mapped_column(String(64), nullable=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    source_ip: Mapped[str | None] = mapped_column(String(64))
-    __table_args__ = (Index("ix_login_failures_user_at", "username", "at"),)
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- the run ledger ------------------------------------------------------------------------

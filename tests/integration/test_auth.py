@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.audit import audit_log
 from app.db import utcnow
-from app.models import AuditRecord, LoginFailure, UserSession
+from app.models import AuditRecord, UserSession
 from tests.conftest import PASSWORD, Client
 
 
@@ -85,23 +85,103 @@ def test_wrong_password_and_unknown_user_look_the_same(app, make_user, db) -> No
     assert len(_audit(db, "login", "failed")) == 2
 
 
-def test_throttle_after_ten_failures_even_with_right_password(app, make_user, db) -> None:
+def _frozen(app, at=None):
+    """Stop the login throttle's clock at `at` (now by default); returns the moving holder."""
+    from app.auth import login_throttle
+
+    clock = {"now": at or utcnow()}
+    login_throttle(app).clock = lambda: clock["now"]
+    return clock
+
+
+def _login_from(app, address: str, username: str, password: str = PASSWORD):
+    client = Client(app)
+    token = client.csrf()
+    return client.http.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_throttle_after_ten_failures_from_one_client_then_it_waits(app, make_user, db) -> None:
     name = make_user("operator")
+    clock = _frozen(app)
     client = Client(app)
     for _ in range(10):
         assert client.login(name, "wrong-password!").status_code == 401
-    r = client.login(name)  # the right password no longer helps inside the window
-    assert r.status_code == 429
+    r = client.login(name)  # the same client must wait, even with the right password
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
     assert b"Too many failed sign-in attempts" in r.data
-    assert _audit(db, "login", "throttled")
+    assert len(_audit(db, "login", "throttled")) == 1  # the slow-down, audited once
+    assert len(_audit(db, "login", "failed")) == 10  # refused attempts checked no password
     # other accounts are not affected
     other = make_user("viewer")
     assert Client(app).login(other).status_code == 302
     # once the failures age out of the 15-minute window, login works again
-    with db.session() as s:
-        for row in s.scalars(select(LoginFailure)).all():
-            row.at = utcnow() - timedelta(minutes=16)
+    clock["now"] += timedelta(minutes=16)
     assert Client(app).login(name).status_code == 302
+
+
+def test_delays_grow_exponentially_and_are_not_a_renewable_lock(app, make_user, db) -> None:
+    """Before: after 10 bad passwords from anyone the real user got 429 for 15 minutes."""
+    name = make_user("viewer")
+    clock = _frozen(app)
+    for _ in range(10):
+        assert _login_from(app, "10.9.9.9", name, "wrong-password!").status_code == 401
+    waits = []
+    for _ in range(4):  # the guesser: each further failure doubles its wait
+        refused = _login_from(app, "10.9.9.9", name, "wrong-password!")
+        assert refused.status_code == 429
+        waits.append(int(refused.headers["Retry-After"]))
+        clock["now"] += timedelta(seconds=waits[-1])
+        assert _login_from(app, "10.9.9.9", name, "wrong-password!").status_code == 401
+    assert waits == [1, 2, 4, 8]
+    # the real user from a client with no recent failures signs in at once, right away
+    assert _login_from(app, "10.1.1.1", name).status_code == 302
+    (throttled,) = _audit(db, "login", "throttled")  # the slow-down began once, audited once
+    assert "this account from this address" in throttled.reason
+
+
+def test_one_address_guessing_many_accounts_is_slowed(app, db) -> None:
+    """Before: 30 wrong logins against 30 usernames from one address were never slowed."""
+    _frozen(app)
+    codes = [
+        _login_from(app, "10.7.7.7", f"nobody-{i}", "wrong-password!").status_code
+        for i in range(30)
+    ]
+    assert codes[:20] == [401] * 20 and set(codes[20:]) == {429}
+    assert len(_audit(db, "login", "failed")) == 20
+    assert len(_audit(db, "login", "throttled")) == 1  # the address cap, audited once
+
+
+def test_concurrent_guesses_cannot_overshoot_the_allowance(app, make_user, db) -> None:
+    """Before: 24 concurrent attempts got 15-17 passwords checked against the limit of 10."""
+    import threading
+
+    name = make_user("viewer")
+    _frozen(app)
+    codes: list[int] = []
+    start = threading.Barrier(24)
+
+    def guess() -> None:
+        client = Client(app)
+        token = client.csrf()
+        start.wait(timeout=60)
+        r = client.http.post(
+            "/login",
+            data={"username": name, "password": "wrong-password!", "csrf_token": token},
+            environ_base={"REMOTE_ADDR": "10.5.5.5"},
+        )
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(codes) == [401] * 10 + [429] * 14
+    assert len(_audit(db, "login", "failed")) == 10
 
 
 def test_logout_revokes_the_session_server_side(login_as) -> None:
@@ -249,3 +329,38 @@ def test_anonymous_paths_with_line_breaks_redirect_to_login(anon: Client) -> Non
         r = anon.http.get(path)
         assert r.status_code == 302 and r.headers["Location"].startswith("/login?next="), path
         assert "\n" not in r.headers["Location"] and "\r" not in r.headers["Location"]
+
+
+def test_a_junk_bearer_header_does_not_skip_csrf_on_a_cookie_session(login_as, db) -> None:
+    """Before the fix any `Authorization: Bearer x` header skipped the CSRF check of a cookie
+    session (it engaged the kill switch); now the cookie session is checked whatever else."""
+    admin = login_as("admin")
+    body = {
+        "output": "audit-verify-result.children",
+        "outputs": {"id": "audit-verify-result", "property": "children"},
+        "inputs": [{"id": "audit-verify", "property": "n_clicks", "value": 1}],
+        "changedPropIds": ["audit-verify.n_clicks"],
+    }
+    for header in ("Bearer junk", "Bearer ", "Bearer dgt_not-a-token"):
+        r = admin.http.post("/_dash-update-component", json=body, headers={"Authorization": header})
+        assert r.status_code == 400, header
+    assert not _audit(db, "verify_audit_chain", "ok")  # nothing ran
+    assert len(_audit(db, "csrf_check", "denied")) == 3
+
+
+def test_a_real_token_with_a_cookie_session_is_still_csrf_checked(app, login_as, db) -> None:
+    from app.accounts import issue_api_token
+
+    admin = login_as("admin")
+    with db.session() as s:
+        token = issue_api_token(s, admin.username)
+    r = admin.http.post(
+        "/_dash-update-component",
+        json={"output": "x.children", "outputs": {"id": "x", "property": "children"},
+              "inputs": [], "changedPropIds": []},
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert r.status_code == 400
+    # without the cookie, the token alone answers for the API (and needs no CSRF token)
+    http = app.test_client()
+    assert http.get("/api/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200
