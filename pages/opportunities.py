@@ -13,6 +13,7 @@ from app.analytics import detection_latencies, opportunities
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.pipelines.strategies import ALL_STRATEGIES
+from components.csv_safety import neutralise_rows
 from components.figures import histogram
 
 dash.register_page(
@@ -145,4 +146,4 @@ def refresh_opportunities(
         slo_line=DETECTION_SLO_S,
         slo_label="60 s SLO",
     )
-    return rows, ev, lat
+    return neutralise_rows(rows), ev, lat  # the table exports CSV: no formula survives
