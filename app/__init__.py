@@ -21,6 +21,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.migrate import upgrade
     from app.observability import init_observability
     from app.observability.logging import configure_logging
+    from app.request_limits import init_request_limits
     from app.requestctx import init_request_context
     from app.security_headers import init_security_headers
 
@@ -48,7 +49,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     auth.init_auth(server, settings, db)
     server.register_blueprint(health.bp)
     dash_app = init_dash(server)
-    init_security_headers(server, dash_app.csp_hashes())
+    init_security_headers(server, dash_app.csp_hashes)
+    init_request_limits(server, dash_app, settings.max_content_length)
     # Warm the Dash app once (plotly/dash#3971: first requests in a fresh worker can race).
     server.test_client().get("/healthz")
     if settings.scheduler_enabled:  # last: the host may lead at once and run pipelines

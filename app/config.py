@@ -52,6 +52,7 @@ class Settings:
     login_delay_base_s: float = 1.0  # the first slow-down; each further failure doubles it
     login_delay_max_s: float = 15 * 60.0
     session_lifetime_s: int = 12 * 3600
+    max_content_length: int = 256 * 1024  # bytes of request body; Dash callbacks send a few KB
     log_level: str = "INFO"
     log_json: bool = True
     scheduler_enabled: bool = True
@@ -128,6 +129,8 @@ def load_settings(
         raise ConfigError(f"DUGOUT_EXECUTOR must be local or celery, not {settings.executor!r}")
     if settings.login_max_failures < 1:
         raise ConfigError("DUGOUT_LOGIN_MAX_FAILURES must be at least 1")
+    if settings.max_content_length < 1024:
+        raise ConfigError("DUGOUT_MAX_CONTENT_LENGTH must be at least 1024 bytes")
     if settings.login_address_max_failures < 1:
         raise ConfigError("DUGOUT_LOGIN_ADDRESS_MAX_FAILURES must be at least 1")
     if not 0 < settings.login_delay_base_s <= settings.login_delay_max_s:

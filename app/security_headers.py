@@ -9,7 +9,7 @@ HTTPS and rewrite the session cookie, both of which Dugout's own settings alread
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from flask import Flask, Response, request
 
@@ -34,14 +34,17 @@ def content_security_policy(script_hashes: Iterable[str]) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
-def init_security_headers(app: Flask, script_hashes: Iterable[str]) -> None:
-    """Add the headers to every response of `app` (error pages included)."""
-    policy = content_security_policy(script_hashes)
+def init_security_headers(app: Flask, script_hashes: Callable[[], Iterable[str]]) -> None:
+    """Add the headers to every response of `app` (error pages included). The hashes are read
+    on the first response: Dash adds its pages' inline scripts when it sets itself up then."""
+    policy: list[str] = []
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
+        if not policy:
+            policy.append(content_security_policy(script_hashes()))
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", policy)
+        headers.setdefault("Content-Security-Policy", policy[0])
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "same-origin"

@@ -17,6 +17,7 @@ from flask import current_app
 from flask_login import current_user
 
 from app.accounts import role_allows
+from app.audit import ReasonError, check_reason
 from app.auth import guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
@@ -184,6 +185,15 @@ def ask_job(_n: int | None, target: str | None, action: str, reason: str | None)
     return ask_to_confirm(action if action in JOB_ACTIONS else "run_now", target, reason)
 
 
+def _bad_reason(intent: dict[str, Any]) -> Any:
+    """A refusal when a (possibly forged) intent carries no acceptable reason, else None."""
+    try:
+        check_reason(intent.get("reason"))
+    except ReasonError as exc:
+        return refused(str(exc))
+    return None
+
+
 def _pipeline_of(target: str) -> str:
     """The pipeline a job runs (a pipeline name stands for itself)."""
     with get_db().session() as session:
@@ -216,8 +226,10 @@ def _command_outcome(command_id: Any, what: str) -> Any:
 )
 def do_job(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Run now (straight to the executor) or write a pause / resume command."""
-    if not intent:
+    if not isinstance(intent, dict):
         return no_update
+    if (bad := _bad_reason(intent)) is not None:
+        return bad
     action, target, reason = intent.get("action"), str(intent.get("target")), intent.get("reason")
     user, role = current_user.username, current_user.role
     try:
@@ -266,8 +278,10 @@ def ask_breaker(_n: int | None, target: str | None, reason: str | None) -> Any:
 )
 def do_breaker(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Write the audited breaker_reset command."""
-    if not intent:
+    if not isinstance(intent, dict):
         return no_update
+    if (bad := _bad_reason(intent)) is not None:
+        return bad
     target = str(intent.get("target"))
     try:
         command_id = submit_command(
@@ -315,8 +329,10 @@ def ask_executor(_n: int | None, target: str | None, reason: str | None) -> Any:
 )
 def do_executor(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Write the audited executor command (it takes effect in every process at once)."""
-    if not intent:
+    if not isinstance(intent, dict):
         return no_update
+    if (bad := _bad_reason(intent)) is not None:
+        return bad
     mode = str(intent.get("target"))
     try:
         command_id = submit_command(
@@ -366,8 +382,10 @@ def ask_kill(_e: int | None, _l: int | None, reason: str | None) -> Any:
 )
 def do_kill(_n: int | None, intent: dict[str, Any] | None) -> Any:
     """Flip the kill switch (it takes effect in the same transaction as its command)."""
-    if not intent:
+    if not isinstance(intent, dict):
         return no_update
+    if (bad := _bad_reason(intent)) is not None:
+        return bad
     engage = str(intent.get("action", "")).startswith("engage")
     try:
         submit_command(

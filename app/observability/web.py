@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, g, request
 from opentelemetry import trace
+from werkzeug.exceptions import HTTPException
 
 from app.observability.metrics import HTTP_BUCKETS, DugoutMetrics
 
@@ -83,7 +84,10 @@ def init_request_observability(app: Flask, metrics: DugoutMetrics) -> None:
         span = trace.get_current_span()
         started = g.pop("dash_callback_started", None)
         if started is not None:
-            body = request.get_json(silent=True)  # Dash parsed it already; Flask caches it
+            try:
+                body = request.get_json(silent=True)  # Dash parsed it already; Flask caches it
+            except HTTPException:  # a body over MAX_CONTENT_LENGTH was never read
+                body = None
             name = names.resolve(body.get("output") if isinstance(body, dict) else None)
             metrics.callback_duration.labels(name).observe(time.perf_counter() - started)
             if span.is_recording():

@@ -293,3 +293,15 @@ def test_every_callback_of_the_privileged_pages_is_a_guarded_callback(app) -> No
             guards.setdefault(module, []).append(guard_of(fn))
     assert sorted(guards["admin"]) == ["admin"] * 2 + ["operator"] * 7
     assert guards["accounts"] == ["admin"] * 3 and guards["audit"] == ["admin"] * 2
+
+
+def test_a_forged_intent_with_a_huge_or_empty_reason_is_refused(login_as, db) -> None:
+    """Before the fix an operator's 5 MB reason went into the audit log."""
+    operator = login_as("operator")
+    for reason in ("x" * 1000, "", None):
+        intent = {"action": "run_now", "target": "collection", "reason": reason}
+        shown = json.dumps(_props(_do(operator, "job", intent)))
+        assert "Refused" in shown and "reason" in shown
+    assert _count(db, PipelineRun) == 0
+    with db.session() as s:
+        assert all(len(r.reason or "") <= 2000 for r in s.scalars(select(AuditRecord)))

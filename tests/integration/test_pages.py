@@ -154,7 +154,8 @@ def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) ->
     shell = json.loads(admin.http.get("/_dash-layout").data)
     assert _intervals(shell) == {"shell-refresh": 7000}
     seen: dict[str, int] = {}
-    for path in ("/", "/pipelines", "/strategies", "/opportunities", "/admin"):
+    for path in ("/", "/pipelines", "/strategies", "/opportunities", "/admin", "/admin/accounts",
+                 "/admin/audit"):  # fmt: skip
         found = _intervals(_props(admin.page(path)))
         assert found, f"{path} has no live refresh"
         seen.update(found)
@@ -166,6 +167,7 @@ def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) ->
         "opp-refresh": 7000,
         "admin-refresh": 7000,
         "admin-accounts-refresh": 7000,
+        "admin-audit-refresh": 7000,
     }
 
 
