@@ -1,7 +1,7 @@
 """login throttling per account, per client address and per both (replaces login_failures)
 
-Revision ID: 0004_throttle
-Revises: 0003_audit
+Revision ID: 0005_throttle
+Revises: 0004_audit
 Create Date: 2026-12-01 10:00:00
 """
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import app.db
 
 
-revision = "0004_throttle"
-down_revision = "0003_audit"
+revision = "0005_throttle"
+down_revision = "0004_audit"
 branch_labels = None
 depends_on = None
 

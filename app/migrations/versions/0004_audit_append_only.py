@@ -2,16 +2,16 @@
 and the privileges to do them are revoked (SQLite has no roles; the MAC chain and the
 checkpoints outside the table catch tampering there)
 
-Revision ID: 0003_audit
-Revises: 0002
+Revision ID: 0004_audit
+Revises: 0003
 Create Date: 2026-12-01 09:30:00
 """
 
 from alembic import op
 
 
-revision = "0003_audit"
-down_revision = "0002"
+revision = "0004_audit"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
