@@ -18,6 +18,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.audit_checkpoints import checkpoint_gauge
     from app.dashboard import init_dash
     from app.db import Database
+    from app.deployment import allow_hosts, private_sqlite_files, trust_proxies
     from app.migrate import upgrade
     from app.observability import init_observability
     from app.observability.logging import configure_logging
@@ -31,7 +32,10 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     server.config["SECRET_KEY"] = ensure_secret_key(settings)
     server.config["TESTING"] = settings.testing
     server.extensions["dugout.settings"] = settings
+    allow_hosts(server, settings.allowed_host_list)  # first: a wrong Host gets nothing else
 
+    if settings.is_sqlite and not settings.database_url:  # ours: private from the first byte
+        private_sqlite_files(settings.sqlite_path)
     db = Database()
     db.init_app(server, settings)
     if settings.is_sqlite:  # the embedded default migrates itself; PostgreSQL uses `db upgrade`
@@ -51,6 +55,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     dash_app = init_dash(server)
     init_security_headers(server, dash_app.csp_hashes)
     init_request_limits(server, dash_app, settings.max_content_length)
+    trust_proxies(server, settings.trusted_proxies)  # outermost: every layer sees the client
     # Warm the Dash app once (plotly/dash#3971: first requests in a fresh worker can race).
     server.test_client().get("/healthz")
     if settings.scheduler_enabled:  # last: the host may lead at once and run pipelines

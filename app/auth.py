@@ -26,12 +26,15 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from prometheus_client import Counter
 from sqlalchemy import select
 
 from app.accounts import ROLE_RANK, find_user, hash_token, role_allows
 from app.audit import OUTCOME_DENIED, AuditEntry, append_audit, audit_log
 from app.config import Settings
 from app.db import Database, get_db, utcnow
+from app.denied_audit import DeniedAuditLimiter
+from app.deployment import session_cookie_name
 from app.models import User, UserSession
 from app.passwords import verify_password
 from app.redirects import login_url, safe_next
@@ -119,9 +122,28 @@ def audit_event(
     )
 
 
+def audit_denied(action: str, reason: str) -> None:
+    """Audit a denied request, within the per-client limit (the excess is counted and written
+    as one record when the client's next window opens)."""
+    client = request.remote_addr or "unknown"
+    write, carried = current_app.extensions["dugout.denied_audit"].admit(client)
+    if carried:
+        audit_event(
+            "denied_requests",
+            OUTCOME_DENIED,
+            target=client,
+            reason=f"{carried} more denied requests from this client were counted, not recorded "
+            "one by one",
+        )
+    if write:
+        audit_event(action, OUTCOME_DENIED, target=request.path, reason=reason)
+    else:
+        current_app.extensions["dugout.denied_uncounted"].inc()
+
+
 def _deny(status: int, action: str, message: str) -> Response:
     """Audit a refusal and answer with a plain message."""
-    audit_event(action, OUTCOME_DENIED, target=request.path, reason=message)
+    audit_denied(action, message)
     if request.path.startswith(JSON_PREFIXES) or request.is_json:
         resp = jsonify(error=message)
     else:
@@ -163,7 +185,7 @@ def guarded_callback(
             access = access_for(role)
             if access is not Access.ALLOWED:
                 why = "not logged in" if access is Access.NOT_LOGGED_IN else f"requires role {role}"
-                audit_event(action, OUTCOME_DENIED, target=request.path, reason=why)
+                audit_denied(action, why)
                 abort(401 if access is Access.NOT_LOGGED_IN else 403)
             return fn(*args, **kwargs)
 
@@ -206,12 +228,20 @@ def _load_session(session_id: str) -> CurrentUser | None:
         sid = uuid.UUID(session_id)
     except ValueError:
         return None
+    now = utcnow()
+    idle = timedelta(seconds=_settings().session_idle_timeout_s)
     with get_db().session() as db:
         row = db.get(UserSession, sid)
-        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
             return None
         if not row.user.is_active:
             return None
+        seen = row.last_seen_at or row.created_at
+        if seen <= now - idle:  # idle too long: the session ends for good
+            row.revoked_at = now
+            return None
+        if seen <= now - min(idle / 10, timedelta(minutes=1)):  # a write a minute, not a request
+            row.last_seen_at = now
         return CurrentUser(str(row.id), row.user)
 
 
@@ -237,7 +267,8 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_NAME="dugout_session",
+        SESSION_COOKIE_NAME=session_cookie_name(settings.session_cookie_secure),
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime_s),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=None,
@@ -254,6 +285,12 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
             base_delay_s=settings.login_delay_base_s,
             max_delay_s=settings.login_delay_max_s,
         ),
+    )
+    app.extensions["dugout.denied_audit"] = DeniedAuditLimiter()
+    app.extensions["dugout.denied_uncounted"] = Counter(
+        "dugout_audit_denied_suppressed",
+        "Denied requests past the per-client audit limit (summed into one record later).",
+        registry=app.extensions["dugout.metrics"].registry,
     )
     manager = LoginManager()
     manager.anonymous_user = Anonymous
@@ -303,7 +340,7 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
                 "_csrf_token",
                 generate_csrf(),
                 samesite="Lax",
-                secure=request.is_secure,
+                secure=request.is_secure or settings.session_cookie_secure,
                 httponly=False,
             )
         return response

@@ -22,6 +22,7 @@ from app.accounts import (
 from app.audit import AuditEntry, AuditLog, append_audit, settings_audit_log
 from app.config import ConfigError, Settings, load_settings
 from app.db import Database
+from app.deployment import private_sqlite_files
 from app.migrate import upgrade
 from app.models import ROLES, User
 from app.observability.logging import configure_logging
@@ -47,6 +48,8 @@ class Context:
     @property
     def db(self) -> Database:
         if self._db is None:
+            if self.settings.is_sqlite and not self.settings.database_url:
+                private_sqlite_files(self.settings.sqlite_path)
             self._db = Database(self.settings.resolved_database_url)
             if self.settings.is_sqlite:  # the embedded default migrates itself
                 self.settings.var_dir.mkdir(parents=True, exist_ok=True)

@@ -52,6 +52,10 @@ class Settings:
     login_delay_base_s: float = 1.0  # the first slow-down; each further failure doubles it
     login_delay_max_s: float = 15 * 60.0
     session_lifetime_s: int = 12 * 3600
+    session_idle_timeout_s: int = 60 * 60  # a session unused this long ends
+    session_cookie_secure: bool = False  # force Secure (and the __Host- prefix) behind TLS
+    trusted_proxies: int = 0  # how many proxies' X-Forwarded-* headers to believe
+    allowed_hosts: str = ""  # comma-separated Host names; empty: any
     max_content_length: int = 256 * 1024  # bytes of request body; Dash callbacks send a few KB
     log_level: str = "INFO"
     log_json: bool = True
@@ -74,6 +78,11 @@ class Settings:
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
             return url
         return f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """DUGOUT_ALLOWED_HOSTS as a list (empty: any host)."""
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,6 +138,12 @@ def load_settings(
         raise ConfigError(f"DUGOUT_EXECUTOR must be local or celery, not {settings.executor!r}")
     if settings.login_max_failures < 1:
         raise ConfigError("DUGOUT_LOGIN_MAX_FAILURES must be at least 1")
+    if settings.admin_password and len(settings.admin_password) < 12:
+        raise ConfigError("DUGOUT_ADMIN_PASSWORD must be at least 12 characters")
+    if settings.trusted_proxies < 0:
+        raise ConfigError("DUGOUT_TRUSTED_PROXIES must be 0 or more")
+    if settings.session_idle_timeout_s < 60:
+        raise ConfigError("DUGOUT_SESSION_IDLE_TIMEOUT_S must be at least 60")
     if settings.max_content_length < 1024:
         raise ConfigError("DUGOUT_MAX_CONTENT_LENGTH must be at least 1024 bytes")
     if settings.login_address_max_failures < 1:
