@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.api_spec import OPENAPI
 from app.db import get_db
 from app.models import Alert, PipelineRun, StageRun
 from app.observability.slo import slo_reports
@@ -103,6 +104,12 @@ def _session() -> Session:
     db = get_db()
     assert db.sessionmaker is not None
     return db.sessionmaker()
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI description of this API."""
+    return jsonify(OPENAPI)
 
 
 @bp.get("/runs")
