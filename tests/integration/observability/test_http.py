@@ -94,8 +94,9 @@ def test_refused_and_unknown_callbacks_are_counted_without_new_labels(
 ) -> None:
     assert anon.callback(*PROBE).status_code == 401  # refused before Dash: still timed
     client = login_as("viewer")
-    with pytest.raises(KeyError):  # TESTING propagates Dash's error; it is timed all the same
-        client.callback("no-such.children", [{"id": "x", "property": "n_clicks", "value": 1}])
+    # an unknown callback is refused with a 400 (issue 14: it was a 500); it is timed all the same
+    r = client.callback("no-such.children", [{"id": "x", "property": "n_clicks", "value": 1}])
+    assert r.status_code == 400
     assert sample(app, "dugout_dash_callback_duration_seconds_count", callback=probe) == 1
     assert sample(app, "dugout_dash_callback_duration_seconds_count", callback="unknown") == 1
 
