@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import RUN_STATUSES
+from app.vocabulary import Pipeline, RunStatus, Trigger
 
 _ERROR = {
     "description": "A short error",
@@ -46,9 +46,17 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Runs, newest first, filtered and paged",
                 "parameters": [
-                    _query("pipeline", _TEXT, "pipeline name"),
-                    _query("trigger", _TEXT, "trigger"),
-                    _query("status", {"type": "string", "enum": list(RUN_STATUSES)}, "status"),
+                    _query(
+                        "pipeline",
+                        {"type": "string", "enum": [p.value for p in Pipeline]},
+                        "pipeline",
+                    ),
+                    _query(
+                        "trigger", {"type": "string", "enum": [t.value for t in Trigger]}, "trigger"
+                    ),
+                    _query(
+                        "status", {"type": "string", "enum": [s.value for s in RunStatus]}, "status"
+                    ),
                     _query(
                         "since", {"type": "string", "format": "date-time"}, "created at or after"
                     ),
