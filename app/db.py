@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -56,6 +58,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def session_tag(hostname: str | None = None, pid: int | None = None) -> str:
+    """The application_name of this process's PostgreSQL sessions ("dugout host:pid"), so a
+    new scheduler leader can find and end the sessions of the process it replaced."""
+    host = (hostname or socket.gethostname())[:40]
+    return f"dugout {host}:{pid if pid is not None else os.getpid()}"
+
+
+def _tag_session(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    params.setdefault("application_name", session_tag())  # at connect: the pid after a fork
+
+
+def _rearm_idle_timeout(
+    _conn: Any, cursor: Any, _sql: Any, _params: Any, _ctx: Any, executemany: bool
+) -> None:
+    """psycopg ends a pipelined executemany with a Flush after its Sync, and PostgreSQL 15
+    disarms idle_in_transaction_session_timeout on that message without arming it again: a
+    process frozen right after a batch insert would hold its locks for ever. One more round
+    trip arms the timeout again."""
+    if executemany and cursor.connection.info.transaction_status == TransactionStatus.INTRANS:
+        cursor.connection.execute("SELECT 1")
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas and pool settings each backend needs."""
     if url.startswith("sqlite"):
@@ -71,7 +95,10 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     if idle_s > 0:
         options = f"-c idle_in_transaction_session_timeout={int(idle_s * 1000)}"
         kwargs.setdefault("connect_args", {}).setdefault("options", options)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "do_connect", _tag_session)
+    event.listen(engine, "after_cursor_execute", _rearm_idle_timeout)
+    return engine
 
 
 class Database:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
+from app.models import PipelineRun
 from app.pipelines.ledger import StaleWriter, record_skip, retry_run_id
 from app.pipelines.runner import DuplicateTick, PipelineResult
 from scheduler.alerts import AlertBook
@@ -55,8 +56,10 @@ class DispatchOrder:
 
     @property
     def scheduled_for(self) -> datetime | None:
-        """The ledger's tick key: set on first attempts only, so retries get their own rows."""
-        return self.tick if self.attempt == 1 else None
+        """The ledger's tick key: on first attempts, and on a retry of one that never got a
+        row (so it still cannot run beside another run of the tick); other retries get their
+        own rows, linked to their parent."""
+        return self.tick if self.attempt == 1 or self.parent_run_id is None else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for a job store or the queue (the tick as ISO text)."""
@@ -138,7 +141,20 @@ class Dispatcher:
         return self.dispatch(DispatchOrder.for_spec(spec, tick, trigger))
 
     def dispatch(self, order: DispatchOrder) -> DispatchOutcome:
-        """Apply the guards, run the order, then retry, trip a breaker or chain downstream."""
+        """Apply the guards, run the order, then retry, trip a breaker or chain downstream.
+
+        A leader replaced while the run went (it froze, or lost the database) does nothing
+        after it: no retry, no breaker count, no chain, no skip row (those are written under
+        its epoch). Its successor owns the tick, and the run id is fixed here so any retry of
+        it has one id whoever makes it.
+        """
+        try:
+            return self._dispatch(order)
+        except StaleWriter as exc:  # a skip row refused: this leader's term is over
+            log.error("order fenced: this leader was replaced", extra={"order": order.key})
+            return DispatchOutcome("fenced", exc.run_id, None, exc.why)
+
+    def _dispatch(self, order: DispatchOrder) -> DispatchOutcome:
         if not self.is_leader():
             log.warning("not the leader: order dropped", extra={"order": order.key})
             return DispatchOutcome("fenced", reason="this host is no longer the leader")
@@ -146,15 +162,16 @@ class Dispatcher:
         if blocked is not None:
             return blocked
         parent = _uuid(order.parent_run_id)
+        run_id = retry_run_id(parent, order.attempt) if parent else uuid.uuid4()
         try:
             result = self.executor.execute_pipeline(
                 order.pipeline,
-                run_id=retry_run_id(parent, order.attempt) if parent else None,
+                run_id=run_id,
                 trigger="retry" if order.attempt > 1 else order.trigger,
                 scheduled_for=order.scheduled_for,
                 actor=self.actor,
                 attempt=order.attempt,
-                parent_run_id=uuid.UUID(order.parent_run_id) if order.parent_run_id else None,
+                parent_run_id=parent,
                 priority=order.priority,
                 leader_epoch=self.leader_epoch(),
             )
@@ -167,9 +184,15 @@ class Dispatcher:
         except RunAbandoned as exc:  # the process is stopping: the run is re-queued or goes on
             log.warning("run abandoned at shutdown", extra={"order": order.key, "why": str(exc)})
             return DispatchOutcome("abandoned", exc.run_id, None, str(exc))
-        except Exception as exc:  # the run could not even start (database down, executor closed)
+        except Exception as exc:  # the run could not start or its connection died under it
+            if not self.is_leader():  # the new leader declared it lost and retries it
+                log.error("run failed after this leader was replaced", extra={"order": order.key})
+                return DispatchOutcome("fenced", run_id, None, f"{type(exc).__name__}: {exc}")
             log.exception("run could not start", extra={"order": order.key})
-            return self._failed(order, None, f"{type(exc).__name__}: {exc}")
+            return self._failed(order, self._opened(run_id), f"{type(exc).__name__}: {exc}")
+        if not self.is_leader():  # it ended, but the tick is the new leader's to follow up
+            log.warning("run ended after this leader was replaced", extra={"order": order.key})
+            return DispatchOutcome("fenced", result.run_id, result.status, "leader replaced")
         if result.status in SUCCESS:
             self.breakers.record_success(order.job_id)
             self._chain(order)
@@ -181,6 +204,14 @@ class Dispatcher:
             self._skip_downstream(order, f"upstream {order.pipeline} skipped: {reason}")
             return DispatchOutcome("ran", result.run_id, result.status, reason)
         return self._failed(order, result.run_id, result.error or result.status)
+
+    def _opened(self, run_id: uuid.UUID) -> uuid.UUID | None:
+        """`run_id` when its row exists (a retry then links to it), else None."""
+        try:
+            with self.sessions() as session:
+                return run_id if session.get(PipelineRun, run_id) is not None else None
+        except Exception:  # the database is down: the retry starts a fresh family
+            return None
 
     def _guard(self, order: DispatchOrder) -> DispatchOutcome | None:
         """Refuse the order when the kill switch, its breaker or the load say so."""
@@ -213,6 +244,7 @@ class Dispatcher:
             actor=self.actor,
             attempt=order.attempt,
             parent_run_id=_uuid(order.parent_run_id),
+            leader_epoch=self.leader_epoch(),
         )
         self._skip_downstream(order, f"upstream {order.pipeline} skipped: {reason}")
         return DispatchOutcome("skipped", run_id, "skipped", reason)
@@ -267,6 +299,7 @@ class Dispatcher:
                 reason=reason,
                 now=self.clock(),
                 actor=self.actor,
+                leader_epoch=self.leader_epoch(),
             )
             self._skip_downstream(
                 DispatchOrder.for_spec(spec, order.tick, "dependency"),

@@ -26,11 +26,12 @@ import psycopg
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import utcnow
+from app.db import session_tag, utcnow
 from app.models import SchedulerLease
 
 log = logging.getLogger("dugout.scheduler.leader")
 LEASE_NAME = "scheduler"
+LEASE_LOCK_WAIT_MS = 5000  # a lease row still locked after this: give up and try next round
 
 
 def advisory_key(name: str) -> int:
@@ -68,6 +69,7 @@ class LeaderLock(ABC):
         self.epoch = 0
         self.previous_holder: str | None = None
         self.lost_because = ""  # why the last heartbeat failed: "taken" or "unreachable"
+        self.ended_sessions = 0  # open transactions of the replaced holder ended at takeover
 
     @abstractmethod
     def try_acquire(self) -> bool:
@@ -84,6 +86,10 @@ class LeaderLock(ABC):
     def close(self) -> None:
         """Release and free every resource."""
         self.release()
+
+    def end_previous_sessions(self) -> int:
+        """End the open transactions of the holder this term replaced; returns how many."""
+        return 0
 
     def _expiry(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.lease_ttl_s)
@@ -124,7 +130,8 @@ class PostgresLeaderLock(LeaderLock):
         return self._conn
 
     def try_acquire(self) -> bool:
-        """pg_try_advisory_lock; the winner claims the lease row with epoch + 1."""
+        """pg_try_advisory_lock; the winner ends the open transactions of the holder it
+        replaces (a frozen writer may hold the lease row), then claims the row with epoch + 1."""
         try:
             conn = self._connection()
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
@@ -132,8 +139,14 @@ class PostgresLeaderLock(LeaderLock):
                 return False
             self._held = True
             conn.execute(f"SET idle_session_timeout = {self.idle_session_timeout_ms}")
+            named = conn.execute(
+                "SELECT holder FROM scheduler_lease WHERE name = %s", (self.name,)
+            ).fetchone()
+            self.previous_holder = named[0] if named else None
+            self.ended_sessions = self.end_previous_sessions()
             now = self.clock()
             with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = {LEASE_LOCK_WAIT_MS}")
                 conn.execute(
                     "INSERT INTO scheduler_lease (name, epoch) VALUES (%s, 0) "
                     "ON CONFLICT (name) DO NOTHING",
@@ -178,6 +191,39 @@ class PostgresLeaderLock(LeaderLock):
             self.lost_because = "unreachable"
         self._drop()
         return False
+
+    def end_previous_sessions(self) -> int:
+        """The replaced holder lost its lease without letting go (it died, froze or was cut
+        off): end every transaction its process still has open, so a frozen writer's row
+        locks cannot stall this leader (PostgreSQL's own idle timeout misses some of them)."""
+        previous = self.previous_holder
+        if not self._held or not previous or previous.count(":") < 2:
+            return 0
+        host, pid = previous.rsplit(":", 2)[:2]
+        tag = session_tag(host, int(pid)) if pid.isdigit() else ""
+        if not tag or tag == session_tag():
+            return 0
+        try:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = %s "
+                    "AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
+                    (tag,),
+                )
+                .fetchall()
+            )
+        except psycopg.Error as exc:
+            log.warning("could not end the previous leader's sessions: %s", exc)
+            return 0
+        ended = sum(1 for (done,) in rows if done)
+        if ended:
+            log.warning(
+                "ended the previous leader's open transactions",
+                extra={"previous": previous, "sessions": ended},
+            )
+        return ended
 
     def release(self) -> None:
         """Clear the holder and unlock, then close the connection (the lock goes with it)."""

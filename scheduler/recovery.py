@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.models import PipelineRun, SchedulerCommand
@@ -27,6 +29,7 @@ from app.vocabulary import TICK_TRIGGERS
 log = logging.getLogger("dugout.scheduler.recovery")
 SUCCESS = ("succeeded", "partial")
 LOOKBACK_S = 3600.0  # interrupted runs older than this are history, not work
+LOCK_WAIT_S = 2.0  # a round waits this long for a run row's lock, then tries next round
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +118,35 @@ class RunRecovery:
         self.requeue = requeue
 
     def declare_lost(self, epoch: int | None) -> list[uuid.UUID]:
-        """Interrupt runs fenced by an older leader epoch and runs whose claim lapsed."""
+        """Interrupt runs fenced by an older leader epoch and runs whose claim lapsed; a run
+        row locked by a writer that froze mid-write is left for the next round."""
         now = self.clock()
         lost: list[uuid.UUID] = []
-        if epoch is not None:
+        try:
+            if epoch is not None:
+                lost += interrupt_runs(
+                    self.sessions,
+                    Interruption(
+                        "LeaderLost", f"its scheduler leader's term ended (epoch < {epoch})"
+                    ),
+                    now,
+                    leader_epoch_below=epoch,
+                    lock_timeout_s=LOCK_WAIT_S,
+                )
             lost += interrupt_runs(
                 self.sessions,
-                Interruption("LeaderLost", f"its scheduler leader's term ended (epoch < {epoch})"),
+                Interruption(
+                    "RunLost",
+                    f"its executor stopped renewing its claim for {self.lost_after_s:.0f} s",
+                ),
                 now,
-                leader_epoch_below=epoch,
+                heartbeat_before=lapsed_before(now, self.lost_after_s),
+                lock_timeout_s=LOCK_WAIT_S,
             )
-        lost += interrupt_runs(
-            self.sessions,
-            Interruption(
-                "RunLost", f"its executor stopped renewing its claim for {self.lost_after_s:.0f} s"
-            ),
-            now,
-            heartbeat_before=lapsed_before(now, self.lost_after_s),
-        )
+        except OperationalError as exc:
+            if not isinstance(exc.orig, LockNotAvailable):
+                raise
+            log.warning("a run row is locked by a frozen writer; lost runs declared next round")
         if lost:
             log.warning("runs declared lost", extra={"runs": [str(i) for i in lost]})
         return lost

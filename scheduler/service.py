@@ -27,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from app.pipelines.ledger import record_skip
+from app.pipelines.ledger import StaleWriter, record_skip
 from scheduler.config import SchedulerConfig
 from scheduler.dispatch import Dispatcher, DispatchOrder
 from scheduler.jobs import ORDER_JOB, TICK_JOB, JobContext, current_job
@@ -267,11 +267,15 @@ class SchedulerService:
             )
             for tick in times:
                 self._record_missed(event.job_id, tick.astimezone(UTC), reason)
+        except StaleWriter:
+            log.warning("missed tick not recorded: this leader was replaced")
         except Exception:
             log.exception("scheduler event handler failed")
 
     def _record_missed(self, job_id: str, tick: datetime, reason: str) -> None:
         d = self.dispatcher
+        if not d.is_leader():  # a replaced leader's loop: the tick is its successor's
+            return
         if "max_instances" in reason:
             d.liveness()  # a dead executor must not hold the job: its run is declared lost
         spec = get_spec(d.sessions, job_id)
@@ -288,6 +292,7 @@ class SchedulerService:
             reason=reason,
             now=d.clock(),
             actor=d.actor,
+            leader_epoch=d.leader_epoch(),
         )
         log.warning(
             "tick not run", extra={"job": job_id, "tick": tick.isoformat(), "reason": reason}

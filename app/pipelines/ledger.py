@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -458,8 +458,13 @@ def record_skip(
     actor: str | None = None,
     attempt: int = 1,
     parent_run_id: uuid.UUID | None = None,
+    leader_epoch: int | None = None,
 ) -> uuid.UUID | None:
-    """Write a `skipped` run with its reason; None when the tick already has a run."""
+    """Write a `skipped` run with its reason; None when the tick already has a run.
+
+    A leader's dispatcher passes its epoch: the row is written only while that term holds
+    (StaleWriter otherwise), so a replaced leader cannot take a tick from its successor.
+    """
     opening = RunOpening(
         pipeline=pipeline,
         trigger=trigger,
@@ -474,6 +479,8 @@ def record_skip(
     try:
         with sessions.begin() as session:
             session.add(row)
+            session.flush()
+            _check_epoch(session, row.id, leader_epoch)
     except IntegrityError:  # the tick already has a run: it was decided elsewhere
         return None
     log.info(
@@ -533,12 +540,17 @@ def interrupt_runs(
     leader_epoch_below: int | None = None,
     heartbeat_before: datetime | None = None,
     status: str = "interrupted",
+    lock_timeout_s: float | None = None,
 ) -> list[uuid.UUID]:
     """End unfinished runs that lost their executor, with the reason as data; returns their ids.
 
     Filters combine (all given must hold): run ids, the actor that started them, runs fenced by
     a leader epoch older than `leader_epoch_below`, or runs whose heartbeat is older than
     `heartbeat_before`. Only `running` rows are touched unless `ids` names queued ones too.
+
+    The rows are locked FOR NO KEY UPDATE, which does not wait for the key-share locks a lost
+    writer's open transaction holds (its data rows point at the run); `lock_timeout_s` (on
+    PostgreSQL) bounds any other wait with an OperationalError instead of hanging the caller.
     """
     where: list[Any] = []
     if ids is not None:
@@ -557,7 +569,13 @@ def interrupt_runs(
             or_(PipelineRun.heartbeat_at < heartbeat_before, PipelineRun.heartbeat_at.is_(None))
         )
     with sessions.begin() as session:
-        found = list(session.scalars(select(PipelineRun.id).where(*where).with_for_update()).all())
+        if lock_timeout_s is not None and session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_s * 1000)}"))
+        found = list(
+            session.scalars(
+                select(PipelineRun.id).where(*where).with_for_update(key_share=True)
+            ).all()
+        )
         if found:
             session.execute(
                 update(PipelineRun)

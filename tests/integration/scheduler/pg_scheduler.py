@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,10 +20,18 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.db import Base, Database, build_engine, utcnow
-from app.models import JobSchedule, PipelineRun, SchedulerLease
+from app.models import (
+    JobSchedule,
+    OpportunityRow,
+    PipelineRun,
+    QuarantinedRow,
+    SchedulerLease,
+    SourceSnapshot,
+    StageRun,
+)
 from app.pipelines.build import demo_day_for
 from app.pipelines.context import PipelineContext
 from app.pipelines.sources.base import Source, SourceUnavailable
@@ -33,6 +42,7 @@ from scheduler.executors import LocalExecutor
 from scheduler.host import SchedulerHost
 from scheduler.resilience import LoadSample
 from scheduler.schedule import JobSpec, seed_schedule
+from scheduler.tally import tally_ticks
 
 FAST = {
     "heartbeat_s": 0.3,
@@ -279,3 +289,47 @@ class ThrowawayCluster:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+# --- the ledger at rest ---------------------------------------------------------------------
+
+HERE = Path(__file__).resolve().parent
+
+
+def spawn_scheduler(
+    processes: Processes, name: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """A `dugout scheduler` process whose demo source waits DUGOUT_TEST_FETCH_DELAY_S."""
+    return processes.spawn(name, [sys.executable, str(HERE / "slow_scheduler_main.py")], env)
+
+
+def stages_of(sessions: Any, run_id: Any) -> list[tuple[str, str]]:
+    """(stage, status) of a run's stage rows."""
+    with sessions() as s:
+        rows = s.scalars(select(StageRun).where(StageRun.run_id == run_id)).all()
+        return sorted((r.stage, r.status) for r in rows)
+
+
+def data_rows_of(sessions: Any, run_id: Any) -> int:
+    """Snapshots, opportunities and quarantined rows a run wrote."""
+    with sessions() as s:
+        return sum(
+            s.scalar(select(func.count()).select_from(m).where(m.run_id == run_id)) or 0
+            for m in (SourceSnapshot, OpportunityRow, QuarantinedRow)
+        )
+
+
+def assert_exactly_once(sessions: Any, pipelines: tuple[str, ...] = ("collection",)) -> Any:
+    """Read the ledger at rest: at most one execution per tick, nothing stuck in `running`, every
+    interrupted tick retried or superseded. Returns the tallies."""
+    with sessions() as s:
+        ticks = tally_ticks(s, pipelines=pipelines)
+        stuck = s.scalars(select(PipelineRun).where(PipelineRun.status.in_(("running", "queued"))))
+        stuck_rows = [(r.id, r.pipeline, r.status) for r in stuck]
+    assert ticks, "no ticks in the ledger"
+    doubled = [(t.tick, t.statuses, t.executions, t.data_runs) for t in ticks if t.doubled]
+    lost = [(t.tick, t.statuses) for t in ticks if t.lost]
+    assert doubled == [], f"ticks executed twice: {doubled}"
+    assert lost == [], f"interrupted ticks never retried: {lost}"
+    assert stuck_rows == [], f"runs left unfinished: {stuck_rows}"
+    return ticks

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from pg_scheduler import (
+    assert_exactly_once,
+    data_rows_of,
     free_port,
     holder_pid,
     lease,
@@ -19,9 +21,12 @@ from pg_scheduler import (
     process_env,
     runs,
     seed,
+    spawn_scheduler,
+    stages_of,
     wait_for,
 )
 
+from app.db import utcnow
 from app.models import PipelineRun, QueuedJob, SchedulerCommand
 from scheduler.commands import write_command
 from scheduler.control import KillSwitch
@@ -194,45 +199,91 @@ def test_dugout_worker_claims_queued_runs_once(processes, sessions, pg_url, tmp_
     assert len(runs(sessions, "grading")) == 6
 
 
+def _in_flight(sessions, holder: str) -> list[PipelineRun]:
+    """The collection runs of `holder` still running."""
+    rows = runs(sessions, "collection")
+    return [r for r in rows if r.status == "running" and r.actor == f"scheduler:{holder}"]
+
+
+def _fetching(sessions, holder: str) -> PipelineRun | None:
+    """A run of `holder` whose collect stage is running (its source is fetching)."""
+    return next(
+        (
+            r
+            for r in _in_flight(sessions, holder)
+            if ("collect", "running") in stages_of(sessions, r.id)
+        ),
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fetch_delay_s", "interval_s"),
+    [("1.5", 2), ("0", 1)],
+    ids=["run-in-flight", "anywhere-in-a-tick"],
+)
 def test_a_frozen_leader_is_dropped_by_the_server_and_fenced_when_it_wakes(
-    processes, sessions, pg_url, tmp_path
+    processes, sessions, pg_url, tmp_path, fetch_delay_s, interval_s
 ) -> None:
-    seed(sessions, SCHEDULE[0])
+    """SIGSTOP the leader (with a run in flight, or at whatever point of a 1 s tick it is), past
+    the lease TTL, then SIGCONT: the successor takes over, the woken process writes nothing (no
+    stage, no data, no skip row, no status), steps down, and the ledger at rest has every tick
+    once."""
+    seed(sessions, JobSpec("collection", "collection", interval_s, "critical"))
     env = process_env(pg_url, tmp_path / "var", lease_ttl_s=2.0, idle_session_timeout_s=2.0)
+    env["DUGOUT_TEST_FETCH_DELAY_S"] = fetch_delay_s
     procs = {}
     for name in ("s1", "s2"):
-        proc = processes.spawn(name, [sys.executable, "-m", "scheduler.cli", "scheduler"], env)
-        procs[proc.pid] = name
-    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 30)
-    wait_for(lambda: len(_ticks(sessions, "collection")) >= 3, 20)
+        procs[spawn_scheduler(processes, name, env).pid] = name
+    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 90)
+    if fetch_delay_s != "0":
+        wait_for(lambda: _fetching(sessions, holder), 90, step_s=0.05)
+    else:
+        wait_for(lambda: len(_ticks(sessions, "collection")) >= 3, 90)
     frozen = holder_pid(holder)
-    os.kill(frozen, signal.SIGSTOP)  # alive, holding its session: idle_session_timeout ends it
+    os.kill(frozen, signal.SIGSTOP)  # alive, holding its sessions: idle_session_timeout ends one
     try:
-        new_holder, _ = wait_for(lambda: (held := lease(sessions))[1] > epoch and held, 20)
-        wait_for(
-            lambda: [
-                r for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{new_holder}"
-            ],
-            10,
-        )
+        new_holder, _ = wait_for(lambda: (held := lease(sessions))[1] > epoch and held, 90)
+        replaced_at = utcnow()  # the frozen process can write nothing until SIGCONT
+        wait_for(lambda: not _in_flight(sessions, holder), 90)  # declared lost by the successor
+        frozen_runs = [  # what it had in flight: the successor ended those
+            r
+            for r in runs(sessions, "collection")
+            if r.actor == f"scheduler:{holder}" and r.error_type == "LeaderLost"
+        ]
     finally:
         os.kill(frozen, signal.SIGCONT)
-    wait_for(lambda: "steps down" in processes.log(procs[frozen]), 15)
-    count = len(_ticks(sessions, "collection"))
-    wait_for(lambda: len(_ticks(sessions, "collection")) >= count + 3, 15)
-    assert lease(sessions)[0] == new_holder
+    wait_for(lambda: "steps down" in processes.log(procs[frozen]), 90)
+    after = len(_ticks(sessions, "collection"))
+    wait_for(lambda: len(_by(sessions, new_holder)) >= 3, 90)
+    wait_for(lambda: len(_ticks(sessions, "collection")) >= after + 2, 90)
+    processes.stop_all()  # the ledger at rest
+
+    assert lease(sessions)[0] in (new_holder, None)  # released on SIGTERM, never taken back
+    by_id = {r.id: r for r in runs(sessions, "collection")}
+    ticks = {t.tick: t for t in assert_exactly_once(sessions)}
+    for frozen_run in frozen_runs:
+        row = by_id[frozen_run.id]
+        assert (row.status, row.error_type) == ("interrupted", "LeaderLost")
+        assert ("collect", "succeeded") not in stages_of(sessions, row.id)  # woken write failed
+        assert data_rows_of(sessions, row.id) == 0
+        tick = ticks[frozen_run.scheduled_for]
+        assert tick.executions == 1 or tick.superseded, tick
+    if fetch_delay_s != "0":
+        assert frozen_runs, "the leader had no run in flight when it froze"
     woken = [
-        r
-        for r in _ticks(sessions, "collection")
-        if r.actor == f"scheduler:{holder}"
-        and r.created_at > wait_for(lambda: _first_run_of(sessions, new_holder), 1)
+        (r.id, r.status, r.trigger)
+        for r in runs(sessions)
+        if r.actor == f"scheduler:{holder}" and r.created_at > replaced_at
     ]
-    assert woken == []  # the woken leader ran nothing after it was replaced
-    assert max(Counter(r.scheduled_for for r in _ticks(sessions, "collection")).values()) == 1
+    assert woken == []  # the woken leader created no run, not even a skip row
 
 
-def _first_run_of(sessions, holder):
-    rows = [
-        r.created_at for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{holder}"
-    ]
-    return min(rows) if rows else None
+def _status(sessions, run_id) -> str | None:
+    with sessions() as s:
+        row = s.get(PipelineRun, run_id)
+        return row.status if row is not None else None
+
+
+def _by(sessions, holder: str) -> list[PipelineRun]:
+    return [r for r in _ticks(sessions, "collection") if r.actor == f"scheduler:{holder}"]

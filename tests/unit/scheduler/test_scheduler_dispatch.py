@@ -200,3 +200,74 @@ def test_order_round_trips_through_plain_data(clock) -> None:
     order = DispatchOrder("collection", "collection", clock(), "retry", 2, "abc", 1, "critical")
     assert DispatchOrder.from_dict(order.to_dict()) == order
     assert order.scheduled_for is None and order.key.startswith("order:collection:")
+
+
+class Replaced:
+    """A leader that loses its term while the run goes (it froze, the successor took over)."""
+
+    def __init__(self) -> None:
+        self.leading = True
+
+    def __call__(self) -> bool:
+        return self.leading
+
+
+def _replaced_mid_run(d: Dispatcher, replaced: Replaced, *, raises: bool) -> None:
+    run = d.executor._execute
+
+    def execute(request):
+        future = run(request)
+        replaced.leading = False
+        if raises:
+            future = type(future)()
+            future.set_exception(OSError("server closed the connection unexpectedly"))
+        return future
+
+    d.executor._execute = execute  # type: ignore[method-assign]
+
+
+def test_a_leader_replaced_while_its_run_failed_leaves_the_tick_to_its_successor(
+    make, later, clock, sessions
+) -> None:
+    replaced = Replaced()
+    d = make(is_leader=replaced)
+    _replaced_mid_run(d, replaced, raises=True)
+    outcome = d.run_tick("collection", clock())
+    assert outcome.action == "fenced" and outcome.run_id is not None
+    assert later.orders == []  # no retry: the successor declared the run lost and retries it
+    assert d.breakers.state("collection") == ("closed", 0)  # and no failure counted
+
+
+def test_a_leader_replaced_while_its_run_succeeded_chains_nothing(make, later, clock) -> None:
+    replaced = Replaced()
+    d = make(is_leader=replaced)
+    _replaced_mid_run(d, replaced, raises=False)
+    assert d.run_tick("collection", clock()).action == "fenced"
+    assert later.orders == []  # the successor's chain reconciliation follows the tick up
+
+
+def test_a_replaced_leaders_skip_row_is_refused(make, clock, sessions) -> None:
+    from app.models import SchedulerLease
+
+    with sessions.begin() as s:
+        s.add(SchedulerLease(name="scheduler", holder="successor", epoch=2))
+    d = make(leader_epoch=lambda: 1)
+    with sessions.begin() as s:
+        KillSwitch(sessions, clock).set(s, True)
+    outcome = d.run_tick("collection", clock())
+    assert outcome.action == "fenced" and "epoch 1 is over" in outcome.reason
+    assert not _runs(sessions)  # the tick is still free for the successor
+
+
+def test_a_retry_of_a_run_that_never_opened_keeps_the_tick_key(make, later, clock) -> None:
+    d = make()
+
+    def refuse(request):
+        raise ConnectionError("the database refused the connection")
+
+    d.executor._execute = refuse  # type: ignore[method-assign]
+    tick = clock()
+    assert d.run_tick("collection", tick).action == "retrying"
+    retry, _ = later.pop()
+    assert retry.attempt == 2 and retry.parent_run_id is None
+    assert retry.scheduled_for == tick  # so it cannot run beside another run of the tick
