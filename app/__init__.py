@@ -11,8 +11,8 @@ from app.config import Settings, ensure_secret_key, load_settings
 
 
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
-    """Build the server: settings, logging, database, observability, auth, health, the Dash
-    pages, then (when enabled) this process's scheduler host."""
+    """Build the server: settings, logging, database, the rollup keeper, observability, auth,
+    health, the Dash pages, then (when enabled) this process's scheduler host."""
     from app import auth, health
     from app.audit import settings_audit_log
     from app.audit_checkpoints import checkpoint_gauge
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.observability.logging import configure_logging
     from app.request_limits import init_request_limits
     from app.requestctx import init_request_context
+    from app.rollups.keeper import RollupKeeper
     from app.security_headers import init_security_headers
 
     settings = config if isinstance(config, Settings) else load_settings(config)
@@ -42,6 +43,11 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         assert db.engine is not None
         upgrade(db.engine)
+    if settings.rollup_keeper:  # rollups current from start-up on: the first reader pays nothing
+        assert db.sessionmaker is not None
+        keeper = RollupKeeper(db.sessionmaker)
+        server.extensions["dugout.rollups"] = keeper
+        keeper.start()
 
     init_request_context(server)  # first: every later hook and refusal carries the request id
     init_observability(server, settings)  # before auth, so refusals are counted and traced

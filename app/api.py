@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.api_spec import OPENAPI
 from app.db import get_db
-from app.models import Alert, PipelineRun, StageRun
 from app.observability.slo import slo_reports
 from app.observability.status import alert_dict, build_status
 from app.pipelines.context import system_clock
+from app.queries.alerts import alerts
+from app.queries.runs import RunQuery, matching_runs, run_with_stages
 from app.vocabulary import Pipeline, RunStatus, Trigger
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -56,48 +56,16 @@ def _time_arg(name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def run_dict(r: PipelineRun) -> dict[str, Any]:
-    """A run row as plain data."""
-    return {
-        "id": str(r.id),
-        "pipeline": r.pipeline,
-        "trigger": r.trigger,
-        "status": r.status,
-        "actor": r.actor,
-        "scheduled_for": _iso(r.scheduled_for),
-        "created_at": _iso(r.created_at),
-        "started_at": _iso(r.started_at),
-        "finished_at": _iso(r.finished_at),
-        "duration_ms": r.duration_ms,
-        "attempt": r.attempt,
-        "parent_run_id": str(r.parent_run_id) if r.parent_run_id else None,
-        "correlation_id": r.correlation_id,
-        "trace_id": r.trace_id,
-        "error_type": r.error_type,
-        "error_message": r.error_message,
-    }
-
-
-def stage_dict(s: StageRun) -> dict[str, Any]:
-    """A stage row as plain data."""
-    return {
-        "id": str(s.id),
-        "stage": s.stage,
-        "status": s.status,
-        "attempt": s.attempt,
-        "started_at": _iso(s.started_at),
-        "finished_at": _iso(s.finished_at),
-        "duration_ms": s.duration_ms,
-        "records_in": s.records_in,
-        "records_out": s.records_out,
-        "error_type": s.error_type,
-        "error_message": s.error_message,
-        "detail": s.detail,
-    }
+def jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    """Plain data with its times in ISO 8601, nested lists of rows included."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, list):
+            value = [jsonable(x) if isinstance(x, dict) else x for x in value]
+        out[key] = value
+    return out
 
 
 def _session() -> Session:
@@ -118,32 +86,24 @@ def list_runs() -> Response:
     limit = _int_arg("limit", 50, 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0, 10_000_000)
     since, until = _time_arg("since"), _time_arg("until")
-    where: list[Any] = []
-    for name, column, words in (
-        ("pipeline", PipelineRun.pipeline, Pipeline),
-        ("trigger", PipelineRun.trigger, Trigger),
-        ("status", PipelineRun.status, RunStatus),
-    ):
-        values = [v for v in request.args.getlist(name) if v]
+    values: dict[str, list[str]] = {}
+    for name, words in (("pipeline", Pipeline), ("trigger", Trigger), ("status", RunStatus)):
+        values[name] = [v for v in request.args.getlist(name) if v]
         allowed = [w.value for w in words]
-        if any(v not in allowed for v in values):
+        if any(v not in allowed for v in values[name]):
             raise BadRequest(f"{name} must be one of {', '.join(allowed)}")
-        if values:
-            where.append(column.in_(values))
-    if since:
-        where.append(PipelineRun.created_at >= since)
-    if until:
-        where.append(PipelineRun.created_at < until)
+    query = RunQuery(
+        pipelines=values["pipeline"],
+        triggers=values["trigger"],
+        statuses=values["status"],
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     with _session() as session:
-        total = session.scalar(select(func.count()).select_from(PipelineRun).where(*where)) or 0
-        runs = session.scalars(
-            select(PipelineRun)
-            .where(*where)
-            .order_by(PipelineRun.created_at.desc(), PipelineRun.id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        items = [run_dict(r) for r in runs]
+        found, total = matching_runs(session, query)
+    items = [jsonable(r) for r in found]
     next_offset = offset + limit if offset + limit < total else None
     return jsonify(
         items=items, total=int(total), limit=limit, offset=offset, next_offset=next_offset
@@ -158,33 +118,10 @@ def get_run(run_id: str) -> tuple[Response, int] | Response:
     except ValueError:
         raise BadRequest(f"{run_id!r} is not a run id") from None
     with _session() as session:
-        run = session.get(PipelineRun, rid)
-        if run is None:
-            return jsonify(error=f"no run {run_id}"), 404
-        stages = session.scalars(
-            select(StageRun).where(StageRun.run_id == rid).order_by(StageRun.started_at)
-        ).all()
-        retries = session.scalars(
-            select(PipelineRun)
-            .where(PipelineRun.parent_run_id == rid)
-            .order_by(PipelineRun.created_at)
-        ).all()
-        body = run_dict(run)
-        body["summary"] = run.summary
-        body["params"] = run.params
-        body["stages"] = [stage_dict(s) for s in stages]
-        body["errors"] = [
-            {
-                "stage": s.stage,
-                "error_type": s.error_type,
-                "error_message": s.error_message,
-                "traceback": (s.detail or {}).get("traceback"),
-            }
-            for s in stages
-            if s.status == "failed" or s.error_type
-        ]
-        body["retries"] = [run_dict(r) for r in retries]
-    return jsonify(body)
+        body = run_with_stages(session, rid)
+    if body is None:
+        return jsonify(error=f"no run {run_id}"), 404
+    return jsonify(jsonable(body))
 
 
 @bp.get("/alerts")
@@ -194,14 +131,10 @@ def list_alerts() -> Response:
     if status not in {"firing", "resolved", "all"}:
         raise BadRequest("status must be firing, resolved or all")
     limit = _int_arg("limit", 100, 1, 1000)
-    query = select(Alert).order_by(Alert.fired_at.desc()).limit(limit)
-    if status != "all":
-        query = query.where(Alert.status == status)
-    if request.args.get("severity"):
-        query = query.where(Alert.severity == request.args["severity"])
+    severity = request.args.get("severity") or None
     with _session() as session:
-        items = [alert_dict(a) for a in session.scalars(query)]
-    return jsonify(items=items)
+        found = alerts(session, None if status == "all" else status, severity, limit)
+    return jsonify(items=[alert_dict(a) for a in found])
 
 
 @bp.get("/slo")

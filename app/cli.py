@@ -328,6 +328,7 @@ def demo_seed(ctx: Context, hours: float, step: int) -> None:
     from app.db import utcnow
     from app.pipelines.build import build_context, build_sources, demo_day_for
     from app.pipelines.runner import DuplicateTick, run_pipeline
+    from app.rollups.keeper import refresh_all
 
     if ctx.settings.source != "demo":
         raise click.ClickException("demo seed works only with DUGOUT_SOURCE=demo")
@@ -345,7 +346,8 @@ def demo_seed(ctx: Context, hours: float, step: int) -> None:
         sources=build_sources(ctx.settings) if rolling else build_sources(ctx.settings, day=day),
     )
     runs = 0
-    with click.progressbar(length=int(hours * 3600 // step), label="replaying") as bar:
+    with _progress() as progress:
+        ticks = progress.add_task("replaying", total=int(hours * 3600 // step) + 1)
         while clock.now <= end:
             if not rolling and demo_day_for(clock.now) != day:  # the next slate opens: replay it
                 day = demo_day_for(clock.now)
@@ -358,9 +360,34 @@ def demo_seed(ctx: Context, hours: float, step: int) -> None:
             except DuplicateTick:
                 pass
             clock.now += timedelta(seconds=step)
-            bar.update(1)
+            progress.advance(ticks)
+        rollups = progress.add_task("storing rollups", total=None)
+        refresh_all(ctx.db.sessionmaker, utcnow())  # the batch's writer keeps rollups current
+        progress.update(rollups, total=1, completed=1)
     ctx.audit("demo_seed", "succeeded", target=f"{runs} runs", reason=f"{hours} h replay")
     click.echo(f"replayed {runs} runs of the demo market")
+
+
+def _progress() -> Any:
+    """A progress display on stderr: bar, count, elapsed and remaining time."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
 
 
 class _ManualClock:

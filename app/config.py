@@ -60,6 +60,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     scheduler_enabled: bool = True
+    rollup_keeper: bool = True  # keep rollups current from a thread of every server process
     refresh_interval_s: int = 15
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)

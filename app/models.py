@@ -345,7 +345,7 @@ class Grade(Base):
     )
 
 
-# --- rollups of settled history (filled and forgotten by app.rollups) -------------------------
+# --- rollups of settled history (kept by app.rollups) ------------------------------------------
 
 
 class RollupRunDay(Base):
@@ -515,7 +515,3 @@ class AuditRecord(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-# Registers the listeners that forget rollup slices when the rows under them change.
-import app.rollups  # noqa: E402, F401

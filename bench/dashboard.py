@@ -1,9 +1,11 @@
 """Dashboard benchmark: a year of history in PostgreSQL, every page callback timed on the server.
 
 Seeds the default schedule (collection every minute, analysis and recommendations chained after
-it, grading every 15 minutes) for a year with set-based SQL, then POSTs each page's callbacks to
-/_dash-update-component through the Flask test client for the 24 h and the 1 y window. Prints
-figures; asserts nothing about time.
+it, grading every 15 minutes) for a year with set-based SQL, stores its rollups as a writer does
+after a batch (`refresh_all`), starts the app as a fresh process would, then POSTs each page's
+callbacks to /_dash-update-component through the Flask test client for the 24 h and the 1 y
+window: the first call of each, then `--repeat` warm ones. Prints figures; asserts nothing about
+time.
 
 Run: .venv/bin/python bench/dashboard.py [--reuse] [--days 365] [--repeat 20]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import statistics
 import sys
@@ -31,7 +34,9 @@ from app import create_app
 from app.accounts import add_user
 from app.db import Base, Database, utcnow
 from app.migrate import upgrade
+from app.models import RollupGradeDay, RollupRunBucket, RollupRunDay, RollupSloHour
 from app.observability.slo import slo_reports
+from app.rollups.keeper import refresh_all
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "correct-horse-battery"
@@ -218,6 +223,20 @@ def prepare_database(name: str, reuse: bool, days: int) -> str:
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
     return url
+
+
+def store_rollups(url: str) -> None:
+    """Forget every stored rollup slice, then store them all as the seeding writer's last step."""
+    db = Database(url)
+    assert db.engine is not None and db.sessionmaker is not None
+    with db.session() as session:
+        for model in (RollupRunDay, RollupRunBucket, RollupSloHour, RollupGradeDay):
+            session.execute(model.__table__.delete())  # type: ignore[attr-defined]
+    began = time.perf_counter()
+    stored = refresh_all(db.sessionmaker, utcnow())
+    took = time.perf_counter() - began
+    print(f"rollups stored in {took:.1f} s: " + ", ".join(f"{k} {v}" for k, v in stored.items()))
+    db.dispose()
 
 
 def seed(conn: psycopg.Connection[Any], start: datetime, end: datetime) -> None:
@@ -470,7 +489,9 @@ def main() -> None:
             ).fetchone()[0]
         )
 
+    store_rollups(url)
     with tempfile.TemporaryDirectory() as tmp:
+        began = time.perf_counter()
         app = create_app(
             {
                 "var_dir": tmp,
@@ -480,6 +501,10 @@ def main() -> None:
                 "scheduler_enabled": False,
             }
         )
+        keeper = app.extensions["dugout.rollups"]
+        while keeper.passes < 1 and keeper.last_error is None:  # its start-up pass
+            time.sleep(0.05)
+        print(f"app started, keeper's start-up pass done in {time.perf_counter() - began:.1f} s")
         db = app.extensions["dugout.db"]
         clients = {}
         for role in ("viewer", "operator", "admin"):
@@ -508,8 +533,17 @@ def main() -> None:
                     "p95_ms": p95,
                 }
             )
+        keeper.stop()
         db.dispose()
-    print("\nfirst: the first call (fills rollups); p50 / p95 over the next", args.repeat, "calls")
+    print(
+        f"\nfirst: the first call of each callback in a freshly started process; p50 / p95 over "
+        f"the next {args.repeat} calls; {os.cpu_count()} cores"
+    )
+    firsts = [r["first_ms"] for r in results]
+    p95s = [r["p95_ms"] for r in results]
+    print(
+        f"slowest first call {max(firsts):.0f} ms (goal < 300), slowest warm p95 {max(p95s):.0f} ms (goal < 150)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

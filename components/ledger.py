@@ -1,14 +1,15 @@
-"""Run-ledger widgets: pipeline summary cards and the recent-runs table."""
+"""Run-ledger widgets: pipeline summary cards, the recent-runs table and run-history rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dash_table, html
 
-from app.queries import PipelineSummary
+from app.queries.runs import PipelineSummary, RunRow
 
 STATUS_COLOURS = {
     "succeeded": "success",
@@ -86,10 +87,42 @@ def summary_cards(summaries: Sequence[PipelineSummary], window: str = "24h") -> 
     return dbc.Row(cards, className="g-3")
 
 
-def runs_table(rows: list[dict[str, Any]], table_id: str = "runs-table") -> Any:
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+def run_cells(r: RunRow) -> dict[str, Any]:
+    """A run as table cells: times to the second, durations to a tenth of a millisecond."""
+    return {
+        "id": str(r.id),
+        "pipeline": r.pipeline,
+        "status": r.status,
+        "trigger": r.trigger,
+        "actor": r.actor or "",
+        "started_at": _when(r.started_at),
+        "duration_ms": round(r.duration_ms, 1) if r.duration_ms is not None else None,
+        "attempt": r.attempt,
+        "error": r.error or "",
+    }
+
+
+def history_rows(runs: Sequence[RunRow]) -> list[dict[str, Any]]:
+    """Rows of the run history table: the cells plus a link to each run's page."""
+    return [
+        {
+            **run_cells(r),
+            "error": (r.error or "")[:200],
+            "link": f"[{str(r.id)[:8]}](/pipelines/{r.id})",
+        }
+        for r in runs
+    ]
+
+
+def runs_table(runs: Sequence[RunRow], table_id: str = "runs-table") -> Any:
     """The recent runs as a table, with status colours that do not rely on colour alone."""
-    if not rows:
+    if not runs:
         return empty_state("The run ledger is empty: no pipeline has run yet.", "runs-empty")
+    rows = [run_cells(r) for r in runs]
     columns = [
         {"name": "Started (UTC)", "id": "started_at"},
         {"name": "Pipeline", "id": "pipeline"},

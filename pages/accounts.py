@@ -19,8 +19,9 @@ from app.auth import guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db
 from app.models import ROLES
-from app.queries import list_users
+from app.queries.accounts import list_users
 from app.requestctx import request_meta
+from components.accounts import account_rows
 from components.controls import ask_to_confirm, breakglass_form, outcome, refused
 from components.ledger import records_table
 
@@ -90,7 +91,7 @@ def layout(**_: Any) -> html.Div:
 def load_users(_: Any) -> Any:
     """Every account, without secrets."""
     with get_db().session() as session:
-        users = list_users(session)
+        users = account_rows(list_users(session))
     return records_table(users, "users-table", "No users.")
 
 

@@ -12,7 +12,8 @@ from app.audit import audit_log
 from app.auth import audit_event, guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db
-from app.queries import recent_audit
+from app.queries.accounts import recent_audit
+from components.accounts import audit_rows
 from components.ledger import records_table
 
 dash.register_page(
@@ -53,7 +54,7 @@ def layout(**_: Any) -> html.Div:
 def load_audit(_: Any) -> Any:
     """The newest audit records."""
     with get_db().session() as session:
-        audit = recent_audit(session)
+        audit = audit_rows(recent_audit(session))
     return records_table(audit, "audit-table", "The audit log is empty.")
 
 

@@ -9,12 +9,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 
-from app.analytics import detection_latencies, opportunities
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.pipelines.strategies import ALL_STRATEGIES
+from app.queries.opportunities import detection_latencies, opportunities
 from components.csv_safety import neutralise_rows
 from components.figures import histogram
+from components.opportunities import opportunity_rows
 
 dash.register_page(
     __name__,
@@ -124,7 +125,7 @@ def refresh_opportunities(
     now = utcnow()
     min_ev = float(min_ev_pct) / 100 if min_ev_pct not in (None, "") else None
     with get_db().session() as session:
-        rows = opportunities(
+        found = opportunities(
             session,
             now,
             strategy=strategy,
@@ -132,6 +133,7 @@ def refresh_opportunities(
             book=(book or "").strip().lower() or None,
         )
         latencies = detection_latencies(session, now, timedelta(hours=24))
+    rows = opportunity_rows(found)
     ev = histogram(
         [r["ev_pct"] for r in rows],
         "Expected value",

@@ -9,11 +9,12 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
-from app.analytics import WINDOWS, freshness, latency_series, success_series
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
 from app.observability.status import build_status
-from app.queries import pipeline_summaries, recent_runs
+from app.queries.run_charts import WINDOWS, latency_series, success_series
+from app.queries.runs import pipeline_summaries, recent_runs
+from app.queries.sources import source_freshness
 from components.figures import freshness_figure, latency_figure, success_figure
 from components.ledger import runs_table, summary_cards
 from components.status import alerts_list, checks_list, scheduler_summary, slo_cards
@@ -97,11 +98,11 @@ def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
     now = utcnow()
     span = (now - WINDOWS[window], now)
     with get_db().session() as session:
-        summaries = pipeline_summaries(session, now - WINDOWS[window])
+        summaries = pipeline_summaries(session, now - WINDOWS[window], now)
         rows = recent_runs(session, limit=15)
         latency = latency_series(session, now, window)
         success = success_series(session, now, window)
-        fresh = freshness(session, now)
+        fresh = source_freshness(session, now)
     return (
         summary_cards(summaries, window),
         runs_table(rows),

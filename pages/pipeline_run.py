@@ -8,8 +8,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from app.analytics import run_detail
 from app.db import get_db
+from app.queries.runs import run_detail
 from components.figures import stage_gantt
 from components.ledger import empty_state, records_table
 

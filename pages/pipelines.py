@@ -10,10 +10,11 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 
-from app.analytics import RunFilter, runs_page
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
+from app.queries.runs import RunFilter, runs_page
 from app.vocabulary import Pipeline, RunStatus, Trigger
+from components.ledger import history_rows
 
 dash.register_page(
     __name__,
@@ -125,12 +126,13 @@ def load_runs(
     _n: int | None,
 ) -> tuple[Any, int, str]:
     """One page of runs from the ledger, filtered in SQL."""
+    now = utcnow()
     span = RANGES.get(time_range or "all")
     filters = RunFilter(
-        pipeline=pipeline, status=status, trigger=trigger, since=utcnow() - span if span else None
+        pipeline=pipeline, status=status, trigger=trigger, since=now - span if span else None
     )
     with get_db().session() as session:
-        rows, total = runs_page(session, filters, page or 0, PAGE_SIZE)
+        rows, total = runs_page(session, filters, page or 0, PAGE_SIZE, now)
     pages = max(1, -(-total // PAGE_SIZE))
     text = f"{total} runs match" if total else "No runs match these filters."
-    return rows, pages, text
+    return history_rows(rows), pages, text

@@ -11,15 +11,16 @@ from dash import Input, Output, callback, dcc, html
 from app.dashboard import refresh_ms
 from app.db import get_db
 from app.pipelines.build import strategy_config_from_env
-from app.pipelines.performance import (
+from app.queries.strategies import (
     clv_histogram,
     cumulative_units,
     grade_days,
     performance_from_days,
 )
-from app.rollups import clv_bin_edges
+from app.rollups.grade_days import clv_bin_edges
 from components.figures import clv_figure, cumulative_units_figure
 from components.ledger import records_table
+from components.strategies import performance_rows
 
 dash.register_page(
     __name__,
@@ -29,27 +30,6 @@ dash.register_page(
     min_role="viewer",
     title="Strategies · Dugout",
 )
-
-
-def _pct(value: float | None) -> str:
-    return f"{value:.1%}" if value is not None else "—"
-
-
-def performance_rows(perf: list[Any]) -> list[dict[str, Any]]:
-    """StrategyPerformance records as table rows."""
-    return [
-        {
-            "strategy": p.strategy,
-            "bets": p.bets,
-            "W-L-P": f"{p.wins}-{p.losses}-{p.pushes}",
-            "units": round(p.units, 2),
-            "staked": round(p.staked, 2),
-            "ROI": _pct(p.roi),
-            "hit rate": _pct(p.hit_rate),
-            "avg CLV": _pct(p.avg_clv),
-        }
-        for p in perf
-    ]
 
 
 def layout(**_: Any) -> html.Div:
@@ -91,7 +71,7 @@ def layout(**_: Any) -> html.Div:
 def refresh_strategies(_n: int | None) -> tuple[Any, Any, Any]:
     """Every graded bet, read once as per-day rollups per strategy."""
     with get_db().session() as session:
-        days = grade_days(session)  # days it rolled up are kept when the session commits
+        days = grade_days(session)  # settled days from the rollup the keeper maintains
     table = records_table(
         performance_rows(performance_from_days(days)),
         "strategy-performance",

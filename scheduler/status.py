@@ -12,11 +12,11 @@ from app.db import get_db, utcnow
 from app.models import (
     CircuitBreaker,
     JobSchedule,
-    PipelineRun,
     QueuedJob,
     SchedulerCommand,
     SchedulerLease,
 )
+from app.queries.runs import LastTick, last_scheduled_runs
 from scheduler.control import KILL_SWITCH, KillSwitch
 from scheduler.executors import EXECUTOR_SWITCH
 from scheduler.leader import LEASE_NAME
@@ -55,7 +55,7 @@ def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
             )
             or 0
         )
-        last = _last_runs(session, {j.pipeline for j in jobs})
+        last = last_scheduled_runs(session, (j.pipeline for j in jobs))
         states = {b.name: b.state for b in breakers}
         alive = bool(lease and lease.holder and lease.expires_at and lease.expires_at > now)
         return {
@@ -94,27 +94,7 @@ def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
         }
 
 
-def _last_runs(session: Any, pipelines: set[str]) -> dict[str, PipelineRun]:
-    """The newest scheduled run of each pipeline: one backward step on the ledger's unique
-    (pipeline, scheduled_for) index per pipeline, never a scan of a year of runs."""
-    last = {}
-    for pipeline in sorted(pipelines):
-        row = session.scalars(
-            select(PipelineRun)
-            .where(
-                PipelineRun.pipeline == pipeline,
-                PipelineRun.trigger == "schedule",
-                PipelineRun.scheduled_for.is_not(None),  # NULLs sort first on PostgreSQL
-            )
-            .order_by(PipelineRun.scheduled_for.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            last[pipeline] = row
-    return last
-
-
-def _timing(job: JobSchedule, last: PipelineRun | None, now: datetime) -> dict[str, Any]:
+def _timing(job: JobSchedule, last: LastTick | None, now: datetime) -> dict[str, Any]:
     """Last status and start of the job's pipeline, and when its next tick is due."""
     next_at: datetime | None = None
     if job.enabled and job.interval_s > 0:  # interval 0: chained after its upstream
@@ -124,7 +104,7 @@ def _timing(job: JobSchedule, last: PipelineRun | None, now: datetime) -> dict[s
         next_at = max(due, now)
     return {
         "last_status": last.status if last else None,
-        "last_run_id": str(last.id) if last else None,
+        "last_run_id": str(last.run_id) if last else None,
         "last_scheduled_for": _iso(last.scheduled_for) if last else None,
         "next_run_at": _iso(next_at),
     }

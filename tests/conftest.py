@@ -78,8 +78,10 @@ def _truncate_all(url: str) -> None:
 
 
 @pytest.fixture
-def make_app(database_url: str, tmp_path: Path) -> Callable[..., Flask]:
-    """Build an app on this test's database with extra settings."""
+def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build an app on this test's database with extra settings; its rollup keeper stops
+    when the test ends, so no test's keeper touches the next test's database."""
+    built: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
         config = {
@@ -90,9 +92,15 @@ def make_app(database_url: str, tmp_path: Path) -> Callable[..., Flask]:
             "scheduler_enabled": False,
             **overrides,
         }
-        return create_app(config)
+        app = create_app(config)
+        built.append(app)
+        return app
 
-    return factory
+    yield factory
+    for app in built:
+        keeper = app.extensions.get("dugout.rollups")
+        if keeper is not None:
+            keeper.stop()
 
 
 @pytest.fixture

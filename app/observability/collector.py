@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.models import Alert, AuditRecord, CircuitBreaker, QueuedJob, SchedulerLease, SourceState
 from app.observability.slo import WINDOWS, slo_reports
 from app.pipelines.context import system_clock
-from app.pipelines.performance import strategy_performance
+from app.queries.strategies import strategy_performance
 
 log = logging.getLogger("dugout.metrics")
 BREAKER_STATES = ("closed", "half_open", "open")

@@ -15,7 +15,8 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from app.models import Game, OpportunityRow, PipelineRun, SourceSnapshot, SourceState, StageRun
 from app.pipelines.context import MARKET_OPEN_BEFORE_S
-from app.rollups import HOUR, ceil_to, settled_before, slo_hour_rows
+from app.rollups.slices import HOUR, ceil_to, settled_before
+from app.rollups.slo_hours import hour_rows
 
 COMPLIANCE_WINDOW = timedelta(days=30)
 WINDOWS: dict[str, timedelta] = {
@@ -301,8 +302,9 @@ class SloReport:
 
 
 def window_counts(session: Session, slo: SLO, now: datetime) -> dict[str, tuple[int, int]]:
-    """Events and bad events per window: whole settled hours from the hourly rollup, the
-    window's first partial hour and the unsettled tail from the ledger."""
+    """Events and bad events per window: whole settled hours from the hourly rollup (hours
+    it has not stored yet counted on the ledger), the window's first partial hour and the
+    unsettled tail from the ledger. Reads only."""
     spans = {"30d": COMPLIANCE_WINDOW, **WINDOWS}
     settled = settled_before(now, HOUR)
 
@@ -344,7 +346,7 @@ def window_counts(session: Session, slo: SLO, now: datetime) -> dict[str, tuple[
     }
     lo = min(since for since, _ in heads.values())
     # the whole hours of every window from one read of the hourly rollup of the longest
-    hours = slo_hour_rows(session, slo.name, events, ceil_to(lo, HOUR), settled)
+    hours = hour_rows(session, slo.name, events, ceil_to(lo, HOUR), settled)
     for i, (name, (_since, first)) in enumerate(heads.items()):
         n = sum(r[1] for r in hours if r[0] >= first)
         bad = sum(r[2] for r in hours if r[0] >= first)

@@ -3,18 +3,18 @@ open alerts, sources and the last runs, with a verdict healthy / degraded / down
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.health import CheckResult, check_database, check_migrations
-from app.models import Alert, SourceState
 from app.observability.slo import slo_reports
-from app.queries import recent_runs
+from app.queries.alerts import firing_alerts
+from app.queries.runs import RunRow, recent_runs
+from app.queries.sources import source_freshness
 
 EXIT_CODES = {"healthy": 0, "degraded": 1, "down": 2}
 CRITICAL_CHECKS = ("database", "migrations")
@@ -59,39 +59,46 @@ class StatusReport:
         }
 
 
-def alert_dict(a: Alert) -> dict[str, Any]:
-    """An alert row as plain data."""
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def alert_dict(a: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert (app.queries.alerts) as JSON-able data, times to the second."""
     return {
-        "id": str(a.id),
-        "key": a.key,
-        "severity": a.severity,
-        "title": a.title,
-        "message": a.message,
-        "labels": a.labels,
-        "status": a.status,
-        "fired_at": a.fired_at.isoformat(timespec="seconds"),
-        "last_seen_at": a.last_seen_at.isoformat(timespec="seconds"),
-        "resolved_at": a.resolved_at.isoformat(timespec="seconds") if a.resolved_at else None,
+        **a,
+        "fired_at": _iso(a["fired_at"]),
+        "last_seen_at": _iso(a["last_seen_at"]),
+        "resolved_at": _iso(a["resolved_at"]),
     }
 
 
 def source_rows(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Each source: data age, last fetch, last error and quota."""
-    out = []
-    for s in session.scalars(select(SourceState).order_by(SourceState.source)):
-        age = (now - s.newest_update_at).total_seconds() if s.newest_update_at else None
-        out.append(
-            {
-                "source": s.source,
-                "freshness_s": round(age, 1) if age is not None else None,
-                "last_fetch_at": s.last_fetch_at.isoformat(timespec="seconds")
-                if s.last_fetch_at
-                else None,
-                "last_error": s.last_error_type,
-                "quota_remaining": s.quota_remaining,
-            }
-        )
-    return out
+    """Each source: data age, last fetch, last error and quota, as JSON-able data."""
+    return [
+        {
+            "source": s["source"],
+            "freshness_s": round(s["age_s"], 1) if s["age_s"] is not None else None,
+            "last_fetch_at": _iso(s["last_fetch_at"]),
+            "last_error": s["last_error_type"],
+            "quota_remaining": s["quota_remaining"],
+        }
+        for s in source_freshness(session, now)
+    ]
+
+
+def run_row_dict(r: RunRow) -> dict[str, Any]:
+    """A run (app.queries.runs) as JSON-able data for the status picture."""
+    return {
+        "id": str(r.id),
+        "pipeline": r.pipeline,
+        "status": r.status,
+        "trigger": r.trigger,
+        "actor": r.actor or "",
+        "started_at": _iso(r.started_at) or "",
+        "duration_ms": round(r.duration_ms, 1) if r.duration_ms is not None else None,
+        "error": r.error or "",
+    }
 
 
 def build_status(
@@ -111,12 +118,7 @@ def build_status(
         return report
     with db.session() as session:
         report.slos = [r.as_dict() for r in slo_reports(session, now)]
-        report.alerts = [
-            alert_dict(a)
-            for a in session.scalars(
-                select(Alert).where(Alert.status == "firing").order_by(Alert.fired_at.desc())
-            )
-        ]
+        report.alerts = [alert_dict(a) for a in firing_alerts(session)]
         report.sources = source_rows(session, now)
-        report.runs = recent_runs(session, runs)
+        report.runs = [run_row_dict(r) for r in recent_runs(session, runs)]
     return report

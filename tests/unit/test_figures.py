@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.analytics import LatencyPoint, RatePoint
-from app.rollups import _pick
+from app.queries.run_charts import LatencyPoint, RatePoint
+from app.rollups.run_buckets import percentile as _pick
 from components.figures import (
     clv_figure,
     cumulative_units_figure,

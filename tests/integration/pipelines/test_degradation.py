@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.analytics import freshness
 from app.models import OpportunityRow, PipelineRun, SourceState, StageRun
 from app.pipelines.build import build_context
 from app.pipelines.context import PipelineContext
 from app.pipelines.runner import run_pipeline
 from app.pipelines.sources.demo import DemoSource
 from app.pipelines.sources.odds_api import OddsApiSource
+from app.queries.sources import source_freshness as freshness
 from tests.integration.sources.feed_server import ODDS_PATH, FeedServer
 
 T0 = datetime(2024, 7, 13, 15, 0, tzinfo=UTC)  # the recorded odds payload was fresh then

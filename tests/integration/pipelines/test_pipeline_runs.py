@@ -19,10 +19,10 @@ from app.models import (
     StageRun,
 )
 from app.pipelines.context import PipelineContext, PipelineSettings
-from app.pipelines.performance import strategy_performance
 from app.pipelines.runner import DuplicateTick, run_pipeline
 from app.pipelines.sources.demo import DemoSource
 from app.pipelines.strategies import build_strategies
+from app.queries.strategies import strategy_performance
 
 
 class Clock:

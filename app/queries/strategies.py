@@ -1,6 +1,6 @@
 """Strategy performance from the grades: bets, units, ROI, hit rate, average CLV, cumulative units
 and the CLV distribution, all derived from one read of graded bets per day and strategy
-(`app.rollups.grade_days`: a year of grades costs a few hundred rollup rows)."""
+(settled days from `app.rollups.grade_days`: a year of grades costs a few hundred rows)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app import rollups
 from app.db import utcnow
+from app.rollups import grade_days as rollup
+from app.rollups.slices import settled_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +43,24 @@ class StrategyPerformance:
 
 
 def grade_days(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Graded bets per UTC day and strategy, oldest first (see app.rollups.grade_days)."""
-    return rollups.grade_days(session, now or utcnow())
+    """Every grade summed per UTC day and strategy (bets, wins, losses, pushes, staked, units,
+    clv_sum, clv_n, clv_bins), oldest first: settled days from the rollup, the last SETTLE and
+    today from the grades table."""
+    lo = rollup.first_day(session)
+    if lo is None:
+        return []
+    hi = settled_before(now or utcnow(), rollup.DAY)
+    out = rollup.settled_rows(session, lo, hi) if lo < hi else []
+    tail = rollup.rows_from_ledger(session, max(lo, hi), None, markers=False)
+    return out + sorted(tail, key=lambda r: r["day"])
 
 
 def performance_from_days(days: Iterable[Mapping[str, Any]]) -> list[StrategyPerformance]:
     """Each strategy's record summed over its days, by strategy name."""
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(rollups.GRADE_SUMS, 0))
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(rollup.GRADE_SUMS, 0))
     for day in days:
         total = sums[day["strategy"]]
-        for name in rollups.GRADE_SUMS:
+        for name in rollup.GRADE_SUMS:
             total[name] += day[name] or 0
     return [
         StrategyPerformance(
@@ -78,13 +87,13 @@ def cumulative_units(days: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[
 
 
 def clv_histogram(days: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
-    """Per strategy, bets per CLV bin (edges from app.rollups.clv_bin_edges); strategies with
+    """Per strategy, bets per CLV bin (edges from app.rollups.grade_days.clv_bin_edges); strategies with
     no closing line captured are left out."""
     bins: dict[str, list[int]] = {}
     for day in days:
         if not day["clv_n"]:
             continue
-        counts = bins.setdefault(day["strategy"], [0] * rollups.CLV_BINS)
+        counts = bins.setdefault(day["strategy"], [0] * rollup.CLV_BINS)
         for i, n in enumerate(day["clv_bins"]):
             counts[i] += n
     return bins
