@@ -39,6 +39,11 @@ class Settings:
     odds_api_base_url: str = "https://api.the-odds-api.com"
     statsapi_base_url: str = "https://statsapi.mlb.com"
     source_timeout_s: float = 10.0
+    splits_source: str = ""  # a path or http(s) URL of a splits feed (JSON or CSV); "" none
+    splits_format: str = "auto"  # auto | json | csv
+    odds_api_monthly_credits: int = 20_000  # the plan's credits per month
+    odds_api_reserve_credits: int = 1_000  # never spent by the quota plan
+    odds_api_reset_day: int = 1  # day of the month (UTC) the quota resets
     bankroll_units: float = 100.0
     executor: str = "local"  # local | celery
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -137,6 +142,18 @@ def load_settings(
         raise ConfigError(f"DUGOUT_SOURCE must be demo or odds_api, not {settings.source!r}")
     if settings.executor not in {"local", "celery"}:
         raise ConfigError(f"DUGOUT_EXECUTOR must be local or celery, not {settings.executor!r}")
+    if settings.splits_format not in {"auto", "json", "csv"}:
+        raise ConfigError(
+            f"DUGOUT_SPLITS_FORMAT must be auto, json or csv, not {settings.splits_format!r}"
+        )
+    if settings.odds_api_monthly_credits < 1:
+        raise ConfigError("DUGOUT_ODDS_API_MONTHLY_CREDITS must be at least 1")
+    if not 0 <= settings.odds_api_reserve_credits < settings.odds_api_monthly_credits:
+        raise ConfigError(
+            "DUGOUT_ODDS_API_RESERVE_CREDITS must be at least 0 and below the monthly credits"
+        )
+    if not 1 <= settings.odds_api_reset_day <= 28:
+        raise ConfigError("DUGOUT_ODDS_API_RESET_DAY must be 1..28")
     if settings.login_max_failures < 1:
         raise ConfigError("DUGOUT_LOGIN_MAX_FAILURES must be at least 1")
     if settings.admin_password and len(settings.admin_password) < 12:

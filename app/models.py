@@ -171,7 +171,33 @@ class Game(Base):
     away_score: Mapped[int | None] = mapped_column(Integer)
     source_ref: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = _created()
-    __table_args__ = (Index("ix_games_commence", "commence_time"),)
+    # From the official schedule (MLB Stats API): gamePk is shared by a postponed game and its
+    # makeup; game_number tells a doubleheader's games apart.
+    mlb_game_pk: Mapped[int | None] = mapped_column(Integer)
+    game_number: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    start_time_source: Mapped[str | None] = mapped_column(String(16))  # odds|schedule|tbd
+    detailed_state: Mapped[str | None] = mapped_column(String(64))  # e.g. "Completed Early"
+    innings: Mapped[float | None] = mapped_column(Float)  # innings played, when known
+    __table_args__ = (
+        Index("ix_games_commence", "commence_time"),
+        Index("ix_games_mlb_game_pk", "mlb_game_pk"),
+    )
+
+
+class GameLink(Base):
+    """Which game a source's own event id stands for, kept so a cold process keys it the same.
+
+    `confirmed` links were matched to the official schedule; others were keyed by the odds
+    feed alone and are matched again until the schedule confirms them."""
+
+    __tablename__ = "game_links"
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    game_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    confirmed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    commence_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    linked_at: Mapped[datetime] = _created()
+    __table_args__ = (Index("ix_game_links_game", "game_key"),)
 
 
 class SourceSnapshot(Base):
@@ -249,6 +275,31 @@ class SourceState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     quota_remaining: Mapped[int | None] = mapped_column(Integer)
     quota_used: Mapped[int | None] = mapped_column(Integer)
+    # Freshness per kind of data, and what the source declared it provides.
+    newest_quote_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    newest_split_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provides: Mapped[list[str] | None] = mapped_column(JSON)
+    # Per-source resilience and the quota plan: failures in a row, no request before
+    # retry_at (backoff, Retry-After), and the paid poll the plan allows next.
+    consecutive_failures: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QuotaSample(Base):
+    """Credits left and used as a metered source reported them, for burn rate and run-out."""
+
+    __tablename__ = "quota_samples"
+    id: Mapped[uuid.UUID] = _pk()
+    source: Mapped[str] = mapped_column(String(32), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    remaining: Mapped[int] = mapped_column(Integer, nullable=False)
+    used: Mapped[int | None] = mapped_column(Integer)
+    last: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (Index("ix_quota_samples_source_at", "source", "at"),)
 
 
 class QuarantinedRow(Base):
@@ -297,12 +348,30 @@ class OpportunityRow(Base):
     )
 
 
+def _legacy_bet_key(context: Any) -> str:
+    """A bet key for a row written without one: per strategy, as rows were keyed before."""
+    p = context.get_current_parameters()
+    point = "" if p.get("point") is None else f"{p['point']:g}"
+    return f"{p['game_key']}|{p['market']}|{p['side']}|{point}|{p['strategy']}"
+
+
 class Recommendation(Base):
-    """One open bet per (game, market, side, strategy): updated, never duplicated."""
+    """One bet per (game, market, side, point) whatever the strategies that signalled it, or
+    one arbitrage position per (game, market, line): updated while open, never duplicated.
+
+    `strategy` is the signal with the highest EV (grades are attributed to it), `strategies`
+    lists every one. `clv` is PRICE CLV against the devigged sharp close at the bet's point;
+    `line_clv` is line CLV in points against the sharp closing point; `clv_basis` says which
+    of them exist ("price", "line", "price+line")."""
 
     __tablename__ = "recommendations"
     id: Mapped[uuid.UUID] = _pk()
     opportunity_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("opportunities.id"))
+    bet_key: Mapped[str] = mapped_column(String(160), nullable=False, default=_legacy_bet_key)
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="single", server_default="single"
+    )  # single | arbitrage
+    strategies: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     strategy: Mapped[str] = mapped_column(String(32), nullable=False)
     game_key: Mapped[str] = mapped_column(String(64), nullable=False)
     market: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -314,15 +383,39 @@ class Recommendation(Base):
     stake_units: Mapped[float] = mapped_column(Float, nullable=False)
     rank: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
-    close_price: Mapped[int | None] = mapped_column(Integer)
+    close_price: Mapped[int | None] = mapped_column(Integer)  # the bet's book, its last quote
+    close_point: Mapped[float | None] = mapped_column(Float)  # the sharp closing point
     close_fair_prob: Mapped[float | None] = mapped_column(Float)
     clv: Mapped[float | None] = mapped_column(Float)
+    line_clv: Mapped[float | None] = mapped_column(Float)
+    clv_basis: Mapped[str | None] = mapped_column(String(16))
+    clv_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the close was read
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
-    __table_args__ = (
-        UniqueConstraint("game_key", "market", "side", "strategy", name="uq_recommendations_bet"),
-        Index("ix_recommendations_status", "status"),
+    legs: Mapped[list[RecommendationLeg]] = relationship(
+        order_by="RecommendationLeg.side", cascade="all, delete-orphan"
     )
+    __table_args__ = (
+        UniqueConstraint("bet_key", name="uq_recommendations_bet_key"),
+        Index("ix_recommendations_status", "status"),
+        Index("ix_recommendations_game", "game_key"),
+    )
+
+
+class RecommendationLeg(Base):
+    """One leg of an arbitrage position: a side at a book, staked so every leg pays alike."""
+
+    __tablename__ = "recommendation_legs"
+    id: Mapped[uuid.UUID] = _pk()
+    recommendation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recommendations.id", ondelete="CASCADE"), nullable=False
+    )
+    side: Mapped[str] = mapped_column(String(8), nullable=False)
+    book: Mapped[str] = mapped_column(String(32), nullable=False)
+    price: Mapped[int] = mapped_column(Integer, nullable=False)
+    point: Mapped[float | None] = mapped_column(Float)
+    stake_units: Mapped[float] = mapped_column(Float, nullable=False)
+    __table_args__ = (Index("ix_recommendation_legs_rec", "recommendation_id"),)
 
 
 class Grade(Base):
@@ -337,7 +430,9 @@ class Grade(Base):
     result: Mapped[str] = mapped_column(String(8), nullable=False)  # win|loss|push|void
     stake_units: Mapped[float] = mapped_column(Float, nullable=False)
     profit_units: Mapped[float] = mapped_column(Float, nullable=False)
-    clv: Mapped[float | None] = mapped_column(Float)
+    clv: Mapped[float | None] = mapped_column(Float)  # price CLV (see Recommendation)
+    line_clv: Mapped[float | None] = mapped_column(Float)  # line CLV in points
+    strategies: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     graded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     __table_args__ = (
         Index("ix_grades_strategy_graded", "strategy", "graded_at"),

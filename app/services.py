@@ -27,6 +27,8 @@ def pipeline_context(app: Flask) -> PipelineContext:
         ctx = app.extensions.get("dugout.pipeline_ctx")
         if ctx is None:
             from app.pipelines.build import build_context
+            from scheduler.alerts import AlertBook
+            from scheduler.resilience import source_breakers
 
             settings: Settings = app.extensions["dugout.settings"]
             db = get_db(app)
@@ -35,6 +37,8 @@ def pipeline_context(app: Flask) -> PipelineContext:
                 settings,
                 db.sessionmaker,
                 observers=app.extensions.setdefault("dugout.observers", []),
+                breakers=source_breakers(db.sessionmaker, settings),
+                alerts=AlertBook(db.sessionmaker),
             )
             app.extensions["dugout.pipeline_ctx"] = ctx
     return ctx  # type: ignore[no-any-return]

@@ -56,8 +56,15 @@ class _Runtime:
         with self._lock:
             if self._ctx is None:
                 from app.pipelines.build import build_context
+                from scheduler.alerts import AlertBook
+                from scheduler.resilience import source_breakers
 
-                self._ctx = build_context(self.settings, self.sessions)
+                self._ctx = build_context(
+                    self.settings,
+                    self.sessions,
+                    breakers=source_breakers(self.sessions, self.settings),
+                    alerts=AlertBook(self.sessions),
+                )
             return self._ctx
 
 

@@ -245,3 +245,17 @@ class Throttle:
         if load.mem_pct >= self.mem_pct:
             return f"memory at {load.mem_pct:.0f}% (limit {self.mem_pct:.0f}%)"
         return None
+
+
+def source_breakers(sessions: sessionmaker[Session], settings: object = None) -> BreakerBook:
+    """The per-source breaker book handed to the pipelines (names `source:<name>`), with the
+    scheduler's breaker threshold and cooldown and its alerts (one alert per source)."""
+    from scheduler.config import SchedulerConfig
+
+    config = SchedulerConfig.from_settings(settings)
+    return BreakerBook(
+        sessions,
+        threshold=config.breaker_threshold,
+        cooldown_s=config.breaker_cooldown_s,
+        alerts=AlertBook(sessions),
+    )

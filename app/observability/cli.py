@@ -48,7 +48,42 @@ def collect_status(ctx: Any) -> StatusReport:
         redis_url=settings.redis_url if settings.executor == "celery" else None,
         stale_after_s=float(setting(settings, "scheduler_stale_after_s", 30.0)),
     )
-    return build_status(db, system_clock(), extras)
+    report = build_status(db, system_clock(), extras)
+    add_feed_facts(report, settings, db)
+    return report
+
+
+def add_feed_facts(report: StatusReport, settings: Any, db: Any) -> None:
+    """Strategies idle for want of a source (RLM and sharp action without splits) and the
+    quota of a metered odds feed, read from the configuration and the database."""
+    from app.pipelines.build import provided_kinds
+    from app.pipelines.coverage import strategy_coverage
+    from app.pipelines.quota import QuotaPlan
+    from app.pipelines.quota_read import read_quota
+
+    report.strategies = [r.as_dict() for r in strategy_coverage(provided_kinds(settings))]
+    if settings.source != "odds_api" or not report.checks or not report.checks[0].ok:
+        return
+    plan = QuotaPlan(
+        settings.odds_api_monthly_credits,
+        settings.odds_api_reserve_credits,
+        settings.odds_api_reset_day,
+    )
+    with db.session() as session:
+        view = read_quota(session, plan, "odds_api", report.now)
+    if view is not None:
+        report.quota.append(
+            {
+                "source": view.source,
+                "credits_left": view.credits_left,
+                "burn_per_day": None if view.burn_per_day is None else round(view.burn_per_day, 1),
+                "run_out_at": view.run_out_at.isoformat(timespec="minutes")
+                if view.run_out_at
+                else None,
+                "reset_at": view.reset_at.isoformat(timespec="minutes"),
+                "reserve": view.reserve_credits,
+            }
+        )
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -110,6 +145,20 @@ def render_status(report: StatusReport) -> Group:
                 "-" if s["quota_remaining"] is None else str(s["quota_remaining"]),
             )
         parts.append(sources)
+    idle = [s for s in report.strategies if not s["active"]]
+    if idle:
+        table = Table("strategy", "idle because", title="Idle strategies", title_justify="left")
+        for s in idle:
+            table.add_row(s["strategy"], s["reason"] or "")
+        parts.append(table)
+    for q in report.quota:
+        parts.append(
+            Text(
+                f"Quota {q['source']}: {q['credits_left']} credits left, "
+                f"{q['burn_per_day'] if q['burn_per_day'] is not None else 'n/a'} a day, "
+                f"runs out {q['run_out_at'] or 'n/a'}, resets {q['reset_at']}"
+            )
+        )
     runs = Table(
         "started",
         "pipeline",

@@ -30,6 +30,8 @@ class StatusReport:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    strategies: list[dict[str, Any]] = field(default_factory=list)  # app.pipelines.coverage
+    quota: list[dict[str, Any]] = field(default_factory=list)  # app.pipelines.quota_read
 
     @property
     def verdict(self) -> str:
@@ -56,6 +58,8 @@ class StatusReport:
             "alerts": self.alerts,
             "sources": self.sources,
             "runs": self.runs,
+            "strategies": self.strategies,
+            "quota": self.quota,
         }
 
 

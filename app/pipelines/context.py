@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ class PipelineSettings:
     """Knobs of the pipelines themselves (thresholds of strategies live in StrategyConfig)."""
 
     bankroll_units: float = 100.0
-    stale_after_s: float = 300.0  # a source whose newest data is older than this is stale
+    stale_after_s: float = 300.0  # a source whose newest quote is older than this is stale
+    splits_stale_after_s: float = 3600.0  # splits move slowly: stale after an hour
+    kelly_game_cap: float = 0.04  # share of the bankroll on all of one game's bets together
     lookback_s: float = 3 * 3600.0  # quote / split history the strategies see
     horizon_s: float = 36 * 3600.0  # games further ahead than this are ignored
 
@@ -92,6 +95,14 @@ class PipelineContext:
     seen_quotes: dict[tuple[str, str, str, str, str], datetime] = field(default_factory=dict)
     observers: Sequence[RunObserver] = ()
     history: QuoteHistory = field(default_factory=QuoteHistory)
+    # Per-source resilience: waits between retries go through `sleep` (tests advance a clock);
+    # `breakers` is the database-backed breaker book (None: no breaker, e.g. a bare context).
+    sleep: Callable[[float], None] = time.sleep
+    breakers: Any = None  # app.pipelines.resilience.SourceBreakers
+    alerts: Any = None  # raise_(key, title, message, ...) / resolve(key), e.g. scheduler AlertBook
+    source_retry: Any = None  # app.pipelines.resilience.SourceRetryPolicy (None: default)
+    house_rules: Any = None  # app.pipelines.house_rules.HouseRules (None: the US default)
+    quota_plan: Any = None  # app.pipelines.quota.QuotaPlan (None: no plan, poll every tick)
 
     def notify(self, hook: str, *args: Any) -> None:
         """Call `hook` on every observer; an observer's error is logged, never raised."""
@@ -122,7 +133,14 @@ class StageOutcome:
         }
         if self.error_message:
             out["error"] = self.error_message[:300]
-        for key in ("failed_sources", "stale_sources", "reason", "opportunities", "by_strategy"):
+        for key in (
+            "failed_sources",
+            "stale_sources",
+            "deferred_sources",
+            "reason",
+            "opportunities",
+            "by_strategy",
+        ):
             if key in self.detail:
                 out[key] = self.detail[key]
         return out

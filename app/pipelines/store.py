@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,8 @@ from app.models import Game as GameRow
 from app.models import QuoteRow, SplitRow
 from app.pipelines.history import QuoteHistory
 from app.pipelines.types import Game, MarketState, Quote, Split
+
+log = logging.getLogger("dugout.pipelines.store")
 
 
 def insert_ignoring_duplicates(
@@ -35,33 +39,83 @@ def json_safe(payload: Any) -> Any:
 
 
 def upsert_games(session: Session, games: Iterable[Game], now: datetime) -> int:
-    """Insert unknown games; refresh the start time of known ones. Returns how many were new."""
-    by_key = {g.game_key: g for g in games}
-    if not by_key:
+    """Insert unknown games, refresh known ones; returns how many were new.
+
+    Start times: an odds feed's commence time wins (it is what books close on); a schedule's
+    is used only when it is not a placeholder (MLB startTimeTBD) and no odds feed gave one.
+    A schedule time that disagrees with the odds feed's is logged with both values."""
+    grouped: dict[str, list[Game]] = defaultdict(list)
+    for game in games:
+        grouped[game.game_key].append(game)
+    if not grouped:
         return 0
     existing = {
         row.game_key: row
-        for row in session.scalars(select(GameRow).where(GameRow.game_key.in_(list(by_key))))
+        for row in session.scalars(select(GameRow).where(GameRow.game_key.in_(list(grouped))))
     }
     new = 0
-    for key, game in by_key.items():
+    for key, group in grouped.items():
+        odds = next((g for g in group if not g.schedule), None)
+        official = next((g for g in group if g.schedule), None)
         row = existing.get(key)
         if row is None:
-            session.add(
-                GameRow(
-                    game_key=key,
-                    home=game.home,
-                    away=game.away,
-                    commence_time=game.commence_time,
-                    source_ref=game.source_ref,
-                    updated_at=now,
-                )
+            first = odds or official
+            assert first is not None
+            row = GameRow(
+                game_key=key,
+                home=first.home,
+                away=first.away,
+                commence_time=first.commence_time,
+                source_ref=first.source_ref,
+                start_time_source=_time_source(first),
+                updated_at=now,
             )
+            session.add(row)
             new += 1
-        elif row.commence_time != game.commence_time and row.status == "scheduled":
-            row.commence_time, row.updated_at = game.commence_time, now
+        if official is not None:
+            row.mlb_game_pk = int(official.source_ref) if official.source_ref else None
+            row.game_number = official.game_number
+        _settle_start_time(row, odds, official, now)
     session.flush()
     return new
+
+
+def _time_source(game: Game) -> str:
+    """Where a game's start time came from: odds, schedule, or tbd (a placeholder)."""
+    if not game.schedule:
+        return "odds"
+    return "tbd" if game.start_tbd else "schedule"
+
+
+def _settle_start_time(
+    row: GameRow, odds: Game | None, official: Game | None, now: datetime
+) -> None:
+    """Apply the start-time rule (see upsert_games) to a stored game not yet under way."""
+    if row.status != "scheduled":
+        return
+    if official is not None and not official.start_tbd:
+        known = odds.commence_time if odds else row.commence_time
+        if (odds or row.start_time_source == "odds") and known != official.commence_time:
+            log.info(
+                "start times disagree: The Odds API wins",
+                extra={
+                    "game_key": row.game_key,
+                    "odds_commence_time": known.isoformat(),
+                    "schedule_commence_time": official.commence_time.isoformat(),
+                },
+            )
+    chosen = odds or official
+    if chosen is None or (chosen.schedule and chosen.start_tbd):
+        return  # a placeholder never moves a start time
+    if chosen.schedule and row.start_time_source == "odds":
+        return
+    source = _time_source(chosen)
+    if (row.commence_time, row.start_time_source) != (chosen.commence_time, source):
+        row.commence_time, row.start_time_source, row.updated_at = (
+            chosen.commence_time,
+            source,
+            now,
+        )
 
 
 def load_market_state(

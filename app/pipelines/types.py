@@ -7,6 +7,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 Market = Literal["h2h", "spreads", "totals"]
+# What a source can say; freshness is judged per kind (quotes and splits feed the strategies,
+# schedule and results only keys, start times and grading).
+DataKind = Literal["quotes", "splits", "schedule", "results"]
+DATA_KINDS: tuple[DataKind, ...] = ("quotes", "splits", "schedule", "results")
 Side = Literal["home", "away", "over", "under"]
 MARKETS: tuple[Market, ...] = ("h2h", "spreads", "totals")
 SIDES_BY_MARKET: dict[str, tuple[Side, Side]] = {
@@ -25,6 +29,10 @@ class Game:
     away: str
     commence_time: datetime  # aware, UTC
     source_ref: str | None = None  # Odds API event id or MLB gamePk
+    game_number: int = 1  # MLB gameNumber (2 for a doubleheader's nightcap)
+    schedule: bool = False  # from an official schedule (MLB): its key is authoritative
+    start_tbd: bool = False  # the start time is a placeholder (MLB startTimeTBD)
+    resumed: bool = False  # the schedule row resumes a suspended game (MLB resumedFrom)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +66,11 @@ class Score:
     """A game's result state from a scores source."""
 
     game_key: str
-    status: Literal["scheduled", "live", "final", "postponed", "cancelled"]
+    status: Literal["scheduled", "live", "final", "postponed", "cancelled", "suspended"]
     home_score: int | None
     away_score: int | None
+    detail: str | None = None  # the source's own wording, e.g. MLB "Completed Early: Rain"
+    innings: float | None = None  # innings played, 8.5 when the home half of the 9th was not
 
 
 @dataclass(frozen=True, slots=True)

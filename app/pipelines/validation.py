@@ -26,6 +26,11 @@ DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 MIN_IMPLIED_PROBABILITY = 0.01  # longer than +9900: a typo or a placeholder, not a price
 MAX_IMPLIED_PROBABILITY = 0.99  # shorter than -9900
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Identifiers from feeds are stored in short key columns: bounded length, a safe alphabet.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+MAX_TEXT = 256  # free text from a feed (team and outcome names); anything longer is hostile
+BOOK_KEY_MAX = 32  # quotes.book, recommendations.book
+EVENT_ID_MAX = 64  # games.source_ref, game_links.ref
 _GAME_KEY = re.compile(r"(\d{4}-\d{2}-\d{2})-([A-Z]{2,3})@([A-Z]{2,3})(?:-([2-9]))?")
 
 
@@ -89,20 +94,36 @@ def american_implied_probability(price: int) -> float:
 # --- field checks: each returns a clean value or raises RowError(field, reason) ---------------
 
 
-def check_text(row: Mapping[str, Any], key: str, label: str | None = None) -> str:
-    """A required, non-empty string without control characters."""
+def check_text(
+    row: Mapping[str, Any], key: str, label: str | None = None, max_len: int = MAX_TEXT
+) -> str:
+    """A required, non-empty string of at most `max_len` characters, no control characters."""
     name = label or key
     value = row.get(key)
     if value is None:
         raise RowError(name, f"{name} is missing")
     if not isinstance(value, str):
         raise RowError(name, f"{name} must be a string, not {type(value).__name__}")
+    if len(value) > max_len:
+        raise RowError(name, f"{name} is {len(value)} characters long (at most {max_len})")
     if not value.isprintable():
         for char in value:
             if unicodedata.category(char) in _CONTROL_CATEGORIES:
                 raise RowError(name, f"{name} contains the control character U+{ord(char):04X}")
     if not value.strip():
         raise RowError(name, f"{name} is empty")
+    return value
+
+
+def check_identifier(
+    row: Mapping[str, Any], key: str, max_len: int, label: str | None = None
+) -> str:
+    """An identifier (book key, event id): letters, digits and _ . : - only, at most max_len."""
+    name = label or key
+    value = check_text(row, key, label, max_len)
+    if _IDENTIFIER.fullmatch(value) is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise RowError(name, f"{name} {shown!r} has characters an identifier cannot have")
     return value
 
 

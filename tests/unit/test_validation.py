@@ -439,7 +439,7 @@ def mlb_game(**changes: Any) -> dict[str, Any]:
     [
         ("Final", "Postponed", "postponed"),
         ("Final", "Cancelled", "cancelled"),
-        ("Live", "Suspended: Rain", "live"),
+        ("Live", "Suspended: Rain", "suspended"),
         ("Final", "Game Over", "final"),
         ("Final", "Completed Early: Rain", "final"),
         ("Preview", "Pre-Game", "scheduled"),

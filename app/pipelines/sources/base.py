@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
-from app.pipelines.types import SourceBatch
+from app.pipelines.types import DATA_KINDS, SourceBatch
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,25 @@ class Source(ABC):
     name: str = "source"  # stable key stored with every row, e.g. "odds_api"
     title: str = "Source"  # human name used in error messages, e.g. "The Odds API"
     sharp_books: frozenset[str] = frozenset()  # books this source knows to be sharp
+    # What this source says (DataKind): freshness is judged per kind, and a source that only
+    # gives schedule or results never makes analysis `partial`.
+    provides: frozenset[str] = frozenset(DATA_KINDS)
+    metered: frozenset[str] = frozenset()  # kinds whose requests spend a paid quota
 
     def __init__(self) -> None:
         self.stats = FetchStats()
 
-    def fetch(self, now: datetime) -> SourceBatch:
-        """Everything the source has as of `now` (aware), validated; SourceError on failure."""
+    def fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
+        """What the source has as of `now` (aware), validated; SourceError on failure.
+
+        `kinds` narrows a metered source to some of what it provides (the quota plan holds
+        paid requests back); None fetches everything."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("fetch needs an aware `now` (UTC), not a naive datetime")
         now = now.astimezone(UTC)
         started = time.perf_counter()
         try:
-            batch = self._fetch(now)
+            batch = self._fetch(now) if kinds is None else self._fetch(now, kinds)
         except SourceError as exc:
             self.stats.failures += 1
             self.stats.last_error = exc
@@ -110,8 +117,9 @@ class Source(ABC):
         return batch
 
     @abstractmethod
-    def _fetch(self, now: datetime) -> SourceBatch:
-        """Fetch and validate; raise a SourceError subclass for anything the caller can act on."""
+    def _fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
+        """Fetch and validate (only `kinds`, when given, for a metered source); raise a
+        SourceError subclass for anything the caller can act on."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: most sources hold nothing to close
         """Release connections; a source without any keeps the default no-op."""

@@ -169,7 +169,7 @@ class DemoSource(Source):
 
     # --- fetch: the same payloads, parsed incrementally -------------------------------------
 
-    def _fetch(self, now: datetime) -> SourceBatch:
+    def _fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
         """The market at `now`, through the real parsers; unchanged rows reuse earlier results."""
         ts = _ts(now)
         batch = SourceBatch(self.name, now)

@@ -19,7 +19,7 @@ from app.pipelines.validation import (
     make_game_key,
 )
 
-ScoreStatus = Literal["scheduled", "live", "final", "postponed", "cancelled"]
+ScoreStatus = Literal["scheduled", "live", "final", "postponed", "cancelled", "suspended"]
 _ABSTRACT_STATES: dict[str, ScoreStatus] = {
     "preview": "scheduled",
     "live": "live",
@@ -74,29 +74,59 @@ def _game(row: Any) -> tuple[Game, Score]:
     away = check_team(away_row.get("team") or {}, "name", "teams.away.team.name")
     if home == away:
         raise RowError("teams.away.team.name", f"{home} cannot play itself")
-    status = _status(row.get("status"))
+    status, detail = _status(row.get("status"))
     home_score = away_score = None
     raw_home, raw_away = home_row.get("score"), away_row.get("score")
-    if status == "final" or (status == "live" and (raw_home, raw_away) != (None, None)):
+    if status == "final" or (
+        status in ("live", "suspended") and (raw_home, raw_away) != (None, None)
+    ):
         home_score = check_count(raw_home, "teams.home.score")
         away_score = check_count(raw_away, "teams.away.score")
     key = make_game_key(official, away=away, home=home, game_number=number)
-    return Game(key, home, away, commence, str(game_pk)), Score(key, status, home_score, away_score)
+    raw_status = row.get("status")
+    tbd = isinstance(raw_status, dict) and raw_status.get("startTimeTBD") is True
+    resumed = row.get("resumedFrom") is not None or row.get("resumedFromDate") is not None
+    game = Game(key, home, away, commence, str(game_pk), number, True, tbd, resumed)
+    innings = innings_played(row.get("linescore"))
+    return game, Score(key, status, home_score, away_score, detail, innings)
 
 
-def _status(status: Any) -> ScoreStatus:
-    """MLB status -> ours; Postponed/Cancelled win over abstract Final, Suspended waits as live."""
+def innings_played(linescore: Any) -> float | None:
+    """Innings played from a hydrated linescore: whole innings, +0.5 for a top half alone.
+
+    `linescore.innings` lists each inning with `away.runs` and, once the home half is played,
+    `home.runs`; a final with the home team ahead after the top of the 9th shows 8.5. None
+    when the schedule was fetched without `hydrate=linescore`.
+    """
+    if not isinstance(linescore, dict) or not isinstance(linescore.get("innings"), list):
+        return None
+    played = 0.0
+    for inning in linescore["innings"]:
+        if not isinstance(inning, dict):
+            return None
+        away, home = inning.get("away"), inning.get("home")
+        if isinstance(away, dict) and away.get("runs") is not None:
+            played += 0.5
+            if isinstance(home, dict) and home.get("runs") is not None:
+                played += 0.5
+    return played
+
+
+def _status(status: Any) -> tuple[ScoreStatus, str]:
+    """MLB status -> ours and MLB's own wording. Postponed/Cancelled win over abstract Final;
+    a suspended game waits as `suspended` until it resumes; "Completed Early" is a final."""
     if not isinstance(status, dict):
         raise RowError("status", "status is missing")
-    detailed = check_text(status, "detailedState", "status.detailedState").casefold()
+    detail = check_text(status, "detailedState", "status.detailedState", max_len=64)
+    detailed = detail.casefold()
     if detailed.startswith("postponed"):
-        return "postponed"
+        return "postponed", detail
     if detailed.startswith(("cancelled", "canceled")):
-        return "cancelled"
+        return "cancelled", detail
     if detailed.startswith("suspended"):
-        return "live"  # resumes another day; not gradable until it ends
+        return "suspended", detail  # resumes another day; not gradable until it ends
     abstract = check_text(status, "abstractGameState", "status.abstractGameState")
     mapped = _ABSTRACT_STATES.get(abstract.casefold())
     if mapped is None:
         raise RowError("status.abstractGameState", f"game state {abstract!r} is not known")
-    return mapped
+    return mapped, detail

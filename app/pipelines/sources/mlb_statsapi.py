@@ -18,6 +18,7 @@ class MlbStatsApiSource(Source):
 
     name = "mlb_statsapi"
     title = "The MLB Stats API"
+    provides = frozenset({"schedule", "results"})
 
     def __init__(
         self,
@@ -41,13 +42,14 @@ class MlbStatsApiSource(Source):
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def _fetch(self, now: datetime) -> SourceBatch:
+    def _fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
         """GET the schedule for the official dates in range and validate every game."""
         today = official_date(now)
         params = {
             "sportId": "1",
             "startDate": f"{today - timedelta(days=self.days_back):%Y-%m-%d}",
             "endDate": f"{today:%Y-%m-%d}",
+            "hydrate": "linescore",  # innings played, for the house rules on shortened games
         }
         payload, _ = get_json(
             self._client, "/api/v1/schedule", params, source=self.name, title=self.title, now=now

@@ -1,4 +1,7 @@
-"""The Odds API v4 client: MLB odds (h2h, spreads, totals) and scores, with quota bookkeeping."""
+"""The Odds API v4 client: MLB odds (h2h, spreads, totals), events and scores, with quota
+bookkeeping. Only `/odds` (markets x regions credits) and `/scores` cost credits; `/events` is
+free, so a tick on which the quota plan holds the odds back still refreshes events and start
+times from it."""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import httpx
 
 from app.pipelines.sources.base import Source, SourcePayloadError
 from app.pipelines.sources.http_json import build_client, get_json
-from app.pipelines.sources.odds_api_format import parse_odds, parse_odds_scores
-from app.pipelines.types import Game, SourceBatch
+from app.pipelines.sources.odds_api_format import parse_events, parse_odds, parse_odds_scores
+from app.pipelines.types import SourceBatch
 from app.pipelines.validation import (
     DEFAULT_FUTURE_TOLERANCE,
     Parsed,
@@ -25,15 +28,17 @@ _QUOTA_HEADERS = {
     "used": "x-requests-used",
     "last": "x-requests-last",
 }
-_REMEMBER_FOR = timedelta(days=2)
 
 
 class OddsApiSource(Source):
-    """Odds (american, ISO dates) and, unless `scores_days_from` is None, scores in one fetch."""
+    """Odds (american, ISO dates, games not yet started) and, unless `scores_days_from` is
+    None, scores; events (free) when the odds are not wanted this tick."""
 
     name = "odds_api"
     title = "The Odds API"
     sharp_books = frozenset({"pinnacle", "circa"})
+    provides = frozenset({"quotes", "schedule", "results"})
+    metered = frozenset({"quotes", "results"})  # kinds whose requests cost credits
 
     def __init__(
         self,
@@ -57,75 +62,82 @@ class OddsApiSource(Source):
         self.scores_days_from = scores_days_from
         self.future_tolerance = future_tolerance
         self._client = build_client(base_url, timeout, transport, ("apiKey", api_key))
-        self._known: dict[str, Game] = {}  # event id -> game, so a lone nightcap keeps its -2
+        if scores_days_from is None:
+            self.provides = frozenset({"quotes", "schedule"})
 
     def __repr__(self) -> str:
         """Identify the source without the API key."""
         return f"OddsApiSource(base_url={str(self._client.base_url)!r}, markets={self.markets!r})"
 
+    @property
+    def credits_per_poll(self) -> int:
+        """Credits one odds request costs: markets x regions (bookmakers count as one region
+        per 10 books, rounded up)."""
+        markets = len([m for m in self.markets.split(",") if m.strip()])
+        if self.bookmakers:
+            books = len([b for b in self.bookmakers.split(",") if b.strip()])
+            return markets * max(1, -(-books // 10))
+        return markets * len([r for r in self.regions.split(",") if r.strip()])
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
 
-    def _odds_params(self) -> dict[str, str]:
-        """Query parameters for the odds endpoint; `bookmakers` overrides `regions`."""
-        params = {"markets": self.markets, "oddsFormat": "american", "dateFormat": "iso"}
+    def _odds_params(self, now: datetime) -> dict[str, str]:
+        """Query parameters for the odds endpoint; `bookmakers` overrides `regions`. Games that
+        have started are left out (`commenceTimeFrom`): in-play prices are never a close."""
+        params = {
+            "markets": self.markets,
+            "oddsFormat": "american",
+            "dateFormat": "iso",
+            "commenceTimeFrom": f"{now:%Y-%m-%dT%H:%M:%SZ}",
+        }
         if self.bookmakers:
             params["bookmakers"] = self.bookmakers
         else:
             params["regions"] = self.regions
         return params
 
-    def _fetch(self, now: datetime) -> SourceBatch:
-        """GET odds (and scores), validate both, record the quota and a hash of the raw payloads."""
+    def _fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
+        """GET odds (or the free events), then scores, validate them, record the quota and a
+        hash of the raw payloads."""
+        kinds = self.provides if kinds is None else kinds
         batch = SourceBatch(self.name, now)
-        known_keys = {event_id: game.game_key for event_id, game in self._known.items()}
-        odds, response = self._get(f"/v4/sports/{SPORT}/odds", self._odds_params(), now)
-        self._parse(parse_odds, odds, now, known_keys).add_to(batch)
-        responses = [response]
-        raw: dict[str, Any] = {"odds": odds}
-        if self.scores_days_from is not None:
+        raw: dict[str, Any] = {}
+        responses = []
+        if "quotes" in kinds:
+            raw["odds"], response = self._get(
+                f"/v4/sports/{SPORT}/odds", self._odds_params(now), now
+            )
+            self._parse(parse_odds, raw["odds"], now).add_to(batch)
+        else:
+            params = {"dateFormat": "iso", "commenceTimeFrom": f"{now:%Y-%m-%dT%H:%M:%SZ}"}
+            raw["events"], response = self._get(f"/v4/sports/{SPORT}/events", params, now)
+            self._parse(parse_events, raw["events"], now).add_to(batch)
+        responses.append(response)
+        if self.scores_days_from is not None and "results" in kinds:
             params = {"daysFrom": str(self.scores_days_from), "dateFormat": "iso"}
             raw["scores"], response = self._get(f"/v4/sports/{SPORT}/scores", params, now)
-            self._parse(parse_odds_scores, raw["scores"], now, known_keys).add_to(batch)
+            self._parse(parse_odds_scores, raw["scores"], now).add_to(batch)
             responses.append(response)
         batch.quota = _quota(responses)
         batch.raw_hash = content_hash(raw)
-        self._remember(batch.games, now)
         return batch
 
     def _get(self, path: str, params: dict[str, str], now: datetime) -> tuple[Any, httpx.Response]:
         """One GET through the shared error mapping."""
         return get_json(self._client, path, params, source=self.name, title=self.title, now=now)
 
-    def _parse(
-        self,
-        parser: Callable[..., Parsed],
-        payload: Any,
-        now: datetime,
-        known_keys: dict[str, str],
-    ) -> Parsed:
+    def _parse(self, parser: Callable[..., Parsed], payload: Any, now: datetime) -> Parsed:
         """Run a format parser; a payload of the wrong shape is a SourcePayloadError."""
         try:
             return parser(
-                payload,
-                source=self.name,
-                now=now,
-                future_tolerance=self.future_tolerance,
-                known_keys=known_keys,
+                payload, source=self.name, now=now, future_tolerance=self.future_tolerance
             )
         except PayloadShapeError as exc:
             raise SourcePayloadError(
                 self.name, f"{self.title} sent an unexpected payload: {exc}."
             ) from exc
-
-    def _remember(self, games: list[Game], now: datetime) -> None:
-        """Keep event id -> game for two days, forgetting older games."""
-        for game in games:
-            if game.source_ref is not None:
-                self._known.setdefault(game.source_ref, game)
-        horizon = now - _REMEMBER_FOR
-        self._known = {k: g for k, g in self._known.items() if g.commence_time >= horizon}
 
 
 def _quota(responses: list[httpx.Response]) -> dict[str, int] | None:

@@ -9,12 +9,15 @@ from typing import Any, NamedTuple
 from app.pipelines.teams import canonical_team
 from app.pipelines.types import SIDES_BY_MARKET, Game, Quote, Score
 from app.pipelines.validation import (
+    BOOK_KEY_MAX,
     DEFAULT_FUTURE_TOLERANCE,
+    EVENT_ID_MAX,
     Parsed,
     RowChecker,
     RowError,
     check_american,
     check_count,
+    check_identifier,
     check_point,
     check_team,
     check_text,
@@ -62,6 +65,23 @@ def parse_odds(
     return ctx.parsed
 
 
+def parse_events(
+    payload: Any,
+    *,
+    source: str,
+    now: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+    known_keys: Mapping[str, str] | None = None,
+) -> Parsed:
+    """`/events` (free of charge) -> Games: ids, teams and commence times, no prices."""
+    ctx = RowChecker(source, now, future_tolerance)
+    for event, game_key in _events(ctx, payload, "events payload", known_keys or {}):
+        ctx.parsed.games.append(
+            Game(game_key, event.home, event.away, event.commence, event.event_id)
+        )
+    return ctx.parsed
+
+
 def parse_odds_scores(
     payload: Any,
     *,
@@ -99,7 +119,7 @@ def _events(
             ctx.reject(RowError("event", f"event is a {type(row).__name__}, not an object"), row)
             continue
         try:
-            event_id = check_text(row, "id")
+            event_id = check_identifier(row, "id", EVENT_ID_MAX)
             if event_id in seen:
                 raise RowError("id", f"event {event_id} appears twice")
             home, away = check_team(row, "home_team"), check_team(row, "away_team")
@@ -145,7 +165,7 @@ def _parse_bookmaker(
     try:
         if not isinstance(book, dict):
             raise RowError("bookmaker", f"bookmaker is a {type(book).__name__}, not an object")
-        key = check_text(book, "key")
+        key = check_identifier(book, "key", BOOK_KEY_MAX)
         book_updated = ctx.recent(book.get("last_update"), "last_update")
         markets = book.get("markets")
         if not isinstance(markets, list):

@@ -97,25 +97,52 @@ def date_repicks(
 
 
 def fresh_sources(src: Any) -> tuple[list[str], dict[str, str]]:
-    """Sources whose newest data is recent enough to act on, and why the others are not."""
+    """Sources whose quotes or splits are recent enough to act on, and why the others are not.
+
+    Judged per kind: quotes are stale after `stale_after_s` (plus the quota plan's interval for
+    a metered feed, which is not polled every tick), splits after `splits_stale_after_s`. A
+    source giving only schedule or results is never judged here, so it never makes analysis
+    `partial`."""
+    fresh, stale = [], {}
+    for name, kind, state, limit_s in _judged(src):
+        newest = None
+        if state is not None:
+            newest = state.newest_quote_at if kind == "quotes" else state.newest_split_at
+            if newest is None and state.newest_quote_at is None and state.newest_split_at is None:
+                newest = state.newest_update_at  # rows written before per-kind freshness
+        if newest is None:
+            stale[name] = "no data collected yet"
+        elif newest < src.now - timedelta(seconds=limit_s):
+            age = int((src.now - newest).total_seconds())
+            stale[name] = f"newest {'data' if kind == 'quotes' else kind} is {age} s old"
+        elif name not in fresh:
+            fresh.append(name)
+    return fresh, stale
+
+
+def _judged(src: Any) -> list[tuple[str, str, SourceState | None, float]]:
+    """(source, kind, state, stale limit) for every quotes or splits kind a source provides."""
     names = [s.name for s in src.ctx.sources]
-    limit = src.now - timedelta(seconds=src.ctx.settings.stale_after_s)
     with src.sessions() as session:
         states = {
             s.source: s
             for s in session.scalars(select(SourceState).where(SourceState.source.in_(names)))
         }
-    fresh, stale = [], {}
-    for name in names:
-        state = states.get(name)
-        if state is None or state.newest_update_at is None:
-            stale[name] = "no data collected yet"
-        elif state.newest_update_at < limit:
-            age = int((src.now - state.newest_update_at).total_seconds())
-            stale[name] = f"newest data is {age} s old"
-        else:
-            fresh.append(name)
-    return fresh, stale
+        for state in states.values():
+            session.expunge(state)
+    settings = src.ctx.settings
+    out = []
+    for source in src.ctx.sources:
+        provides = getattr(source, "provides", {"quotes", "splits"})
+        state = states.get(source.name)
+        if "quotes" in provides:
+            limit = settings.stale_after_s
+            if state is not None and state.last_poll_at and state.next_poll_at:
+                limit += max(0.0, (state.next_poll_at - state.last_poll_at).total_seconds())
+            out.append((source.name, "quotes", state, limit))
+        elif "splits" in provides:
+            out.append((source.name, "splits", state, settings.splits_stale_after_s))
+    return out
 
 
 def analyze(src: Any) -> StageOutcome:

@@ -16,8 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Game as GameRow
-from app.models import QuarantinedRow, QuoteRow, SourceSnapshot, SourceState, SplitRow
+from app.models import (
+    QuarantinedRow,
+    QuotaSample,
+    QuoteRow,
+    SourceSnapshot,
+    SourceState,
+    SplitRow,
+)
 from app.pipelines.context import MARKET_OPEN_BEFORE_S, StageOutcome
+from app.pipelines.identity import resolve_batch
+from app.pipelines.quota import alert_reason, plan_poll
+from app.pipelines.quota_read import read_quota
+from app.pipelines.resilience import SourceRetryPolicy, breaker_name, fetch_with_retries
+from app.pipelines.sources.base import SourceError
 from app.pipelines.store import (
     insert_ignoring_duplicates,
     json_safe,
@@ -67,19 +79,49 @@ def _apply_scores(session: Session, batch: SourceBatch, now: datetime) -> int:
     changed = 0
     for row in session.scalars(select(GameRow).where(GameRow.game_key.in_(list(by_key)))):
         score = by_key[row.game_key]
-        if (row.status, row.home_score, row.away_score) != (
-            score.status,
-            score.home_score,
-            score.away_score,
-        ) and row.status not in {"final", "cancelled"}:
-            row.status, row.home_score, row.away_score = (
-                score.status,
-                score.home_score,
-                score.away_score,
-            )
+        if row.status in {"final", "cancelled"}:
+            if row.status == "final" and row.innings is None and score.innings is not None:
+                row.innings, row.detailed_state = score.innings, score.detail  # linescore later
+            continue
+        new = (score.status, score.home_score, score.away_score)
+        if (row.status, row.home_score, row.away_score) != new:
+            row.status, row.home_score, row.away_score = new
             row.updated_at = now
             changed += 1
+        if score.detail is not None:
+            row.detailed_state = score.detail
+        if score.innings is not None:
+            row.innings = score.innings
     return changed
+
+
+def _newest(values: list[datetime]) -> datetime | None:
+    return max(values, default=None)
+
+
+def _advance(current: datetime | None, newest: datetime | None) -> datetime | None:
+    """Newest-seen times never move back (out-of-order snapshots)."""
+    if newest is None or (current is not None and current >= newest):
+        return current
+    return newest
+
+
+def _record_quota(session: Session, state: SourceState, batch: SourceBatch, now: datetime) -> None:
+    """Keep the quota headers on the state row and as a sample for the burn rate."""
+    if not batch.quota:
+        return
+    state.quota_remaining = batch.quota.get("remaining")
+    state.quota_used = batch.quota.get("used")
+    if state.quota_remaining is not None:
+        session.add(
+            QuotaSample(
+                source=batch.source,
+                at=now,
+                remaining=state.quota_remaining,
+                used=state.quota_used,
+                last=batch.quota.get("last"),
+            )
+        )
 
 
 def store_batch(
@@ -88,21 +130,29 @@ def store_batch(
     run_id: uuid.UUID,
     now: datetime,
     seen: dict[tuple[str, str, str, str, str], datetime],
+    provides: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """Store one source's batch idempotently; returns counts for the stage record."""
+    """Store one source's batch idempotently; returns counts for the stage record.
+
+    Odds events are keyed to schedule games first (app.pipelines.identity), so quotes land on
+    the right game even in a process that has never seen the event before."""
+    resolve_batch(session, batch, now)
     content_hash = batch_hash(batch)
-    newest = max((q.last_update for q in batch.quotes), default=None)
-    newest_split = max((s.as_of for s in batch.splits), default=None)
-    if newest_split and (newest is None or newest_split > newest):
-        newest = newest_split
+    newest_quote = _newest([q.last_update for q in batch.quotes])
+    newest_split = _newest([s.as_of for s in batch.splits])
     state = _state(session, batch.source)
     state.last_fetch_at = state.last_success_at = now
     state.last_error_type = state.last_error = None
-    if batch.quota:
-        state.quota_remaining = batch.quota.get("remaining")
-        state.quota_used = batch.quota.get("used")
-    if newest and (state.newest_update_at is None or newest > state.newest_update_at):
-        state.newest_update_at = newest  # out-of-order snapshots never move "latest" back
+    state.consecutive_failures, state.retry_at = 0, None
+    if provides is not None and sorted(provides) != (state.provides or []):
+        state.provides = sorted(provides)
+    _record_quota(session, state, batch, now)
+    state.newest_quote_at = _advance(state.newest_quote_at, newest_quote)
+    state.newest_split_at = _advance(state.newest_split_at, newest_split)
+    state.newest_update_at = _advance(
+        state.newest_update_at, _newest([t for t in (newest_quote, newest_split) if t is not None])
+    )
+    newest = _newest([t for t in (newest_quote, newest_split) if t is not None])
     duplicate = session.scalar(
         select(SourceSnapshot.id).where(
             SourceSnapshot.source == batch.source, SourceSnapshot.content_hash == content_hash
@@ -150,7 +200,7 @@ def store_batch(
     if batch.rejected:
         session.add_all(
             QuarantinedRow(
-                source=r.source,
+                source=r.source[:32],
                 field=r.field[:64],
                 reason=r.reason[:255],
                 payload=json_safe(r.payload),
@@ -175,14 +225,14 @@ def _remember(seen: dict[tuple[str, str, str, str, str], datetime], batch: Sourc
 _TRACER = trace.get_tracer("dugout.pipelines")
 
 
-def _fetch_in_span(source: Any, now: datetime) -> SourceBatch:
+def _fetch_in_span(source: Any, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
     """One source request as a child span of the stage: its counts, or its typed error."""
     with _TRACER.start_as_current_span(
         f"source {source.name}", record_exception=False, set_status_on_exception=False
     ) as span:
         span.set_attribute("dugout.source", source.name)
         try:
-            batch: SourceBatch = source.fetch(now)
+            batch: SourceBatch = source.fetch(now) if kinds is None else source.fetch(now, kinds)
         except Exception as exc:
             span.set_attribute("dugout.error_type", type(exc).__name__)
             span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
@@ -194,44 +244,148 @@ def _fetch_in_span(source: Any, now: datetime) -> SourceBatch:
 
 def _game_due(src: Any) -> bool:
     """Whether a scheduled game starts within MARKET_OPEN_BEFORE_S of this tick."""
-    soon = src.now + timedelta(seconds=MARKET_OPEN_BEFORE_S)
+    return bool(first_pitches(src, MARKET_OPEN_BEFORE_S, limit=1))
+
+
+def first_pitches(src: Any, within_s: float, limit: int | None = None) -> list[datetime]:
+    """First pitches of scheduled games within `within_s` of this tick (placeholders left out)."""
+    soon = src.now + timedelta(seconds=within_s)
+    query = select(GameRow.commence_time).where(
+        GameRow.status == "scheduled",
+        GameRow.commence_time > src.now,
+        GameRow.commence_time <= soon,
+        GameRow.start_time_source.is_distinct_from("tbd"),
+    )
+    if limit is not None:
+        query = query.limit(limit)
     with src.sessions() as session:
-        due = session.scalar(
-            select(GameRow.game_key)
-            .where(
-                GameRow.status == "scheduled",
-                GameRow.commence_time > src.now,
-                GameRow.commence_time <= soon,
-            )
-            .limit(1)
+        return list(session.scalars(query))
+
+
+def _ordered(sources: Any) -> list[Any]:
+    """Schedule-only sources first, so odds events are keyed against this tick's schedule."""
+    return sorted(sources, key=lambda s: "quotes" in getattr(s, "provides", {"quotes"}))
+
+
+def _blocked(src: Any, source: Any, state: SourceState | None) -> str | None:
+    """Why the source is not called this tick: a Retry-After still running, or its breaker."""
+    if state is not None and state.retry_at is not None and state.retry_at > src.now:
+        return (
+            f"SourceRateLimited: waiting until {state.retry_at:%H:%M:%S} UTC as the source "
+            "asked (Retry-After)"
         )
-    return due is not None
+    breakers = src.ctx.breakers
+    if breakers is None:
+        return None
+    verdict = breakers.allow(breaker_name(source.name))
+    return None if verdict.allowed else f"CircuitOpen: {verdict.reason}"
+
+
+def _planned_kinds(
+    src: Any, source: Any, state: SourceState | None
+) -> tuple[frozenset[str] | None, str | None, datetime | None]:
+    """The kinds to fetch under the quota plan (None: all), why paid kinds wait if they do, and
+    when the next paid poll is due."""
+    plan = src.ctx.quota_plan
+    metered: frozenset[str] = getattr(source, "metered", frozenset())
+    if plan is None or not metered:
+        return None, None, None
+    decision = plan_poll(
+        plan,
+        src.now,
+        first_pitches(src, plan.horizon_s + 86400.0),
+        state.last_poll_at if state else None,
+        state.quota_remaining if state else None,
+        state.quota_used if state else None,
+    )
+    if decision.poll:
+        return None, None, decision.next_at
+    when = f" until {decision.next_at:%H:%M:%S} UTC" if decision.next_at else ""
+    held = f"quota plan: paid requests held{when}, {decision.reason}"
+    return frozenset(source.provides) - metered, held, decision.next_at
+
+
+def _source_failed(src: Any, source: Any, error: Exception, retry_at: datetime | None) -> bool:
+    """Record a source's failure: its state row, its breaker (True when this opened it)."""
+    with src.sessions.begin() as session:
+        state = _state(session, source.name)
+        state.last_fetch_at = src.now
+        state.last_error_type, state.last_error = type(error).__name__, str(error)[:2000]
+        state.consecutive_failures = (state.consecutive_failures or 0) + 1
+        state.retry_at = retry_at
+    log.warning("source failed", extra={"source": source.name, "error_type": type(error).__name__})
+    src.ctx.notify("source_failed", source.name, type(error).__name__)
+    breakers = src.ctx.breakers
+    return bool(breakers.record_failure(breaker_name(source.name))) if breakers else False
+
+
+def _read_states(src: Any) -> dict[str, SourceState]:
+    names = [s.name for s in src.ctx.sources]
+    with src.sessions() as session:
+        states = list(session.scalars(select(SourceState).where(SourceState.source.in_(names))))
+        for state in states:
+            session.expunge(state)
+    return {s.source: s for s in states}
+
+
+def _fetch_source(src: Any, source: Any, kinds: frozenset[str] | None) -> Any:
+    """Fetch with the context's retry policy (one attempt without one)."""
+    policy = src.ctx.source_retry or SourceRetryPolicy(attempts=1)
+    first = [True]
+
+    def attempt(now: datetime) -> SourceBatch:
+        at = src.now if first[0] else now  # the tick's time first, the clock's after a wait
+        first[0] = False
+        return _fetch_in_span(source, at, kinds)
+
+    return fetch_with_retries(attempt, src.ctx.clock, src.ctx.sleep, policy)
 
 
 def collect(src: Any) -> StageOutcome:
-    """Fetch every source; a failing source is named and the others are still collected."""
-    from app.pipelines.sources.base import SourceError
-
+    """Fetch every source; a failing source is retried, counted on its own breaker and named,
+    and the others are still collected."""
     per_source: dict[str, Any] = {}
     failed: dict[str, str] = {}
+    deferred: dict[str, str] = {}
     records_in = records_out = 0
-    for source in src.ctx.sources:
-        try:
-            batch = _fetch_in_span(source, src.now)
-        except SourceError as exc:
-            failed[source.name] = f"{type(exc).__name__}: {exc}"
-            with src.sessions.begin() as session:
-                state = _state(session, source.name)
-                state.last_fetch_at = src.now
-                state.last_error_type, state.last_error = type(exc).__name__, str(exc)[:2000]
-            log.warning(
-                "source failed", extra={"source": source.name, "error_type": type(exc).__name__}
-            )
-            src.ctx.notify("source_failed", source.name, type(exc).__name__)
+    states = _read_states(src)
+    for source in _ordered(src.ctx.sources):
+        state = states.get(source.name)
+        blocked = _blocked(src, source, state)
+        if blocked is not None:
+            failed[source.name] = blocked
             continue
+        kinds, held, next_poll = _planned_kinds(src, source, state)
+        if held:
+            deferred[source.name] = held
+        attempts = _fetch_source(src, source, kinds)
+        if attempts.error is not None:
+            exc = attempts.error
+            opened = _source_failed(src, source, exc, attempts.retry_at)
+            tries = len(attempts.waits or []) + 1
+            failed[source.name] = (
+                f"{type(exc).__name__}: {exc}"
+                + (f" ({tries} attempts)" if tries > 1 else "")
+                + ("; circuit breaker opened" if opened else "")
+            )
+            continue
+        batch = attempts.batch
+        if src.ctx.breakers is not None:
+            src.ctx.breakers.record_success(breaker_name(source.name))
         with src.sessions.begin() as session:
-            counts = store_batch(session, batch, src.run_id, src.now, src.ctx.seen_quotes)
+            counts = store_batch(
+                session,
+                batch,
+                src.run_id,
+                src.now,
+                src.ctx.seen_quotes,
+                frozenset(getattr(source, "provides", ())),
+            )
+            if kinds is None and getattr(source, "metered", None) and src.ctx.quota_plan:
+                polled = _state(session, source.name)
+                polled.last_poll_at, polled.next_poll_at = src.now, next_poll
         _remember(src.ctx.seen_quotes, batch)
+        _quota_alert(src, source.name)
         # A duplicate snapshot quarantines nothing new: its rows were counted the first time.
         rejected = {} if counts["duplicate"] else dict(Counter(r.reason for r in batch.rejected))
         src.ctx.notify(
@@ -246,6 +400,8 @@ def collect(src: Any) -> StageOutcome:
         records_in += counts["quotes"] + counts["splits"] + counts["rejected"]
         records_out += counts["stored_quotes"] + (0 if counts["duplicate"] else counts["splits"])
     detail: dict[str, Any] = {"sources": per_source}
+    if deferred:
+        detail["deferred_sources"] = deferred
     if failed:
         detail["failed_sources"] = failed
     elif records_in == 0 and not _game_due(src):
@@ -269,18 +425,40 @@ def collect(src: Any) -> StageOutcome:
     )
 
 
-def collect_scores(src: Any) -> dict[str, str]:
-    """Fetch every source for games and scores only (the grading pipeline run on its own)."""
-    from app.pipelines.sources.base import SourceError
+def _quota_alert(src: Any, source: str) -> None:
+    """Raise (or resolve) the quota alert of a metered source from its samples."""
+    plan, alerts = src.ctx.quota_plan, src.ctx.alerts
+    if plan is None or alerts is None:
+        return
+    with src.sessions() as session:
+        view = read_quota(session, plan, source, src.now)
+    if view is None:
+        return
+    why = alert_reason(plan, view)
+    key = f"quota:{source}"
+    if why:
+        alerts.raise_(key, f"Odds quota: {why}", why, severity="page", labels={"source": source})
+    else:
+        alerts.resolve(key)
 
+
+def collect_scores(src: Any) -> dict[str, str]:
+    """Fetch results-giving sources for games and scores only (grading run on its own); paid
+    requests are left to the collection's quota plan."""
     failed: dict[str, str] = {}
-    for source in src.ctx.sources:
+    for source in _ordered(src.ctx.sources):
+        provides = frozenset(getattr(source, "provides", ()))
+        if "results" not in provides:
+            continue
+        metered: frozenset[str] = getattr(source, "metered", frozenset())
+        kinds = None if not metered else provides - metered
         try:
-            batch = source.fetch(src.now)
+            batch = _fetch_in_span(source, src.now, kinds)
         except SourceError as exc:
             failed[source.name] = f"{type(exc).__name__}: {exc}"
             continue
         with src.sessions.begin() as session:
+            resolve_batch(session, batch, src.now)
             upsert_games(session, batch.games, src.now)
             _apply_scores(session, batch, src.now)
     return failed

@@ -1,4 +1,10 @@
-"""grade: final scores -> win / loss / push / void, units and CLV per recommendation."""
+"""grade: results -> win / loss / push / void under the house rules, units, and CLV per bet.
+
+CLV never depends on the recommend stage having run between first pitch and grading: a bet
+whose close was not captured (no recommend run in between, odds feed down from first pitch)
+gets it here from the stored quotes. An arbitrage position is graded as one: its legs' profits
+summed.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,19 @@ from sqlalchemy.orm import Session
 from app.models import Game as GameRow
 from app.models import Grade, Recommendation
 from app.pipelines.context import StageOutcome
+from app.pipelines.house_rules import ACTION, VOID, HouseRules
 from app.pipelines.odds import american_to_decimal
+from app.pipelines.stages.recommend import (
+    ARBITRAGE,
+    apply_close,
+    devig_method,
+    quote_sources,
+    sharp_books_of,
+)
 
 log = logging.getLogger("dugout.pipelines.grade")
 VOID_STATUSES = {"postponed", "cancelled"}
+GRADABLE = ("final", "postponed", "cancelled", "suspended")
 
 
 def bet_result(market: str, side: str, point: float | None, home: int, away: int) -> str:
@@ -36,32 +51,69 @@ def profit_units(result: str, stake: float, price: int) -> float:
     return -stake if result == "loss" else 0.0
 
 
-def grade_finished(session: Session, now: Any) -> dict[str, int]:
-    """Grade every open or closed recommendation whose game is final or void."""
+def _settle(rec: Recommendation, home: int, away: int) -> tuple[str, float]:
+    """(result, profit) of a bet with action: one side, or every leg of an arbitrage."""
+    if rec.kind != ARBITRAGE:
+        result = bet_result(rec.market, rec.side, rec.point, home, away)
+        return result, profit_units(result, rec.stake_units, rec.price)
+    profit = sum(
+        profit_units(
+            bet_result(rec.market, leg.side, leg.point, home, away), leg.stake_units, leg.price
+        )
+        for leg in rec.legs
+    )
+    return ("win" if profit > 1e-9 else "loss" if profit < -1e-9 else "push"), profit
+
+
+def grade_finished(session: Session, now: Any, src: Any = None) -> dict[str, int]:
+    """Grade every open or closed recommendation whose game is settled under the house rules;
+    with `src`, a bet whose close was never captured gets its CLV from stored quotes first."""
+    rules: HouseRules = getattr(getattr(src, "ctx", None), "house_rules", None) or HouseRules()
     rows = session.execute(
         select(Recommendation, GameRow)
         .join(GameRow, GameRow.game_key == Recommendation.game_key)
-        .where(
-            Recommendation.status.in_(("open", "closed")),
-            GameRow.status.in_(("final", *VOID_STATUSES)),
-        )
+        .where(Recommendation.status.in_(("open", "closed")), GameRow.status.in_(GRADABLE))
     ).all()
-    counts = {"win": 0, "loss": 0, "push": 0, "void": 0}
+    counts = {"win": 0, "loss": 0, "push": 0, "void": 0, "clv_at_grading": 0}
     for rec, game in rows:
-        if game.status in VOID_STATUSES:
-            result = "void"
-        elif game.home_score is None or game.away_score is None:
-            continue  # final without a score yet: grade on a later run
+        verdict = rules.verdict(
+            rec.market,
+            game.status,
+            game.home_score,
+            game.away_score,
+            game.innings,
+            game.detailed_state,
+            game.commence_time,
+            now,
+        )
+        if verdict not in (ACTION, VOID):
+            continue  # not settled yet: grade on a later run
+        if rec.clv_at is None and src is not None and verdict == ACTION:
+            apply_close(
+                session,
+                rec,
+                game.commence_time,
+                quote_sources(src),
+                sharp_books_of(src),
+                devig_method(src),
+                now,
+            )
+            counts["clv_at_grading"] += 1
+        if verdict == VOID:
+            result, profit = "void", 0.0
         else:
-            result = bet_result(rec.market, rec.side, rec.point, game.home_score, game.away_score)
+            assert game.home_score is not None and game.away_score is not None
+            result, profit = _settle(rec, game.home_score, game.away_score)
         session.add(
             Grade(
                 recommendation_id=rec.id,
                 strategy=rec.strategy,
+                strategies=list(rec.strategies or [rec.strategy]),
                 result=result,
                 stake_units=rec.stake_units,
-                profit_units=profit_units(result, rec.stake_units, rec.price),
+                profit_units=profit,
                 clv=rec.clv if result != "void" else None,
+                line_clv=rec.line_clv if result != "void" else None,
                 graded_at=now,
             )
         )
@@ -78,8 +130,8 @@ def grade(src: Any) -> StageOutcome:
 
         failed = collect_scores(src)
     with src.sessions.begin() as session:
-        counts = grade_finished(session, src.now)
-    graded = sum(counts.values())
+        counts = grade_finished(session, src.now, src)
+    graded = sum(v for k, v in counts.items() if k != "clv_at_grading")
     detail: dict[str, Any] = dict(counts)
     if failed:
         detail["failed_sources"] = failed

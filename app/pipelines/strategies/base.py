@@ -135,6 +135,7 @@ class Strategy(ABC):
     """A detector of opportunities; `detect` applies the global guards around `_detect`."""
 
     name: ClassVar[str]
+    needs: ClassVar[frozenset[str]] = frozenset({"quotes"})  # kinds of data it reads
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         """Keep the settings this strategy reads."""

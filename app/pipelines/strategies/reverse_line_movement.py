@@ -24,6 +24,7 @@ class ReverseLineMovement(Strategy):
     """
 
     name = "reverse_line_movement"
+    needs = frozenset({"quotes", "splits"})
 
     def _detect(self, index: MarketIndex) -> Iterator[Opportunity]:
         """Check every side whose latest split shows a ticket majority above the threshold."""

@@ -17,6 +17,7 @@ class SharpAction(Strategy):
     """
 
     name = "sharp_action"
+    needs = frozenset({"splits"})
 
     def _detect(self, index: MarketIndex) -> Iterator[Opportunity]:
         """Report the best current price on each side the money favours beyond the tickets."""

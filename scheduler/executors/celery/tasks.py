@@ -200,7 +200,16 @@ class WorkerRuntime:
             observers.append(
                 AlertingObserver(lambda now: evaluate(sessions, now, None), interval_s=interval)
             )
-        self.context: PipelineContext = build_context(settings, sessions, observers=observers)
+        from scheduler.alerts import AlertBook
+        from scheduler.resilience import source_breakers
+
+        self.context: PipelineContext = build_context(
+            settings,
+            sessions,
+            observers=observers,
+            breakers=source_breakers(sessions, settings),
+            alerts=AlertBook(sessions),
+        )
         self.redis = redis.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=self.config.connect_timeout_s,

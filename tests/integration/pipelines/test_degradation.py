@@ -36,9 +36,14 @@ class Clock:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.waits: list[float] = []
 
     def __call__(self) -> datetime:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """A retry's wait, recorded; the test's time stands still (assertions use the tick)."""
+        self.waits.append(seconds)
 
 
 def _timeout(feed: FeedServer) -> None:
@@ -116,9 +121,15 @@ def make_ctx(app, db, clock) -> Callable[..., PipelineContext]:
     """A pipeline context from the app's settings with these sources and the test clock."""
 
     def factory(*sources: Any) -> PipelineContext:
-        return build_context(
-            app.extensions["dugout.settings"], db.sessionmaker, clock=clock, sources=sources
+        ctx = build_context(
+            app.extensions["dugout.settings"],
+            db.sessionmaker,
+            clock=clock,
+            sources=sources,
+            sleep=clock.sleep,
         )
+        ctx.quota_plan = None  # every tick polls here; the quota plan has its own tests
+        return ctx
 
     return factory
 

@@ -14,7 +14,16 @@ from urllib.parse import parse_qs, urlsplit
 PAYLOADS = Path(__file__).parent / "payloads"
 ODDS_PATH = "/v4/sports/baseball_mlb/odds"
 SCORES_PATH = "/v4/sports/baseball_mlb/scores"
+EVENTS_PATH = "/v4/sports/baseball_mlb/events"
 SCHEDULE_PATH = "/api/v1/schedule"
+
+
+FREE = {"x-requests-remaining": "4985", "x-requests-used": "15", "x-requests-last": "0"}
+
+
+def events_of(odds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `/events` answer for an `/odds` payload: the same events without bookmakers."""
+    return [{k: v for k, v in event.items() if k != "bookmakers"} for event in odds]
 
 
 @dataclass
@@ -102,6 +111,7 @@ class FeedServer:
         self.serve_file(ODDS_PATH, "odds_mlb.json", headers=quota)
         self.serve_file(SCORES_PATH, "scores_mlb.json", headers={**quota, "x-requests-last": "2"})
         self.serve_file(SCHEDULE_PATH, "mlb_schedule.json")
+        self.serve_json(EVENTS_PATH, events_of(self.payload("odds_mlb.json")), headers=FREE)
         self._thread.start()
 
     def close(self) -> None:

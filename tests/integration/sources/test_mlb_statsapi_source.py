@@ -78,6 +78,7 @@ def test_schedule_request_covers_yesterday_and_today(
         "sportId": ["1"],
         "startDate": ["2024-07-12"],
         "endDate": ["2024-07-13"],
+        "hydrate": ["linescore"],  # innings played, for the house rules
     }
     assert "gzip" in request.headers["Accept-Encoding"]
 

@@ -89,6 +89,7 @@ def test_odds_request_parameters_key_and_gzip_header(
         "markets": ["h2h,spreads,totals"],
         "oddsFormat": ["american"],
         "dateFormat": ["iso"],
+        "commenceTimeFrom": ["2024-07-13T18:05:00Z"],  # in-play prices are never a close
     }
     assert "gzip" in request.headers["Accept-Encoding"]
 
@@ -123,19 +124,6 @@ def test_scores_with_odds_in_one_fetch(http_source: FeedServer, make_source: Mak
     assert scores["2024-07-13-BOS@NYY"].status == "scheduled"
     assert len({g.game_key for g in batch.games}) == len(batch.games) == 5  # no duplicates
     assert batch.quota == {"remaining": 4985, "used": 15, "last": 5}  # both calls' credits
-
-
-def test_a_lone_nightcap_keeps_its_key_on_later_fetches(
-    http_source: FeedServer, make_source: Maker
-) -> None:
-    source = make_source(scores_days_from=None)
-    source.fetch(NOW)
-    nightcap_only = [e for e in http_source.payload("odds_mlb.json") if e["id"].startswith("0b2a")]
-    http_source.serve_json(ODDS_PATH, nightcap_only)
-
-    batch = source.fetch(NOW)
-
-    assert [g.game_key for g in batch.games] == ["2024-07-13-CWS@DET-2"]
 
 
 @pytest.mark.parametrize(
