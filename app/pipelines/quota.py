@@ -87,12 +87,14 @@ def band_interval(plan: QuotaPlan, now: datetime, first_pitches: Iterable[dateti
 
 
 def polls_per_day(plan: QuotaPlan, start: datetime, first_pitches: Sequence[datetime]) -> float:
-    """Unstretched polls over the 24 h from `start` (integrated minute by minute)."""
-    pitches = sorted(t for t in first_pitches if start < t <= start + timedelta(days=1, hours=12))
-    total, step = 0.0, 60.0
-    for minute in range(1440):
-        moment = start + timedelta(seconds=minute * step)
-        total += step / band_interval(plan, moment, pitches)
+    """Unstretched polls over the 24 h from `start`, summed in 5-minute steps (one sweep)."""
+    pitches = sorted(t for t in first_pitches if t > start)
+    step, total, nxt = 300.0, 0.0, 0
+    for i in range(288):
+        moment = start + timedelta(seconds=i * step)
+        while nxt < len(pitches) and pitches[nxt] <= moment:
+            nxt += 1
+        total += step / band_interval(plan, moment, pitches[nxt : nxt + 1])
     return total
 
 

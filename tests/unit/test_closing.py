@@ -23,10 +23,14 @@ def q(book: str, side: str, price: int, point: float | None, minutes_before: flo
 
 def test_a_withdrawn_line_is_never_the_close_and_line_clv_is_in_points() -> None:
     quotes = [
-        q("pinnacle", "over", -105, 8.5, 420), q("pinnacle", "under", -115, 8.5, 420),
-        q("draftkings", "over", 112, 8.5, 420), q("draftkings", "under", -130, 8.5, 420),
-        q("pinnacle", "over", -102, 9.0, 255), q("pinnacle", "under", -118, 9.0, 255),
-        q("draftkings", "over", -105, 9.0, 255), q("draftkings", "under", -115, 9.0, 255),
+        q("pinnacle", "over", -105, 8.5, 420),
+        q("pinnacle", "under", -115, 8.5, 420),
+        q("draftkings", "over", 112, 8.5, 420),
+        q("draftkings", "under", -130, 8.5, 420),
+        q("pinnacle", "over", -102, 9.0, 255),
+        q("pinnacle", "under", -118, 9.0, 255),
+        q("draftkings", "over", -105, 9.0, 255),
+        q("draftkings", "under", -115, 9.0, 255),
     ]
     bet = q("draftkings", "over", 112, 8.5, 420)
 
@@ -39,9 +43,12 @@ def test_a_withdrawn_line_is_never_the_close_and_line_clv_is_in_points() -> None
 
 def test_price_clv_at_the_bets_point_from_the_sharp_close() -> None:
     quotes = [
-        q("pinnacle", "over", -105, 8.5, 300), q("pinnacle", "under", -115, 8.5, 300),
-        q("pinnacle", "over", 100, 8.5, 10), q("pinnacle", "under", -120, 8.5, 10),
-        q("fanduel", "over", 115, 8.5, 5), q("fanduel", "under", -140, 8.5, 5),
+        q("pinnacle", "over", -105, 8.5, 300),
+        q("pinnacle", "under", -115, 8.5, 300),
+        q("pinnacle", "over", 100, 8.5, 10),
+        q("pinnacle", "under", -120, 8.5, 10),
+        q("fanduel", "over", 115, 8.5, 5),
+        q("fanduel", "under", -140, 8.5, 5),
     ]
     bet = q("draftkings", "over", 112, 8.5, 300)
 

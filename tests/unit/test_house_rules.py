@@ -32,7 +32,9 @@ LATER = PITCH + timedelta(hours=5)
     ],
 )
 def test_verdicts(market, status, home, away, innings, detail, verdict) -> None:
-    assert HouseRules().verdict(market, status, home, away, innings, detail, PITCH, LATER) == verdict
+    assert (
+        HouseRules().verdict(market, status, home, away, innings, detail, PITCH, LATER) == verdict
+    )
 
 
 def test_a_suspended_game_waits_then_voids_when_not_resumed() -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.models import Alert, Game, Grade, OpportunityRow, QuarantinedRow, Recommendation
-from app.models import SplitRow
+from app.models import Alert, Game, Grade, OpportunityRow, QuarantinedRow, Recommendation, SplitRow
 from app.pipelines.build import build_context, provided_kinds
 from app.pipelines.coverage import strategy_coverage
 from app.pipelines.odds import american_to_decimal
@@ -55,12 +54,22 @@ def feed() -> Iterator[FeedServer]:
 def test_one_failing_source_opens_its_own_breaker_and_alert(app, db, feed) -> None:
     clock = Clock(T0)
     breakers = BreakerBook(
-        db.sessionmaker, threshold=2, cooldown_s=300, clock=clock, alerts=AlertBook(db.sessionmaker, clock)
+        db.sessionmaker,
+        threshold=2,
+        cooldown_s=300,
+        clock=clock,
+        alerts=AlertBook(db.sessionmaker, clock),
     )
     odds = OddsApiSource("k-0123456789", base_url=feed.base_url, timeout=1.0, scores_days_from=None)
     mlb = MlbStatsApiSource(base_url=feed.base_url, timeout=1.0)
-    ctx = build_context(app.extensions["dugout.settings"], db.sessionmaker, clock=clock,
-                        sources=[odds, mlb], breakers=breakers, sleep=clock.sleep)
+    ctx = build_context(
+        app.extensions["dugout.settings"],
+        db.sessionmaker,
+        clock=clock,
+        sources=[odds, mlb],
+        breakers=breakers,
+        sleep=clock.sleep,
+    )
     ctx.quota_plan = None
     feed.serve_json(ODDS_PATH, {"message": "down"}, status=503)
     try:
@@ -81,16 +90,31 @@ def test_one_failing_source_opens_its_own_breaker_and_alert(app, db, feed) -> No
     for wait, base in zip(clock.waits, (2.0, 4.0, 2.0, 4.0), strict=True):
         assert base * 0.9 <= wait <= base * 1.1  # exponential backoff with 10 % jitter
     with db.session() as s:
-        alert = s.scalars(select(Alert).where(Alert.key == "scheduler:breaker:source:odds_api")).one()
+        alert = s.scalars(
+            select(Alert).where(Alert.key == "scheduler:breaker:source:odds_api")
+        ).one()
         assert alert.status == "firing"
 
 
 def _opp(run_id, strategy: str, side: str, book: str, price: int, kelly: float, ev: float, at):
     return OpportunityRow(
-        id=uuid.uuid4(), run_id=run_id, strategy=strategy, game_key="2024-07-13-BOS@NYY",
-        market="h2h", side=side, book=book, price=price, point=None, fair_prob=0.5, ev=ev,
-        kelly_fraction=kelly, data_available_at=at, detected_at=at, latency_ms=0.0,
-        explanation="test", fingerprint=uuid.uuid4().hex,
+        id=uuid.uuid4(),
+        run_id=run_id,
+        strategy=strategy,
+        game_key="2024-07-13-BOS@NYY",
+        market="h2h",
+        side=side,
+        book=book,
+        price=price,
+        point=None,
+        fair_prob=0.5,
+        ev=ev,
+        kelly_fraction=kelly,
+        data_available_at=at,
+        detected_at=at,
+        latency_ms=0.0,
+        explanation="test",
+        fingerprint=uuid.uuid4().hex,
     )
 
 
@@ -101,8 +125,15 @@ def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
     run_id = uuid.uuid4()
     with db.sessionmaker.begin() as s:
         s.add(PipelineRun(id=run_id, pipeline="analysis", trigger="schedule", correlation_id="c"))
-        s.add(Game(game_key="2024-07-13-BOS@NYY", home="NYY", away="BOS",
-                   commence_time=T0 + timedelta(hours=8), updated_at=T0))
+        s.add(
+            Game(
+                game_key="2024-07-13-BOS@NYY",
+                home="NYY",
+                away="BOS",
+                commence_time=T0 + timedelta(hours=8),
+                updated_at=T0,
+            )
+        )
         s.flush()
         for strategy in ("ev", "steam", "stale_line"):  # one stale price, three strategies
             s.add(_opp(run_id, strategy, "away", "fanduel", 150, 0.0151, 0.04, T0))
@@ -120,8 +151,12 @@ def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
         assert single.stake_units == pytest.approx(1.51)  # once, not 3 x 1.51
         arb = s.scalars(select(Recommendation).where(Recommendation.kind == "arbitrage")).one()
         legs = {leg.side: leg for leg in arb.legs}
-        payout = {side: leg.stake_units * american_to_decimal(leg.price) for side, leg in legs.items()}
-        assert arb.stake_units == 2.0 and sum(leg.stake_units for leg in arb.legs) == pytest.approx(2.0, abs=1e-3)
+        payout = {
+            side: leg.stake_units * american_to_decimal(leg.price) for side, leg in legs.items()
+        }
+        assert arb.stake_units == 2.0 and sum(leg.stake_units for leg in arb.legs) == pytest.approx(
+            2.0, abs=1e-3
+        )
         assert payout["home"] == pytest.approx(payout["away"], abs=1e-3)
         game = s.scalars(select(Game)).one()
         game.status, game.home_score, game.away_score = "final", 3, 2
@@ -137,8 +172,15 @@ def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
 
 
 def test_the_splits_feed_json_and_csv_with_bad_rows_quarantined(app, db, tmp_path: Path) -> None:
-    good = {"game_key": "2024-07-13-BOS@NYY", "market": "h2h", "side": "home", "tickets_pct": 72.0,
-            "money_pct": 41.5, "tickets": 1830, "as_of": "2024-07-13T14:55:00Z"}
+    good = {
+        "game_key": "2024-07-13-BOS@NYY",
+        "market": "h2h",
+        "side": "home",
+        "tickets_pct": 72.0,
+        "money_pct": 41.5,
+        "tickets": 1830,
+        "as_of": "2024-07-13T14:55:00Z",
+    }
     bad = {**good, "side": "away", "tickets_pct": 140}
     path = tmp_path / "splits.json"
     path.write_text(json.dumps([good, bad]))
@@ -150,7 +192,9 @@ def test_the_splits_feed_json_and_csv_with_bad_rows_quarantined(app, db, tmp_pat
     )
     clock = Clock(T0)
     for feed in (SplitsFeedSource(str(path)), SplitsFeedSource(str(csv_path))):
-        ctx = build_context(app.extensions["dugout.settings"], db.sessionmaker, clock=clock, sources=[feed])
+        ctx = build_context(
+            app.extensions["dugout.settings"], db.sessionmaker, clock=clock, sources=[feed]
+        )
         result = run_pipeline(ctx, "collection", "schedule", scheduled_for=clock.now)
         assert result.status == "succeeded", result.summary
         clock.now += timedelta(minutes=1)
@@ -170,7 +214,9 @@ def test_without_splits_rlm_and_sharp_action_are_idle_in_status(make_app) -> Non
 
     app = make_app(source="odds_api", odds_api_key="k-0123456789")
     settings = app.extensions["dugout.settings"]
-    idle = {r.strategy: r.reason for r in strategy_coverage(provided_kinds(settings)) if not r.active}
+    idle = {
+        r.strategy: r.reason for r in strategy_coverage(provided_kinds(settings)) if not r.active
+    }
     assert set(idle) == {"reverse_line_movement", "sharp_action"}
     assert "DUGOUT_SPLITS_SOURCE" in idle["sharp_action"]
 
@@ -180,7 +226,9 @@ def test_without_splits_rlm_and_sharp_action_are_idle_in_status(make_app) -> Non
     body = report.as_dict()
     assert {s["strategy"] for s in body["strategies"] if not s["active"]} == set(idle)
     demo = make_app()
-    assert all(r.active for r in strategy_coverage(provided_kinds(demo.extensions["dugout.settings"])))
+    assert all(
+        r.active for r in strategy_coverage(provided_kinds(demo.extensions["dugout.settings"]))
+    )
     console = Console(record=True, width=160)
     console.print(render_status(report))
     printed = console.export_text()

@@ -75,12 +75,21 @@ class Day:
 
     def process(self) -> Any:
         """A freshly started process: new HTTP clients, new context, nothing in memory."""
-        odds = OddsApiSource("real-day-key-0123456789", base_url=self.feed.base_url,
-                             timeout=2.0, scores_days_from=None)
+        odds = OddsApiSource(
+            "real-day-key-0123456789",
+            base_url=self.feed.base_url,
+            timeout=2.0,
+            scores_days_from=None,
+        )
         mlb = MlbStatsApiSource(base_url=self.feed.base_url, timeout=2.0)
         self.made += [odds, mlb]
-        ctx = build_context(self.app.extensions["dugout.settings"], self.db.sessionmaker,
-                            clock=self.clock, sources=[odds, mlb], sleep=self.clock.sleep)
+        ctx = build_context(
+            self.app.extensions["dugout.settings"],
+            self.db.sessionmaker,
+            clock=self.clock,
+            sources=[odds, mlb],
+            sleep=self.clock.sleep,
+        )
         ctx.quota_plan = None  # polled every tick here; bench/quota.py and unit tests plan
         return ctx
 
@@ -193,5 +202,7 @@ def test_a_real_day_end_to_end(day: Day, db: Any) -> None:
     assert link.game_key == "2024-07-14-TOR@BAL"
 
     with db.session() as s:
-        statuses = [r.status for r in s.scalars(select(PipelineRun).order_by(PipelineRun.started_at))]
+        statuses = [
+            r.status for r in s.scalars(select(PipelineRun).order_by(PipelineRun.started_at))
+        ]
     assert statuses == ["succeeded", "succeeded", "partial", "succeeded", "succeeded"]

@@ -129,7 +129,9 @@ def odds_1600() -> list[dict[str, Any]]:
     nyy.append(_book(HOSTILE_BOOK, at, _h2h("NYY", "BOS", -140, 120, at)))
     return [
         _event("BOS@NYY", nyy),
-        _event("LAA@ATH", ev_market("LAA@ATH", at, sharp=(110, -125), soft=(125, -145), point=None)),
+        _event(
+            "LAA@ATH", ev_market("LAA@ATH", at, sharp=(110, -125), soft=(125, -145), point=None)
+        ),
         _event(
             "SEA@HOU",
             _merged(
@@ -137,7 +139,9 @@ def odds_1600() -> list[dict[str, Any]]:
                 ev_market("SEA@HOU", at, sharp=(-105, -115), soft=(112, -130), point=7.5),
             ),
         ),
-        _event("TOR@BAL", ev_market("TOR@BAL", at, sharp=(120, -135), soft=(138, -160), point=None)),
+        _event(
+            "TOR@BAL", ev_market("TOR@BAL", at, sharp=(120, -135), soft=(138, -160), point=None)
+        ),
     ]
 
 
@@ -221,7 +225,9 @@ def schedule(*games: dict[str, Any]) -> dict[str, Any]:
     return {
         "copyright": "Copyright 2024 MLB Advanced Media, L.P.",
         "totalGames": len(games),
-        "dates": [{"date": d, "totalGames": len(gs), "games": gs} for d, gs in sorted(dates.items())],
+        "dates": [
+            {"date": d, "totalGames": len(gs), "games": gs} for d, gs in sorted(dates.items())
+        ],
     }
 
 
@@ -254,18 +260,63 @@ def schedule_after() -> dict[str, Any]:
     nine = [(0, 1), (1, 0), (0, 0), (2, 1), (0, 2), (1, 0), (0, 1), (0, 0), (0, None)]
     six = [(0, 1), (0, 0), (1, 0), (0, 1), (0, 0), (0, 1)]
     return schedule(
-        _game(746300, "BOS@NYY", "2024-07-13", ("Final", "Final"), score=(4, 5),
-              linescore=_linescore(nine)),
-        _game(746233, "CWS@DET", "2024-07-13", ("Final", "Final"), double="S",
-              when="2024-07-13T17:10:00Z", score=(1, 4)),
-        _game(746234, "CWS@DET-2", "2024-07-13", ("Final", "Final"), number=2, double="S",
-              score=(2, 3)),
-        _game(746301, "LAA@ATH", "2024-07-13", ("Final", "Final"), when="2024-07-14T02:07:00Z",
-              score=(6, 2)),
-        _game(746302, "SEA@HOU", "2024-07-13", ("Final", "Completed Early: Rain"), score=(1, 3),
-              linescore=_linescore(six)),
-        _game(746303, "TOR@BAL", "2024-07-13", ("Final", "Postponed"),
-              rescheduleDate="2024-07-14T17:05:00Z", rescheduleGameDate="2024-07-14"),
-        _game(746303, "TOR@BAL-makeup", "2024-07-14", PRE, double="Y",
-              rescheduledFrom="2024-07-13T23:05:00Z", rescheduledFromDate="2024-07-13"),
+        _game(
+            746300,
+            "BOS@NYY",
+            "2024-07-13",
+            ("Final", "Final"),
+            score=(4, 5),
+            linescore=_linescore(nine),
+        ),
+        _game(
+            746233,
+            "CWS@DET",
+            "2024-07-13",
+            ("Final", "Final"),
+            double="S",
+            when="2024-07-13T17:10:00Z",
+            score=(1, 4),
+        ),
+        _game(
+            746234,
+            "CWS@DET-2",
+            "2024-07-13",
+            ("Final", "Final"),
+            number=2,
+            double="S",
+            score=(2, 3),
+        ),
+        _game(
+            746301,
+            "LAA@ATH",
+            "2024-07-13",
+            ("Final", "Final"),
+            when="2024-07-14T02:07:00Z",
+            score=(6, 2),
+        ),
+        _game(
+            746302,
+            "SEA@HOU",
+            "2024-07-13",
+            ("Final", "Completed Early: Rain"),
+            score=(1, 3),
+            linescore=_linescore(six),
+        ),
+        _game(
+            746303,
+            "TOR@BAL",
+            "2024-07-13",
+            ("Final", "Postponed"),
+            rescheduleDate="2024-07-14T17:05:00Z",
+            rescheduleGameDate="2024-07-14",
+        ),
+        _game(
+            746303,
+            "TOR@BAL-makeup",
+            "2024-07-14",
+            PRE,
+            double="Y",
+            rescheduledFrom="2024-07-13T23:05:00Z",
+            rescheduledFromDate="2024-07-13",
+        ),
     )
