@@ -88,7 +88,7 @@ def _event_keys(
         )
     }
     candidates = _candidates(session, events, schedule)
-    taken = _taken_keys(session, source, candidates, refs)
+    taken = _taken_keys(session, source, _possible_keys(events, candidates), refs)
     changes: dict[str, str] = {}
     for event in sorted(events, key=lambda g: g.commence_time):
         ref = event.source_ref
@@ -98,8 +98,14 @@ def _event_keys(
             key, confirmed = link.game_key, True
         else:
             match = _match(event, candidates, taken)
-            key, confirmed = (match.key, True) if match else (_fallback(event, taken), False)
-            _write_link(session, source, ref, key, confirmed, event, link, now)
+            if match is not None:
+                key, confirmed = match.key, True
+            elif link is not None and taken.get(link.game_key, ref) == ref:
+                key, confirmed = link.game_key, False  # still no schedule: keep the same key
+            else:
+                key, confirmed = _fallback(event, taken), False
+            if link is None or (link.game_key, link.confirmed) != (key, confirmed):
+                _write_link(session, source, ref, key, confirmed, event, link, now)
         taken[key] = ref
         changes[event.game_key] = key
     return changes
@@ -146,16 +152,28 @@ def _candidates(
     return list(found.values())
 
 
+def _possible_keys(events: Sequence[Game], candidates: Iterable[_Candidate]) -> set[str]:
+    """Every key these events could take: schedule candidates and each game number of a day."""
+    keys = {c.key for c in candidates}
+    for g in events:
+        day = official_date(g.commence_time)
+        keys.update(
+            make_game_key(day, away=g.away, home=g.home, game_number=n) for n in range(1, 10)
+        )
+    return keys
+
+
 def _taken_keys(
-    session: Session, source: str, candidates: Iterable[_Candidate], refs: Sequence[str]
+    session: Session, source: str, keys: set[str], refs: Sequence[str]
 ) -> dict[str, str]:
     """Keys already linked to OTHER events of this source, key -> event id."""
-    keys = [c.key for c in candidates]
     if not keys:
         return {}
     rows = session.execute(
         select(GameLink.game_key, GameLink.ref).where(
-            GameLink.source == source, GameLink.game_key.in_(keys), GameLink.ref.not_in(refs)
+            GameLink.source == source,
+            GameLink.game_key.in_(sorted(keys)),
+            GameLink.ref.not_in(refs),
         )
     )
     return {key: ref for key, ref in rows}

@@ -93,17 +93,23 @@ def _settle_start_time(
     """Apply the start-time rule (see upsert_games) to a stored game not yet under way."""
     if row.status != "scheduled":
         return
+    odds_time = odds.commence_time if odds else None
+    schedule_time = None
     if official is not None and not official.start_tbd:
-        known = odds.commence_time if odds else row.commence_time
-        if (odds or row.start_time_source == "odds") and known != official.commence_time:
-            log.info(
-                "start times disagree: The Odds API wins",
-                extra={
-                    "game_key": row.game_key,
-                    "odds_commence_time": known.isoformat(),
-                    "schedule_commence_time": official.commence_time.isoformat(),
-                },
-            )
+        schedule_time = official.commence_time
+    if odds_time is None and row.start_time_source == "odds":
+        odds_time = row.commence_time
+    if schedule_time is None and odds is not None and row.start_time_source == "schedule":
+        schedule_time = row.commence_time
+    if odds_time is not None and schedule_time is not None and odds_time != schedule_time:
+        log.info(
+            "start times disagree: The Odds API wins",
+            extra={
+                "game_key": row.game_key,
+                "odds_commence_time": odds_time.isoformat(),
+                "schedule_commence_time": schedule_time.isoformat(),
+            },
+        )
     chosen = odds or official
     if chosen is None or (chosen.schedule and chosen.start_tbd):
         return  # a placeholder never moves a start time
