@@ -81,12 +81,18 @@ def _event_keys(
 ) -> dict[str, str]:
     """old key -> key for each event, with the links written."""
     refs = [g.source_ref for g in events if g.source_ref]
-    links = {
-        link.ref: link
-        for link in session.scalars(
-            select(GameLink).where(GameLink.source == source, GameLink.ref.in_(refs))
-        )
-    }
+    links: dict[str, GameLink] = {}
+    called_off: set[str] = set()
+    for found, status in session.execute(
+        select(GameLink, GameRow.status)
+        .outerjoin(GameRow, GameRow.game_key == GameLink.game_key)
+        .where(GameLink.source == source, GameLink.ref.in_(refs))
+    ):
+        links[found.ref] = found
+        if status in _CALLED_OFF:
+            called_off.add(found.game_key)
+    if all(_holds(links.get(g.source_ref or ""), g, called_off) for g in events):
+        return {g.game_key: links[g.source_ref or ""].game_key for g in events}  # one query
     candidates = _candidates(session, events, schedule)
     taken = _taken_keys(session, source, _possible_keys(events, candidates), refs)
     changes: dict[str, str] = {}
@@ -94,7 +100,8 @@ def _event_keys(
         ref = event.source_ref
         assert ref is not None
         link = links.get(ref)
-        if link is not None and link.confirmed and _still_valid(link, event, candidates):
+        if _holds(link, event, called_off):
+            assert link is not None
             key, confirmed = link.game_key, True
         else:
             match = _match(event, candidates, taken)
@@ -179,12 +186,14 @@ def _taken_keys(
     return {key: ref for key, ref in rows}
 
 
-def _still_valid(link: GameLink, event: Game, candidates: Sequence[_Candidate]) -> bool:
+def _holds(link: GameLink | None, event: Game, called_off: set[str]) -> bool:
     """A confirmed link holds unless its game was called off or the event moved a day away."""
-    linked = next((c for c in candidates if c.key == link.game_key), None)
-    if linked is not None and linked.status in _CALLED_OFF:
-        return False
-    return abs(event.commence_time - link.commence_time) < RELINK_AFTER
+    return (
+        link is not None
+        and link.confirmed
+        and link.game_key not in called_off
+        and abs(event.commence_time - link.commence_time) < RELINK_AFTER
+    )
 
 
 def _match(

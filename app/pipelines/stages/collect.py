@@ -275,10 +275,15 @@ def _blocked(src: Any, source: Any, state: SourceState | None) -> str | None:
             "asked (Retry-After)"
         )
     breakers = src.ctx.breakers
-    if breakers is None:
-        return None
+    if breakers is None or not _has_failed(state):
+        return None  # only failures open a breaker: none recorded, nothing to ask (no write)
     verdict = breakers.allow(breaker_name(source.name))
     return None if verdict.allowed else f"CircuitOpen: {verdict.reason}"
+
+
+def _has_failed(state: SourceState | None) -> bool:
+    """Whether the source's last fetches failed (its breaker may be counting or open)."""
+    return state is not None and (state.consecutive_failures or 0) > 0
 
 
 def _planned_kinds(
@@ -370,7 +375,7 @@ def collect(src: Any) -> StageOutcome:
             )
             continue
         batch = attempts.batch
-        if src.ctx.breakers is not None:
+        if src.ctx.breakers is not None and _has_failed(state):
             src.ctx.breakers.record_success(breaker_name(source.name))
         with src.sessions.begin() as session:
             counts = store_batch(

@@ -50,7 +50,11 @@ def feed() -> Iterator[FeedServer]:
 
 
 def _quota(remaining: int) -> dict[str, str]:
-    return {"x-requests-remaining": str(remaining), "x-requests-used": "100", "x-requests-last": "3"}
+    return {
+        "x-requests-remaining": str(remaining),
+        "x-requests-used": "100",
+        "x-requests-last": "3",
+    }
 
 
 def _context(app: Any, db: Any, clock: Clock, *sources: Any, plan: QuotaPlan | None) -> Any:
@@ -86,7 +90,10 @@ def test_the_plan_holds_paid_polls_uses_free_events_and_keeps_the_reserve(app, d
 
         assert [first.status, held.status, due.status] == ["succeeded"] * 3
         assert _paths(feed) == [ODDS_PATH, EVENTS_PATH, ODDS_PATH]
-        assert "quota plan: paid requests held" in held.summary["collect"]["deferred_sources"]["odds_api"]
+        assert (
+            "quota plan: paid requests held"
+            in held.summary["collect"]["deferred_sources"]["odds_api"]
+        )
         with db.session() as s:
             state = s.get(SourceState, "odds_api")
             assert state.last_poll_at == clock.now and state.next_poll_at > clock.now
@@ -119,10 +126,15 @@ def test_a_lone_nightcap_without_a_schedule_in_a_cold_process(app, db, feed) -> 
     made: list[Any] = []
 
     def cold_run() -> Any:
-        odds = OddsApiSource("k-0123456789", base_url=feed.base_url, timeout=2.0, scores_days_from=None)
+        odds = OddsApiSource(
+            "k-0123456789", base_url=feed.base_url, timeout=2.0, scores_days_from=None
+        )
         made.append(odds)
         return run_pipeline(
-            _context(app, db, clock, odds, plan=None), "collection", "schedule", scheduled_for=clock.now
+            _context(app, db, clock, odds, plan=None),
+            "collection",
+            "schedule",
+            scheduled_for=clock.now,
         )
 
     try:
@@ -152,7 +164,10 @@ def test_start_times_the_odds_feed_wins_and_conflicts_are_logged(app, db, feed, 
         with caplog.at_level(logging.INFO, logger="dugout.pipelines.store"):
             for _ in range(2):
                 ctx = _context(app, db, clock, odds, mlb, plan=None)
-                assert run_pipeline(ctx, "collection", "schedule", scheduled_for=clock.now).status == "succeeded"
+                assert (
+                    run_pipeline(ctx, "collection", "schedule", scheduled_for=clock.now).status
+                    == "succeeded"
+                )
                 clock.now += timedelta(minutes=1)
     finally:
         odds.close()
@@ -161,6 +176,8 @@ def test_start_times_the_odds_feed_wins_and_conflicts_are_logged(app, db, feed, 
         game = s.scalars(select(Game).where(Game.game_key == "2024-07-13-BOS@NYY")).one()
     assert game.commence_time == datetime(2024, 7, 13, 23, 5, tzinfo=UTC)
     assert game.start_time_source == "odds"
-    conflicts = [r for r in caplog.records if r.getMessage() == "start times disagree: The Odds API wins"]
+    conflicts = [
+        r for r in caplog.records if r.getMessage() == "start times disagree: The Odds API wins"
+    ]
     assert conflicts and conflicts[0].odds_commence_time == "2024-07-13T23:05:00+00:00"
     assert conflicts[0].schedule_commence_time == "2024-07-13T23:10:00+00:00"
