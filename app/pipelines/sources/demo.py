@@ -257,10 +257,11 @@ class DemoSource(Source):
             parts = _partition(parsed, lambda row: _game_of(row, by_pk))
             for game, status in stale:
                 self._schedule_memo[game.index] = (status, parts.get(game.game_key, Parsed()))
-        listed = {game.game_key for game in batch.games}
+        # The schedule's rows are kept beside the odds events of the same games: they carry the
+        # gamePk and game number the events are linked to (app.pipelines.identity).
         for game in self.games:
             part = self._schedule_memo[game.index][1]
-            batch.games.extend(g for g in part.games if g.game_key not in listed)
+            batch.games.extend(part.games)
             batch.scores.extend(part.scores)
             batch.rejected.extend(part.rejected)
 
