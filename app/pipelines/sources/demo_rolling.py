@@ -58,7 +58,7 @@ class RollingDemoSource(Source):
         """The games around the current moment (for hints and pages)."""
         return self.games_at(datetime.now(NEW_YORK))
 
-    def _fetch(self, now: datetime) -> SourceBatch:
+    def _fetch(self, now: datetime, kinds: frozenset[str] | None = None) -> SourceBatch:
         """The union of the live slates' batches; one content hash over theirs."""
         batch = SourceBatch(self.name, now)
         hashes: list[Any] = [self.seed, self.scale, "rolling"]
