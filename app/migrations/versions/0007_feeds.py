@@ -4,8 +4,8 @@ quota samples, one recommendation per bet with arbitrage legs, price and line CL
 Existing recommendations keep their rows: each gets a bet key of its own ("legacy:<id>"), so
 two strategies' rows on one bet are not merged after the fact.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0007
+Revises: 0006_session_idle
 Create Date: 2026-12-01 10:30:00
 """
 from alembic import op
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import app.db
 
 
-revision = '0004'
-down_revision = '0003'
+revision = "0007_feeds"
+down_revision = "0006_session_idle"
 branch_labels = None
 depends_on = None
 
