@@ -1,0 +1,84 @@
+"""Faults injected by pid into real `dugout scheduler` processes on one PostgreSQL, judged by
+reading the ledger at rest (scheduler/tally.py): one execution per tick, nothing stuck, every
+interrupted tick retried or superseded. Polled with generous deadlines, never timed."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from pg_scheduler import (
+    assert_exactly_once,
+    data_rows_of,
+    holder_pid,
+    lease,
+    process_env,
+    runs,
+    seed,
+    spawn_scheduler,
+    stages_of,
+    wait_for,
+)
+
+from app.models import PipelineRun
+from scheduler.schedule import JobSpec
+
+pytestmark = pytest.mark.postgres
+
+
+def _fetching(sessions, holder: str) -> PipelineRun | None:
+    """A run of `holder` whose collect stage is running (its source is fetching)."""
+    for run in runs(sessions, "collection"):
+        if run.status == "running" and run.actor == f"scheduler:{holder}":
+            if ("collect", "running") in stages_of(sessions, run.id):
+                return run
+    return None
+
+
+def _retried(sessions, run_id) -> list[PipelineRun]:
+    return [
+        r
+        for r in runs(sessions)
+        if r.parent_run_id == run_id and r.status in ("succeeded", "partial")
+    ]
+
+
+def test_sigkill_of_the_leader_mid_run_retries_its_tick_once(
+    processes, sessions, pg_url, tmp_path
+) -> None:
+    """The leader dies with collection fetching: its successor declares the run lost (its
+    epoch is over), retries it as attempt 2 of the same tick, and the chain runs once."""
+    seed(
+        sessions,
+        JobSpec("collection", "collection", 3, "critical"),
+        JobSpec("analysis", "analysis", 0),
+    )
+    env = process_env(pg_url, tmp_path / "var")
+    env["DUGOUT_TEST_FETCH_DELAY_S"] = "1.5"
+    for name in ("s1", "s2"):
+        spawn_scheduler(processes, name, env)
+    holder, epoch = wait_for(lambda: lease(sessions)[0] and lease(sessions), 90)
+    victim = wait_for(lambda: _fetching(sessions, holder), 90, step_s=0.05)
+    os.kill(holder_pid(holder), signal.SIGKILL)
+
+    wait_for(lambda: (held := lease(sessions))[1] > epoch and held[0], 90)
+    retry = wait_for(lambda: _retried(sessions, victim.id), 120, step_s=0.2)
+    # the retried tick's analysis runs once, and two later ticks run under the successor
+    wait_for(
+        lambda: len([r for r in runs(sessions, "analysis") if r.finished_at is not None]) >= 2,
+        120,
+        step_s=0.2,
+    )
+    processes.stop_all()  # the ledger at rest
+
+    rows = {r.id: r for r in runs(sessions)}
+    assert (rows[victim.id].status, rows[victim.id].error_type) == ("interrupted", "LeaderLost")
+    assert data_rows_of(sessions, victim.id) == 0  # the killed run left no data behind
+    assert len(retry) == 1 and retry[0].attempt == 2 and retry[0].trigger == "retry"
+    ticks = {
+        (t.pipeline, t.tick): t
+        for t in assert_exactly_once(sessions, pipelines=("collection", "analysis"))
+    }
+    assert ticks[("collection", victim.scheduled_for)].executions == 1
+    assert ticks[("analysis", victim.scheduled_for)].executions == 1  # the chain followed
