@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -110,15 +111,19 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--host", default=None, help="[default: DUGOUT_BIND's host, else 127.0.0.1]")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="[default: 8050]")
+@click.option("--workers", default=None, type=click.IntRange(1, 64), help="[default: 1]")
+@click.option("--threads", default=None, type=click.IntRange(1, 256), help="[default: 8]")
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> None:
-    """Migrate, create the first admin if there is none, and serve through gunicorn."""
+def serve(
+    ctx: Context, host: str | None, port: int | None, workers: int | None, threads: int | None
+) -> None:
+    """Migrate, create the first admin if there is none, and serve through gunicorn with the
+    container's settings and shutdown hooks (app/gunicorn_config.py)."""
     configure_logging(ctx.settings.log_level, ctx.settings.log_json)
-    if workers > 1:  # every worker writes its metrics to files one scrape merges
+    config = serve_settings(os.environ, ctx.settings.var_dir, host, port, workers, threads)
+    if config["workers"] > 1:  # every worker writes its metrics to files one scrape merges
         os.environ.setdefault(
             "PROMETHEUS_MULTIPROC_DIR", str(ctx.settings.var_dir.resolve() / "prometheus")
         )
@@ -133,27 +138,46 @@ def serve(ctx: Context, host: str, port: int, workers: int, threads: int) -> Non
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 60)
-            self.cfg.set("graceful_timeout", 30)
-            self.cfg.set("accesslog", None)
-            if "control_socket" in self.cfg.settings:
-                self.cfg.set("control_socket", str(ctx.settings.var_dir.resolve() / "gunicorn.ctl"))
-            from app.observability.metrics import child_exit, on_starting
-
-            self.cfg.set("on_starting", on_starting)
-            self.cfg.set("child_exit", child_exit)
+            for key, value in config.items():
+                if key in self.cfg.settings:  # control_socket: gunicorn 27 and later
+                    self.cfg.set(key, value)
 
         def load(self) -> Any:
             from app import create_app
 
             return create_app(ctx.settings)
 
-    click.echo(f"Dugout serving on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"Dugout serving on http://{config['bind']}/ (Ctrl-C to stop)", err=True)
     _Server().run()
+
+
+def serve_settings(
+    environ: Mapping[str, str],
+    var_dir: Path,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+) -> dict[str, Any]:
+    """gunicorn's settings for `dugout serve`: the DUGOUT_* environment as the container reads
+    it, with a local developer's defaults (127.0.0.1:8050, one worker) where it sets nothing,
+    and the command's options over both."""
+    from app.gunicorn_config import gunicorn_settings
+
+    env = dict(environ)
+    env.setdefault("DUGOUT_VAR_DIR", str(var_dir))
+    env.setdefault("DUGOUT_BIND", "127.0.0.1:8050")
+    env.setdefault("DUGOUT_WORKERS", "1")
+    env.setdefault("DUGOUT_GUNICORN_CTL", str(var_dir.resolve() / "gunicorn.ctl"))
+    config = gunicorn_settings(env)
+    if host is not None or port is not None:
+        env_host, _, env_port = str(config["bind"]).rpartition(":")
+        config["bind"] = f"{host or env_host or '127.0.0.1'}:{port or env_port or 8050}"
+    if workers is not None:
+        config["workers"] = workers
+    if threads is not None:
+        config["threads"] = threads
+    return config
 
 
 def empty_ledger_hint(ctx: Context, now: datetime) -> str | None:

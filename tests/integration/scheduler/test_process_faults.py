@@ -30,9 +30,9 @@ pytestmark = pytest.mark.postgres
 def _fetching(sessions, holder: str) -> PipelineRun | None:
     """A run of `holder` whose collect stage is running (its source is fetching)."""
     for run in runs(sessions, "collection"):
-        if run.status == "running" and run.actor == f"scheduler:{holder}":
-            if ("collect", "running") in stages_of(sessions, run.id):
-                return run
+        mine = run.status == "running" and run.actor == f"scheduler:{holder}"
+        if mine and ("collect", "running") in stages_of(sessions, run.id):
+            return run
     return None
 
 

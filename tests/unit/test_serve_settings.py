@@ -1,0 +1,56 @@
+"""`dugout serve` and the container's `gunicorn -c gunicorn.conf.py` read the same settings and
+hooks; serve keeps a developer's defaults where the environment says nothing."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from app.cli import serve_settings
+from app.gunicorn_config import gunicorn_settings
+
+REPO = Path(__file__).resolve().parents[2]
+HOOKS = ("on_starting", "child_exit", "post_worker_init", "worker_exit")
+
+
+def test_serve_honours_the_serving_variables_and_the_container_hooks(tmp_path) -> None:
+    env = {
+        "DUGOUT_BIND": "0.0.0.0:9000",
+        "DUGOUT_WORKERS": "3",
+        "DUGOUT_THREADS": "5",
+        "DUGOUT_GRACEFUL_TIMEOUT": "12",
+        "DUGOUT_WORKER_TIMEOUT": "40",
+    }
+    config = serve_settings(env, tmp_path, None, None, None, None)
+    assert config == {
+        **gunicorn_settings({**env, "DUGOUT_VAR_DIR": str(tmp_path)}),
+        **{"control_socket": str(tmp_path.resolve() / "gunicorn.ctl")},
+    }
+    assert (config["bind"], config["workers"], config["threads"]) == ("0.0.0.0:9000", 3, 5)
+    assert (config["graceful_timeout"], config["timeout"]) == (12, 40)
+    assert all(callable(config[h]) for h in HOOKS) and config["preload_app"] is False
+
+
+def test_serve_options_win_and_its_defaults_stay_local(tmp_path) -> None:
+    assert serve_settings({}, tmp_path, None, None, None, None)["bind"] == "127.0.0.1:8050"
+    assert serve_settings({}, tmp_path, None, None, None, None)["workers"] == 1
+    env = {"DUGOUT_BIND": "0.0.0.0:9000", "DUGOUT_WORKERS": "3"}
+    config = serve_settings(env, tmp_path, None, 9100, 2, 4)
+    assert (config["bind"], config["workers"], config["threads"]) == ("0.0.0.0:9100", 2, 4)
+    assert serve_settings(env, tmp_path, "127.0.0.1", None, None, None)["bind"] == (
+        "127.0.0.1:9000"
+    )
+
+
+def test_a_bad_serving_variable_stops_the_start_naming_it(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="DUGOUT_GRACEFUL_TIMEOUT must be a whole number"):
+        serve_settings({"DUGOUT_GRACEFUL_TIMEOUT": "soon"}, tmp_path, None, None, None, None)
+
+
+def test_the_container_config_file_is_the_same_settings(monkeypatch) -> None:
+    monkeypatch.setenv("DUGOUT_WORKERS", "4")
+    conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert conf["workers"] == 4
+    assert {k: conf[k] for k in gunicorn_settings()} == gunicorn_settings()
