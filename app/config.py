@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "DUGOUT_"
 
@@ -67,6 +68,7 @@ class Settings:
     scheduler_enabled: bool = True
     rollup_keeper: bool = True  # keep rollups current from a thread of every server process
     refresh_interval_s: int = 15
+    display_tz: str = "America/New_York"  # the pages' time zone until a user picks one
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -170,7 +172,21 @@ def load_settings(
         raise ConfigError(
             "DUGOUT_LOGIN_DELAY_BASE_S must be above 0 and at most DUGOUT_LOGIN_DELAY_MAX_S"
         )
+    if not _is_zone(settings.display_tz):
+        raise ConfigError(
+            f"DUGOUT_DISPLAY_TZ must be an IANA time zone such as America/New_York, "
+            f"not {settings.display_tz!r}"
+        )
     return settings
+
+
+def _is_zone(name: str) -> bool:
+    """True when `name` names a time zone this machine's tz database holds."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def ensure_secret_key(settings: Settings) -> str:

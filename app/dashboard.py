@@ -46,12 +46,42 @@ def serve_layout() -> Any:
     username = getattr(current_user, "username", None) if role else None
     return html.Div(
         [
-            navbar(visible_pages(role), role=role, username=username),
+            navbar(visible_pages(role), role=role, username=username, extra=_zone_picker()),
             html.Div(id="kill-switch-banner", role="alert"),
             html.Main(dash.page_container, className="container-fluid py-3"),
             dcc.Store(id="session-role", data=role),
             dcc.Interval(id="shell-refresh", interval=refresh_ms()),
         ]
+    )
+
+
+def default_zone() -> str:
+    """The instance's display time zone (DUGOUT_DISPLAY_TZ), until a user picks another."""
+    from flask import current_app
+
+    return str(current_app.extensions["dugout.settings"].display_tz)
+
+
+def _zone_picker() -> Any:
+    """Every page's time zone: the choice is kept in the browser (Dash persistence)."""
+    import dash_bootstrap_components as dbc
+
+    from components.formatting import zone_options
+
+    default = default_zone() if has_request_context() else "UTC"
+    return html.Div(
+        [
+            dbc.Label("Time zone", html_for="display-tz", className="visually-hidden"),
+            dbc.Select(
+                id="display-tz",
+                options=zone_options(default),
+                value=default,
+                persistence=True,
+                persistence_type="local",
+                size="sm",
+            ),
+        ],
+        className="me-2",
     )
 
 

@@ -8,8 +8,11 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 
-def navbar(pages: list[dict[str, Any]], role: str | None, username: str | None) -> dbc.Navbar:
-    """A navbar linking `pages`, with the user, their role and a sign-out link."""
+def navbar(
+    pages: list[dict[str, Any]], role: str | None, username: str | None, extra: Any = None
+) -> dbc.Navbar:
+    """A navbar linking `pages`, with `extra` (the time zone picker), the user, their role and
+    a sign-out link."""
     links = [
         dbc.NavItem(
             dbc.NavLink(
@@ -18,9 +21,9 @@ def navbar(pages: list[dict[str, Any]], role: str | None, username: str | None) 
         )
         for p in pages
     ]
-    right: list[Any] = []
+    right: list[Any] = [extra] if extra is not None else []
     if username:
-        right = [
+        right += [
             html.Span(
                 [html.Strong(username), f" · {role}"], className="navbar-text me-3", id="nav-user"
             ),

@@ -1,0 +1,339 @@
+"""Every recommendation as a bet: its game, price taken, stake, strategies, the current best
+price and whether it is still offered, its close and CLV, its result; arbitrage positions with
+their legs; totals of the filtered set from one SQL aggregate.
+
+A bet's state for a reader: `open` (not graded yet: before first pitch, or started and
+closed), `settled` (graded win, loss or push) or `void` (graded void)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.models import Game, Grade, QuoteRow, Recommendation, RecommendationLeg
+from app.pipelines.odds import american_to_decimal
+
+BET_STATES = ("open", "settled", "void")
+
+
+@dataclass(frozen=True, slots=True)
+class BetFilter:
+    """What the reader asked for; every field optional. Dates bound the first pitch."""
+
+    state: str | None = None  # open | settled | void
+    strategy: str | None = None
+    book: str | None = None
+    market: str | None = None
+    start_from: datetime | None = None  # first pitch at or after
+    start_before: datetime | None = None  # first pitch before
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One leg of an arbitrage position."""
+
+    side: str
+    book: str
+    price: int
+    point: float | None
+    stake_units: float
+
+
+@dataclass(frozen=True, slots=True)
+class BetView:
+    """One recommendation as the bets page shows it (plain data, no formatting)."""
+
+    id: str
+    kind: str  # single | arbitrage
+    state: str  # open | settled | void
+    game_key: str
+    home: str | None
+    away: str | None
+    commence_time: datetime | None
+    market: str
+    side: str
+    point: float | None
+    book: str
+    price: int
+    stake_units: float
+    strategies: tuple[str, ...]
+    created_at: datetime
+    close_price: int | None
+    close_point: float | None
+    clv: float | None  # price CLV
+    line_clv: float | None  # points
+    clv_basis: str | None
+    result: str | None  # win | loss | push | void
+    profit_units: float | None
+    legs: tuple[LegView, ...] = ()
+    current_price: int | None = None  # best price now at the bet's point, any book
+    current_book: str | None = None
+    still_available: bool | None = None  # the bet's book still offers this price or better
+
+
+@dataclass(frozen=True, slots=True)
+class BetTotals:
+    """The filtered set summed: bets, stake, profit of the settled, ROI, average price CLV."""
+
+    bets: int
+    staked: float  # every bet with action or pending (voids excluded)
+    settled: int
+    settled_staked: float
+    units: float
+    clv_n: int
+    clv_sum: float
+    wins: int = 0
+    losses: int = 0
+    pushes: int = 0
+
+    @property
+    def roi(self) -> float | None:
+        """Profit over the amount staked on settled bets."""
+        return self.units / self.settled_staked if self.settled_staked else None
+
+    @property
+    def avg_clv(self) -> float | None:
+        """Mean price CLV of the bets that have one."""
+        return self.clv_sum / self.clv_n if self.clv_n else None
+
+
+@dataclass(frozen=True, slots=True)
+class BetPage:
+    """The rows asked for (newest first pitch first, at most `limit`) and the totals of all."""
+
+    rows: list[BetView]
+    totals: BetTotals
+    truncated: bool = False
+
+
+def _state_column() -> ColumnElement[str]:
+    return case(
+        (Grade.result == "void", "void"),
+        (Grade.result.is_not(None), "settled"),
+        else_="open",
+    )
+
+
+def _conditions(f: BetFilter) -> list[ColumnElement[bool]]:
+    r = Recommendation
+    out: list[ColumnElement[bool]] = []
+    if f.state == "open":
+        out.append(Grade.id.is_(None))
+    elif f.state == "settled":
+        out.append(and_(Grade.id.is_not(None), Grade.result != "void"))
+    elif f.state == "void":
+        out.append(Grade.result == "void")
+    if f.strategy:
+        # the tags are a JSON list of names: match the quoted name in its text, on both DBs
+        out.append(
+            or_(r.strategy == f.strategy, cast(r.strategies, String).contains(f'"{f.strategy}"'))
+        )
+    if f.book:
+        leg = RecommendationLeg
+        out.append(
+            or_(
+                r.book == f.book,
+                exists().where(leg.recommendation_id == r.id, leg.book == f.book),
+            )
+        )
+    if f.market:
+        out.append(r.market == f.market)
+    if f.start_from is not None:
+        out.append(Game.commence_time >= f.start_from)
+    if f.start_before is not None:
+        out.append(Game.commence_time < f.start_before)
+    return out
+
+
+def _base(f: BetFilter, *columns: Any) -> Any:
+    return (
+        select(*columns)
+        .select_from(Recommendation)
+        .outerjoin(Game, Game.game_key == Recommendation.game_key)
+        .outerjoin(Grade, Grade.recommendation_id == Recommendation.id)
+        .where(*_conditions(f))
+    )
+
+
+def bet_totals(session: Session, f: BetFilter) -> BetTotals:
+    """The filtered set summed in one aggregate query."""
+    r, g = Recommendation, Grade
+    settled = and_(g.id.is_not(None), g.result != "void")
+    row = session.execute(
+        _base(
+            f,
+            func.count(r.id),
+            func.coalesce(func.sum(case((g.result == "void", 0.0), else_=r.stake_units)), 0.0),
+            func.coalesce(func.sum(case((settled, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((settled, g.stake_units), else_=0.0)), 0.0),
+            func.coalesce(func.sum(case((settled, g.profit_units), else_=0.0)), 0.0),
+            func.count(r.clv),
+            func.coalesce(func.sum(r.clv), 0.0),
+            func.coalesce(func.sum(case((g.result == "win", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((g.result == "loss", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((g.result == "push", 1), else_=0)), 0),
+        )
+    ).one()
+    return BetTotals(
+        int(row[0]),
+        float(row[1]),
+        int(row[2]),
+        float(row[3]),
+        float(row[4]),
+        int(row[5]),
+        float(row[6]),
+        int(row[7]),
+        int(row[8]),
+        int(row[9]),
+    )
+
+
+def bet_books(session: Session) -> list[str]:
+    """Every book a bet or an arbitrage leg was placed at (for the book picker)."""
+    singles = select(Recommendation.book).where(Recommendation.kind != "arbitrage")
+    legs = select(RecommendationLeg.book)
+    return sorted(set(session.scalars(singles.union(legs))))
+
+
+def bets(
+    session: Session, f: BetFilter, now: datetime, limit: int = 500, offset: int = 0
+) -> BetPage:
+    """The bets matching `f`, newest first pitch first, with their legs and current prices."""
+    r, g = Recommendation, Grade
+    query = (
+        _base(
+            f,
+            r,
+            Game.home,
+            Game.away,
+            Game.commence_time,
+            _state_column().label("state"),
+            g.result,
+            g.profit_units,
+        )
+        .order_by(Game.commence_time.desc(), r.created_at.desc(), r.id)
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    found = session.execute(query).all()
+    truncated = len(found) > limit
+    found = found[:limit]
+    ids = [row[0].id for row in found]
+    legs: dict[Any, list[LegView]] = {}
+    if any(row[0].kind == "arbitrage" for row in found):
+        for leg in session.scalars(
+            select(RecommendationLeg)
+            .where(RecommendationLeg.recommendation_id.in_(ids))
+            .order_by(RecommendationLeg.side)
+        ):
+            legs.setdefault(leg.recommendation_id, []).append(
+                LegView(leg.side, leg.book, leg.price, leg.point, leg.stake_units)
+            )
+    upcoming = {
+        row[0].id
+        for row in found
+        if row.state == "open" and row.commence_time is not None and row.commence_time > now
+    }
+    current = current_quotes(session, {row[0].game_key for row in found if row[0].id in upcoming})
+    rows = []
+    for row in found:
+        rec = row[0]
+        best: tuple[int | None, str | None, bool | None] = (None, None, False)
+        if rec.id in upcoming and rec.kind == "arbitrage":
+            best = (None, None, None)  # a position of several prices: see its legs
+        elif rec.id in upcoming:
+            best = _availability(rec, current.get((rec.game_key, rec.market, rec.side), []))
+        rows.append(
+            BetView(
+                id=str(rec.id),
+                kind=rec.kind,
+                state=row.state,
+                game_key=rec.game_key,
+                home=row.home,
+                away=row.away,
+                commence_time=row.commence_time,
+                market=rec.market,
+                side=rec.side,
+                point=rec.point,
+                book=rec.book,
+                price=rec.price,
+                stake_units=rec.stake_units,
+                strategies=tuple(sorted(set(rec.strategies or [rec.strategy]))),
+                created_at=rec.created_at,
+                close_price=rec.close_price,
+                close_point=rec.close_point,
+                clv=rec.clv,
+                line_clv=rec.line_clv,
+                clv_basis=rec.clv_basis,
+                result=row.result,
+                profit_units=row.profit_units,
+                legs=tuple(legs.get(rec.id, ())),
+                current_price=best[0],
+                current_book=best[1],
+                still_available=best[2],
+            )
+        )
+    return BetPage(rows, bet_totals(session, f), truncated)
+
+
+Key = tuple[str, str, str]
+
+
+def current_quotes(
+    session: Session, game_keys: set[str]
+) -> dict[Key, list[tuple[str, int, float | None]]]:
+    """Each book's newest quote per (game, market, side) of these games: (book, price, point)."""
+    if not game_keys:
+        return {}
+    q = QuoteRow
+    newest = (
+        select(
+            q.game_key,
+            q.market,
+            q.side,
+            q.book,
+            q.price,
+            q.point,
+            func.row_number()
+            .over(
+                partition_by=(q.game_key, q.market, q.side, q.book),
+                order_by=(q.last_update.desc(), q.collected_at.desc()),
+            )
+            .label("rn"),
+        )
+        .where(q.game_key.in_(sorted(game_keys)))
+        .subquery()
+    )
+    out: dict[Key, list[tuple[str, int, float | None]]] = {}
+    for game, market, side, book, price, point in session.execute(
+        select(
+            newest.c.game_key,
+            newest.c.market,
+            newest.c.side,
+            newest.c.book,
+            newest.c.price,
+            newest.c.point,
+        ).where(newest.c.rn == 1)
+    ):
+        out.setdefault((game, market, side), []).append((book, price, point))
+    return out
+
+
+def _availability(
+    rec: Recommendation, quotes: Sequence[tuple[str, int, float | None]]
+) -> tuple[int | None, str | None, bool]:
+    """(best price now at the bet's point, its book, whether the bet's book still offers the
+    price taken or better at that point)."""
+    same_point = [(b, p) for b, p, pt in quotes if pt == rec.point]
+    if not same_point:
+        return None, None, False
+    book, price = max(same_point, key=lambda bp: (american_to_decimal(bp[1]), bp[0]))
+    own = next((p for b, p in same_point if b == rec.book), None)
+    available = own is not None and american_to_decimal(own) >= american_to_decimal(rec.price)
+    return price, book, available
