@@ -581,7 +581,7 @@ class Alert(Base):
     __tablename__ = "alerts"
     id: Mapped[uuid.UUID] = _pk()
     key: Mapped[str] = mapped_column(String(128), nullable=False)
-    severity: Mapped[str] = mapped_column(String(16), nullable=False)  # page|ticket|info
+    severity: Mapped[str] = mapped_column(String(16), nullable=False)  # slo.ALERT_LEVELS|info
     title: Mapped[str] = mapped_column(String(255), nullable=False)
     message: Mapped[str] = mapped_column(Text, nullable=False, default="")
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)

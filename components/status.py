@@ -11,34 +11,50 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dash_table, html
 
+from app.observability.slo import LEVEL_WORDS, QUIET_LEVELS, quiet_level
 from components.ledger import STATUS_COLOURS, empty_state
 
-SEVERITY_COLOURS = {"page": "danger", "ticket": "warning", "info": "info"}
+SEVERITY_COLOURS = {
+    "page": "danger",
+    "ticket": "warning",
+    "budget_exhausted": "danger",
+    "info": "info",
+}
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}%}"
 
 
+LEVEL_COLOURS = {
+    "page": "danger",
+    "ticket": "warning",
+    "budget_exhausted": "danger",
+    "at_risk": "warning",
+    "healthy": "success",
+    "no_data": "secondary",
+}
+
+
+def slo_level(slo: Mapping[str, Any]) -> str:
+    """The level the card shows: `shown_level` (set by the status picture from the stored
+    alerts), else the quiet level of its budget; never an alert word no alert carries."""
+    level = slo.get("shown_level")
+    if level in LEVEL_WORDS:
+        return str(level)
+    return quiet_level(slo.get("error_budget_remaining"), int(slo.get("events") or 0))
+
+
 def slo_colour(slo: Mapping[str, Any]) -> str:
-    """danger when a page rule fires or the budget is spent, warning on a ticket or < 25 % left."""
-    firing = slo.get("firing") or {}
-    budget = slo.get("error_budget_remaining")
-    if firing.get("page") or (budget is not None and budget <= 0):
-        return "danger"
-    if firing.get("ticket") or (budget is not None and budget < 0.25):
-        return "warning"
-    return "secondary" if slo.get("sli") is None else "success"
+    """The colour of the card's level (danger: page or budget exhausted; warning: ticket or
+    at risk)."""
+    return LEVEL_COLOURS[slo_level(slo)]
 
 
-def slo_status_word(colour: str) -> str:
-    """The colour's meaning in words (colour is never the only signal)."""
-    return {
-        "danger": "Burning: page",
-        "warning": "At risk",
-        "success": "Healthy",
-        "secondary": "No data yet",
-    }[colour]
+def slo_status_word(level: str) -> str:
+    """The level in words, the same the alert list and `dugout status` print."""
+    word = LEVEL_WORDS[level]
+    return word[0].upper() + word[1:] if level in QUIET_LEVELS else f"Alert: {word}"
 
 
 def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
@@ -47,7 +63,8 @@ def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
         return empty_state("No SLOs are defined.", "slo-empty")
     cols = []
     for s in slos:
-        colour = slo_colour(s)
+        level = slo_level(s)
+        colour = LEVEL_COLOURS[level]
         burn = (s.get("burn_rates") or {}).get("1h", 0.0)
         budget = s.get("error_budget_remaining")
         sli = s.get("sli")
@@ -77,7 +94,11 @@ def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
                 f"Burn rate 1 h: {burn:.1f}x · {s['events']} events / {s['window_days']} d",
                 className="small text-muted",
             ),
-            dbc.Badge(slo_status_word(colour), color=colour, className="mt-1"),
+            dbc.Badge(
+                slo_status_word(level),
+                color=colour,
+                className=f"mt-1 slo-level level-{level}",
+            ),
         ]
         cols.append(
             dbc.Col(
@@ -105,7 +126,11 @@ def alerts_list(alerts: Sequence[Mapping[str, Any]]) -> Any:
         items.append(
             dbc.ListGroupItem(
                 [
-                    dbc.Badge(a.get("severity", "?"), color=colour, className="me-2"),
+                    dbc.Badge(
+                        LEVEL_WORDS.get(a.get("severity", ""), a.get("severity", "?")),
+                        color=colour,
+                        className=f"me-2 alert-level level-{a.get('severity', '')}",
+                    ),
                     html.Strong(a.get("title", a.get("key", ""))),
                     html.Span(f" since {a.get('fired_at', '')}", className="small text-muted"),
                     html.Div(a.get("message", ""), className="small"),

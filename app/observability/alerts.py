@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Alert
-from app.observability.slo import SEVERITIES, SloReport, slo_reports
+from app.observability.slo import ALERT_LEVELS, SloReport, slo_reports
 
 log = logging.getLogger("dugout.alerts")
 _ADVISORY_KEY = 0x5D06A1E7  # serialises evaluations across workers on PostgreSQL
@@ -58,11 +58,16 @@ def _describe(report: SloReport, severity: str) -> tuple[str, str, dict[str, Any
         for r in rules
     )
     budget = report.error_budget_remaining
-    title = f"{report.slo.title}: error budget burning too fast ({severity})"
-    message = (
-        f"{report.slo.objective}. Burn rate {burns}. "
-        f"Error budget left over 30 d: {'n/a' if budget is None else f'{budget:.1%}'}."
-    )
+    left = f"Error budget left over 30 d: {'n/a' if budget is None else f'{budget:.1%}'}."
+    if severity == "budget_exhausted":
+        title = f"{report.slo.title}: error budget exhausted"
+        message = (
+            f"{report.slo.objective}. The 30-day error budget is spent "
+            f"({report.bad} bad of {report.total} events); no burn-rate rule need fire. {left}"
+        )
+    else:
+        title = f"{report.slo.title}: error budget burning too fast ({severity})"
+        message = f"{report.slo.objective}. Burn rate {burns}. {left}"
     labels = {
         "slo": report.slo.name,
         "severity": severity,
@@ -79,7 +84,7 @@ def apply_alerts(session: Session, reports: Sequence[SloReport], now: datetime) 
     result = Evaluation(list(reports))
     open_alerts = {a.key: a for a in session.scalars(select(Alert).where(Alert.status == "firing"))}
     for report in reports:
-        for severity in SEVERITIES:
+        for severity in ALERT_LEVELS:
             key = alert_key(report.slo.name, severity)
             current = open_alerts.get(key)
             if report.firing(severity):

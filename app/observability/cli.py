@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from app.observability.slo import LEVEL_WORDS
 from app.observability.status import StatusReport
 
 DEFAULT_RULES = Path("deploy/prometheus/rules.yml")
@@ -108,13 +109,13 @@ def render_status(report: StatusReport) -> Group:
             "1h",
             "6h",
             "3d",
-            "firing",
+            "alert",
             title="SLOs",
             title_justify="left",
         )
         for s in report.slos:
             b = s["burn_rates"]
-            firing = ", ".join(k for k, v in s["firing"].items() if v) or "-"
+            firing = LEVEL_WORDS[s.get("shown_level") or s["level"]]
             slos.add_row(
                 s["title"],
                 _pct(s["target"], 1),
@@ -129,7 +130,7 @@ def render_status(report: StatusReport) -> Group:
         parts.append(slos)
     alerts = Table("severity", "alert", "since", title="Open alerts", title_justify="left")
     for a in report.alerts:
-        alerts.add_row(a["severity"], a["title"], a["fired_at"])
+        alerts.add_row(LEVEL_WORDS.get(a["severity"], a["severity"]), a["title"], a["fired_at"])
     if not report.alerts:
         alerts.add_row("-", "none", "")
     parts.append(alerts)

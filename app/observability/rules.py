@@ -6,7 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.observability.slo import BURN_RULES, SEVERITIES, SLO, SLOS, WINDOWS
+from app.observability.slo import (
+    BURN_RULES,
+    COMPLIANCE_WINDOW,
+    LEVEL_WORDS,
+    SLO,
+    SLOS,
+    WINDOWS,
+)
+
+BUDGET_WINDOW = f"{COMPLIANCE_WINDOW.days}d"
+BURN_LEVELS = tuple(dict.fromkeys(r.severity for r in BURN_RULES))  # page, ticket
 
 EVENTS = "dugout_slo_events_total"
 HEADER = (
@@ -20,14 +30,16 @@ def error_ratio_record(window: str) -> str:
     return f"dugout:slo_error_ratio:rate{window}"
 
 
-def alert_name(slo: SLO) -> str:
-    """The alert's name, e.g. DugoutPipelineLatencyBudgetBurn."""
-    return "Dugout" + "".join(part.title() for part in slo.name.split("_")) + "BudgetBurn"
+def alert_name(slo: SLO, level: str = "page") -> str:
+    """The alert's name: DugoutPipelineLatencyBudgetBurn for the burn-rate levels,
+    DugoutPipelineLatencyBudgetExhausted for budget_exhausted."""
+    suffix = "BudgetExhausted" if level == "budget_exhausted" else "BudgetBurn"
+    return "Dugout" + "".join(part.title() for part in slo.name.split("_")) + suffix
 
 
 def _recording_rules() -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = []
-    for window in WINDOWS:
+    for window in (*WINDOWS, BUDGET_WINDOW):
         rules.append(
             {
                 "record": error_ratio_record(window),
@@ -51,7 +63,7 @@ def _recording_rules() -> list[dict[str, Any]]:
 def _alert_rules() -> list[dict[str, Any]]:
     rules = []
     for slo in SLOS:
-        for severity in SEVERITIES:
+        for severity in BURN_LEVELS:
             clauses = []
             for rule in (r for r in BURN_RULES if r.severity == severity):
                 limit = f"{rule.factor:g} * {slo.error_budget:.6g}"
@@ -79,7 +91,29 @@ def _alert_rules() -> list[dict[str, Any]]:
                     },
                 }
             )
+        rules.append(_exhausted_rule(slo))
     return rules
+
+
+def _exhausted_rule(slo: SLO) -> dict[str, Any]:
+    """The budget_exhausted level: the error ratio over the compliance window has reached
+    the error budget (what the ledger's `error_budget_remaining <= 0` says)."""
+    level = "budget_exhausted"
+    return {
+        "alert": alert_name(slo, level),
+        "expr": (
+            f'{error_ratio_record(BUDGET_WINDOW)}{{slo="{slo.name}"}} >= {slo.error_budget:.6g}'
+        ),
+        "labels": {"severity": level, "slo": slo.name},
+        "annotations": {
+            "summary": f"{slo.title}: error budget exhausted",
+            "description": (
+                f"{slo.objective}. The {BUDGET_WINDOW} error ratio "
+                "{{ $value | humanizePercentage }} has used up the "
+                f"{slo.error_budget:.2%} budget ({LEVEL_WORDS[level]})."
+            ),
+        },
+    }
 
 
 DOWN_ALERT = "DugoutDown"

@@ -3,7 +3,7 @@ all read these objects. SLIs, error budgets and burn rates are SQL aggregates ov
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +52,38 @@ BURN_RULES = (
     BurnRule("ticket", "1d", "2h", 3.0),
     BurnRule("ticket", "3d", "6h", 1.0),
 )
-SEVERITIES = ("page", "ticket")
+# The one severity vocabulary, most urgent first, shared by the alerts, the SLO cards,
+# `dugout status` and the Prometheus rules: the two burn-rate levels, then the 30-day error
+# budget spent. An SLO with none of them firing is "at risk", "healthy" or has "no data".
+ALERT_LEVELS = ("page", "ticket", "budget_exhausted")
+SEVERITIES = ALERT_LEVELS
+QUIET_LEVELS = ("at_risk", "healthy", "no_data")
+LEVEL_WORDS = {
+    "page": "page",
+    "ticket": "ticket",
+    "budget_exhausted": "budget exhausted",
+    "at_risk": "at risk",
+    "healthy": "healthy",
+    "no_data": "no data yet",
+}
+AT_RISK_BELOW = 0.25  # budget share left under which a quiet SLO is "at risk"
+
+
+def quiet_level(budget: float | None, events: int) -> str:
+    """The level of an SLO no alert fires for: no data, at risk (budget low) or healthy."""
+    if not events or budget is None:
+        return "no_data"
+    return "at_risk" if budget < AT_RISK_BELOW else "healthy"
+
+
+def shown_level(alerting: Sequence[str], budget: float | None, events: int) -> str:
+    """What an SLO's card and status row say: the most urgent level among its firing alerts
+    (the stored ones the alert list shows, so the two always agree), else its quiet level;
+    a budget the alerts have not yet caught up with reads "at risk", never an alert word."""
+    for level in ALERT_LEVELS:
+        if level in alerting:
+            return level
+    return quiet_level(budget, events)
 
 
 class _shifted(FunctionElement[Any]):
@@ -280,8 +311,20 @@ class SloReport:
         ]
 
     def firing(self, severity: str) -> bool:
-        """Whether any rule of this severity fires."""
+        """Whether any rule of this level fires: a burn-rate rule of that severity, or for
+        budget_exhausted the 30-day error budget spent."""
+        if severity == "budget_exhausted":
+            budget = self.error_budget_remaining
+            return budget is not None and budget <= 0
         return any(rule.severity == severity for rule in self.firing_rules())
+
+    @property
+    def level(self) -> str:
+        """The most urgent firing level, else the quiet level (live, from the ledger)."""
+        for level in ALERT_LEVELS:
+            if self.firing(level):
+                return level
+        return quiet_level(self.error_budget_remaining, self.total)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the API, the CLI and the pages."""
@@ -297,7 +340,8 @@ class SloReport:
             "sli": self.sli,
             "error_budget_remaining": self.error_budget_remaining,
             "burn_rates": {w: round(self.burn_rate(w), 4) for w in WINDOWS},
-            "firing": {sev: self.firing(sev) for sev in SEVERITIES},
+            "firing": {sev: self.firing(sev) for sev in ALERT_LEVELS},
+            "level": self.level,
         }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.health import CheckResult, check_database, check_migrations
-from app.observability.slo import slo_reports
+from app.observability.slo import ALERT_LEVELS, shown_level, slo_reports
 from app.queries.alerts import firing_alerts
 from app.queries.runs import RunRow, recent_runs
 from app.queries.sources import source_freshness
@@ -105,6 +105,18 @@ def run_row_dict(r: RunRow) -> dict[str, Any]:
     }
 
 
+def agree_with_alerts(slos: Sequence[dict[str, Any]], alerts: Sequence[Mapping[str, Any]]) -> None:
+    """Give each SLO its `alerting` levels (the stored firing alerts the alert list shows) and
+    the `shown_level` its card and status row say, so those never disagree with the alerts."""
+    for slo in slos:
+        prefix = f"slo:{slo['name']}:"
+        levels = [a["severity"] for a in alerts if str(a.get("key", "")).startswith(prefix)]
+        slo["alerting"] = [level for level in ALERT_LEVELS if level in levels]
+        slo["shown_level"] = shown_level(
+            slo["alerting"], slo.get("error_budget_remaining"), int(slo.get("events") or 0)
+        )
+
+
 def build_status(
     db: Any,
     now: datetime,
@@ -123,6 +135,7 @@ def build_status(
     with db.session() as session:
         report.slos = [r.as_dict() for r in slo_reports(session, now)]
         report.alerts = [alert_dict(a) for a in firing_alerts(session)]
+        agree_with_alerts(report.slos, report.alerts)
         report.sources = source_rows(session, now)
         report.runs = [run_row_dict(r) for r in recent_runs(session, runs)]
     return report

@@ -200,9 +200,10 @@ def _bulk_changed(state: Any) -> None:
     table = stmt.table.name  # type: ignore[attr-defined,union-attr]
     if table not in WATCHED or not WATCHED[table]:
         return
-    if isinstance(stmt, Update) and not {
-        getattr(c, "key", c) for c in stmt._values or {}
-    } & AGGREGATED[table]:
+    if (
+        isinstance(stmt, Update)
+        and not {getattr(c, "key", c) for c in stmt._values or {}} & AGGREGATED[table]
+    ):
         return  # it sets nothing a rollup sums (a heartbeat, a claim)
     t = stmt.table  # type: ignore[attr-defined]
     cols = [t.c[c] for c in WATCHED[table]]

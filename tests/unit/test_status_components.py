@@ -16,6 +16,7 @@ from components.status import (
     scheduler_summary,
     slo_cards,
     slo_colour,
+    slo_level,
     slo_status_word,
 )
 
@@ -37,7 +38,7 @@ def _slo(**overrides):
         "sli": 0.999,
         "error_budget_remaining": 0.8,
         "burn_rates": {"1h": 0.2},
-        "firing": {"page": False, "ticket": False},
+        "firing": {"page": False, "ticket": False, "budget_exhausted": False},
     }
     return base | overrides
 
@@ -47,20 +48,30 @@ def _slo(**overrides):
     [
         ({}, "success"),
         ({"error_budget_remaining": 0.1}, "warning"),
-        ({"firing": {"page": False, "ticket": True}}, "warning"),
-        ({"firing": {"page": True, "ticket": True}}, "danger"),
-        ({"error_budget_remaining": -0.5}, "danger"),
+        ({"shown_level": "ticket"}, "warning"),
+        ({"shown_level": "page"}, "danger"),
+        ({"shown_level": "budget_exhausted", "error_budget_remaining": -0.5}, "danger"),
         ({"sli": None, "error_budget_remaining": None, "events": 0}, "secondary"),
     ],
 )
-def test_slo_colour_follows_budget_and_burn_alerts(overrides, colour) -> None:
+def test_slo_colour_follows_the_shown_level(overrides, colour) -> None:
     assert slo_colour(_slo(**overrides)) == colour
 
 
+def test_a_spent_budget_without_its_alert_never_says_an_alert_word() -> None:
+    """The old card said "Burning: page" for a spent budget while no page rule fired."""
+    slo = _slo(error_budget_remaining=-0.5, firing={"page": False, "ticket": True})
+    assert slo_level(slo) == "at_risk"
+    text = _text(slo_cards([slo]))
+    assert "page" not in text.lower().replace("pipeline", "")
+
+
 def test_slo_card_says_sli_target_budget_and_status_in_words() -> None:
-    text = _text(slo_cards([_slo(firing={"page": True, "ticket": False}, sli=0.9)]))
+    text = _text(slo_cards([_slo(shown_level="page", sli=0.9)]))
     assert "90.00%" in text and "target 99.5%" in text and "Error budget left: 80%" in text
-    assert slo_status_word("danger") in text  # colour is never the only signal
+    assert slo_status_word("page") == "Alert: page" and "Alert: page" in text
+    assert slo_status_word("budget_exhausted") == "Alert: budget exhausted"
+    assert slo_status_word("healthy") == "Healthy"
     assert "No SLOs" in _text(slo_cards([]))
 
 

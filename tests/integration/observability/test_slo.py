@@ -61,22 +61,28 @@ def test_fast_burn_pages_and_tickets_then_resolves(db) -> None:
     rep = report(db, "pipeline_reliability")
     assert rep.burn_rate("1h") > 14.4 and rep.burn_rate("5m") > 14.4
     assert rep.firing("page") and rep.firing("ticket")
+    # 15 failures in 492 runs (3%) is six times the whole 30-day budget of 0.5%
+    assert rep.firing("budget_exhausted") and rep.level == "page"
 
     sessions = db.sessionmaker
     first = evaluate(sessions, NOW)
     assert {(c.key, c.status) for c in first.changes} == {
         ("slo:pipeline_reliability:page", "firing"),
         ("slo:pipeline_reliability:ticket", "firing"),
+        ("slo:pipeline_reliability:budget_exhausted", "firing"),
     }
+    exhausted = next(c for c in first.changes if c.severity == "budget_exhausted")
+    assert exhausted.title == "Pipeline reliability: error budget exhausted"
     again = evaluate(sessions, NOW + timedelta(minutes=1))
-    assert again.changes == [] and len(again.still_firing) == 2
+    assert again.changes == [] and len(again.still_firing) == 3
     with db.session() as s:
         alerts = s.scalars(select(Alert)).all()
-        assert len(alerts) == 2 and all(a.status == "firing" for a in alerts)
+        assert len(alerts) == 3 and all(a.status == "firing" for a in alerts)
         page = next(a for a in alerts if a.severity == "page")
         assert page.labels["slo"] == "pipeline_reliability" and "1h&5m>14.4" in page.labels["rules"]
 
-    # Seven quiet hours later no run has failed in any short window: both alerts resolve.
+    # Seven quiet hours later no run has failed in any short window: both burn alerts
+    # resolve, while the 30-day budget stays spent (its alert fires on).
     later = NOW + timedelta(hours=7)
     add(db, steady_runs(days=7 / 24, every_min=10, end=later))
     resolved = evaluate(sessions, later)
@@ -85,9 +91,12 @@ def test_fast_burn_pages_and_tickets_then_resolves(db) -> None:
         ("slo:pipeline_reliability:ticket", "resolved"),
     }
     with db.session() as s:
-        assert all(
-            a.status == "resolved" and a.resolved_at == later for a in s.scalars(select(Alert))
-        )
+        states = {a.severity: (a.status, a.resolved_at) for a in s.scalars(select(Alert))}
+    assert states == {
+        "page": ("resolved", later),
+        "ticket": ("resolved", later),
+        "budget_exhausted": ("firing", None),
+    }
 
 
 def test_short_spikes_and_slow_leaks_under_budget_do_not_alert(db) -> None:
@@ -185,4 +194,9 @@ def test_no_events_means_no_sli_and_no_burn(db) -> None:
     for rep in reports:
         assert rep.sli is None and rep.error_budget_remaining is None
         assert all(rep.burn_rate(w) == 0 for w in ("5m", "1h", "3d"))
-        assert rep.as_dict()["firing"] == {"page": False, "ticket": False}
+        assert rep.as_dict()["firing"] == {
+            "page": False,
+            "ticket": False,
+            "budget_exhausted": False,
+        }
+        assert rep.level == "no_data"

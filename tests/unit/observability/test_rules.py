@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from app.observability.cli import slo_group
 from app.observability.rules import alert_name, render_rules, rules_document
-from app.observability.slo import SLOS
+from app.observability.slo import ALERT_LEVELS, SLOS
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "prometheus"
 
@@ -32,8 +32,16 @@ def test_committed_rules_match_the_slo_definitions() -> None:
 def test_one_alert_per_slo_and_severity_with_the_slo_targets() -> None:
     alerts = rules_document()["groups"][1]["rules"]
     assert {(a["alert"], a["labels"]["severity"]) for a in alerts} == {
-        (alert_name(s), sev) for s in SLOS for sev in ("page", "ticket")
+        (alert_name(s, sev), sev) for s in SLOS for sev in ALERT_LEVELS
     }
+    exhausted = next(
+        a
+        for a in alerts
+        if a["labels"] == {"severity": "budget_exhausted", "slo": "pipeline_reliability"}
+    )
+    assert (
+        exhausted["expr"] == 'dugout:slo_error_ratio:rate30d{slo="pipeline_reliability"} >= 0.005'
+    )
     reliability_page = next(
         a for a in alerts if a["labels"] == {"severity": "page", "slo": "pipeline_reliability"}
     )
@@ -66,7 +74,7 @@ def test_amtool_accepts_the_alertmanager_config() -> None:
     done = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     routes = yaml.safe_load(config.read_text())["route"]["routes"]
-    assert {r["matchers"][0] for r in routes} == {'severity="page"', 'severity="ticket"'}
+    assert {r["matchers"][0] for r in routes} == {f'severity="{level}"' for level in ALERT_LEVELS}
 
 
 def test_cli_writes_and_checks_the_rules(tmp_path: Path) -> None:
