@@ -2,6 +2,15 @@
 settings and shutdown hooks `dugout serve` loads, read from the DUGOUT_* environment; see
 app/gunicorn_config.py and README "Production notes"."""
 
-from app.gunicorn_config import gunicorn_settings
+import sys
 
-globals().update(gunicorn_settings())
+from app.config import ConfigError
+from app.gunicorn_config import gunicorn_settings
+from scheduler.config import load_every_setting
+
+try:  # a bad setting stops the master with one line naming it, before any worker forks
+    load_every_setting()
+    globals().update(gunicorn_settings())
+except ConfigError as exc:
+    sys.stderr.write(f"Error: {exc}\n")
+    sys.exit(1)

@@ -21,7 +21,7 @@ from app.accounts import (
     generate_password,
 )
 from app.audit import AuditEntry, AuditLog, append_audit, settings_audit_log
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings
 from app.db import Database
 from app.deployment import private_sqlite_files
 from app.migrate import upgrade
@@ -41,7 +41,9 @@ class Context:
     def settings(self) -> Settings:
         if self._settings is None:
             try:
-                self._settings = load_settings()
+                from scheduler.config import load_every_setting
+
+                self._settings = load_every_setting()
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from exc
         return self._settings
@@ -122,7 +124,10 @@ def serve(
     """Migrate, create the first admin if there is none, and serve through gunicorn with the
     container's settings and shutdown hooks (app/gunicorn_config.py)."""
     configure_logging(ctx.settings.log_level, ctx.settings.log_json)
-    config = serve_settings(os.environ, ctx.settings.var_dir, host, port, workers, threads)
+    try:
+        config = serve_settings(os.environ, ctx.settings.var_dir, host, port, workers, threads)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     if config["workers"] > 1:  # every worker writes its metrics to files one scrape merges
         os.environ.setdefault(
             "PROMETHEUS_MULTIPROC_DIR", str(ctx.settings.var_dir.resolve() / "prometheus")

@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,13 +18,50 @@ class ConfigError(ValueError):
     """A setting has a value Dugout cannot use; the message names the setting."""
 
 
-def _to_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off", ""}:
-        return False
-    raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def parse_value(variable: str, raw: Any, default: Any) -> Any:
+    """`raw` (a variable's text, or a value from code) as the type of `default`: the one rule
+    set every DUGOUT_* variable is read with. Booleans are true/false, yes/no, on/off or 1/0;
+    numbers are numbers; tuples of seconds come as "0.05,0.1"; durations (timedelta) in
+    seconds. Anything else raises ConfigError naming `variable`."""
+    if not isinstance(raw, str):
+        if isinstance(default, tuple):
+            return tuple(float(x) for x in raw)
+        if isinstance(default, timedelta) and isinstance(raw, int | float):
+            return timedelta(seconds=float(raw))
+        return raw
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{variable} must be true or false, not {raw!r}")
+    try:
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, timedelta):
+            return timedelta(seconds=float(text))
+        if isinstance(default, tuple):
+            return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        what = "a comma list of numbers" if isinstance(default, tuple) else "a number"
+        if isinstance(default, timedelta):
+            what = "a number of seconds"
+        raise ConfigError(f"{variable} must be {what}, not {raw!r}") from exc
+    return raw
+
+
+def env_value(name: str, default: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """DUGOUT_<NAME> from the environment parsed by the one rule set, else `default`."""
+    env = os.environ if environ is None else environ
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    raw = env.get(variable)
+    return default if raw is None else parse_value(variable, raw, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +139,17 @@ class Settings:
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 
 
+_DEFAULTS: dict[str, Any] = {}
+
+
 def _coerce(name: str, raw: Any) -> Any:
     kind = _FIELD_TYPES[name]
-    if not isinstance(raw, str):
-        return Path(raw) if kind == "Path" else raw
-    if kind == "bool":
-        return _to_bool(name, raw)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, not {raw!r}") from exc
     if kind == "Path":
         return Path(raw)
-    return raw
+    if not _DEFAULTS:
+        defaults = Settings()
+        _DEFAULTS.update({n: getattr(defaults, n) for n in _FIELD_TYPES if n != "extra"})
+    return parse_value(f"{ENV_PREFIX}{name.upper()}", raw, _DEFAULTS[name])
 
 
 def load_settings(

@@ -14,6 +14,8 @@ from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.config import env_value
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -80,6 +82,11 @@ def _rearm_idle_timeout(
         cursor.connection.execute("SELECT 1")
 
 
+def idle_in_transaction_timeout_s() -> float:
+    """DUGOUT_DB_IDLE_IN_TRANSACTION_TIMEOUT_S (0: leave PostgreSQL's own setting)."""
+    return float(env_value("db_idle_in_transaction_timeout_s", 60.0))
+
+
 def build_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the pragmas and pool settings each backend needs."""
     if url.startswith("sqlite"):
@@ -91,7 +98,7 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 10)
     # A frozen or wedged process must not hold row locks for ever: the server ends a session
     # left idle inside a transaction (a paused former leader mid-run, say) after this long.
-    idle_s = float(os.environ.get("DUGOUT_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", "60"))
+    idle_s = idle_in_transaction_timeout_s()
     if idle_s > 0:
         options = f"-c idle_in_transaction_session_timeout={int(idle_s * 1000)}"
         kwargs.setdefault("connect_args", {}).setdefault("options", options)

@@ -18,17 +18,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.config import parse_value
+
 SHUTDOWN_MARGIN_S = 1.0  # kept back from the grace period for recording and re-queueing
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    """DUGOUT_<NAME> by the settings' one rule set (ConfigError naming it when bad)."""
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+    return int(parse_value(name, raw, default))
 
 
 def gunicorn_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from typing import Any
 
 import click
 
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings
 from app.db import Database
 from app.migrate import upgrade
 from app.observability.logging import configure_logging
 from app.pipelines.context import PipelineContext
-from scheduler.config import SchedulerConfig
+from scheduler.config import SchedulerConfig, load_every_setting
 from scheduler.dispatch import build_dispatcher
 from scheduler.executors import build_executor
 from scheduler.host import SchedulerHost
@@ -34,7 +34,7 @@ class _Runtime:
 
     def __init__(self) -> None:
         try:
-            self.settings: Settings = load_settings()
+            self.settings: Settings = load_every_setting()
             self.config = SchedulerConfig.from_settings(self.settings)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -194,7 +194,7 @@ def executor_command(mode: str, reason: str) -> None:
     from scheduler.control import KillSwitch
 
     try:
-        settings = load_settings()
+        settings = load_every_setting()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     if mode == "celery" and settings.executor != "celery":

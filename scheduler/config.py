@@ -7,28 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from app.config import ConfigError
+from app.config import ConfigError, Settings, load_settings, parse_value
 
 PREFIX = "scheduler_"
 
 
 def _parse(name: str, raw: Any, default: Any) -> Any:
-    """Coerce `raw` to the type of `default`; tuples of seconds come as "0.05,0.1"."""
-    if not isinstance(raw, str):
-        return tuple(float(x) for x in raw) if isinstance(default, tuple) else raw
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, tuple):
-            return tuple(float(x) for x in raw.split(",") if x.strip())
-    except ValueError as exc:
-        env = f"DUGOUT_{PREFIX.upper()}{name.upper()}"
-        raise ConfigError(f"{env} must be a number (or a comma list), not {raw!r}") from exc
-    return raw
+    """Coerce `raw` to the type of `default` by the settings' one rule set."""
+    return parse_value(f"DUGOUT_{PREFIX.upper()}{name.upper()}", raw, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +83,22 @@ class SchedulerConfig:
             )
         if min(self.default_threads, self.critical_threads, self.run_threads) < 1:
             raise ConfigError("scheduler thread counts must be at least 1")
+
+
+def load_every_setting() -> Settings:
+    """The Settings, after reading every family of DUGOUT_* variables once (the app's, the
+    scheduler's, Celery's, the strategies', observability's and the database's), so a bad
+    value of any of them stops a command with one line naming it (ConfigError), before a
+    server forks or a run begins."""
+    from app.db import idle_in_transaction_timeout_s
+    from app.observability import check_settings
+    from app.pipelines.build import strategy_config_from_env
+    from scheduler.executors.celery.config import CeleryConfig
+
+    settings = load_settings()
+    SchedulerConfig.from_settings(settings)
+    CeleryConfig.from_settings(settings)
+    strategy_config_from_env()
+    check_settings(settings)
+    idle_in_transaction_timeout_s()
+    return settings

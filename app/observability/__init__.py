@@ -12,20 +12,40 @@ from typing import Any
 
 from flask import Flask
 
+from app.config import env_value
 
-def setting(settings: Any, name: str, default: Any) -> Any:
-    """A Settings field, else settings.extra[name], else DUGOUT_<NAME>, else `default`."""
+# The observability knobs and their defaults: DUGOUT_<NAME>, read by the settings' rule set.
+KNOBS: dict[str, Any] = {
+    "alert_webhook_url": "",
+    "alert_queue_size": 100,
+    "metrics_ledger_ttl_s": 15.0,
+    "process_metrics_interval_s": 10.0,
+    "scheduler_stale_after_s": 30.0,
+    "slo_evaluate_interval_s": 60.0,
+    "tracing_enabled": True,
+}
+_KNOB = object()
+
+
+def setting(settings: Any, name: str, default: Any = _KNOB) -> Any:
+    """A Settings field, else settings.extra[name], else DUGOUT_<NAME>, else the default (the
+    knob's own, from KNOBS, unless one is given)."""
+    if default is _KNOB:
+        default = KNOBS[name]
     if hasattr(settings, name):
         return getattr(settings, name)
     extra = getattr(settings, "extra", None) or {}
     if name in extra:
         return extra[name]
-    raw = os.environ.get(f"DUGOUT_{name.upper()}")
-    if raw is None:
-        return default
-    if isinstance(default, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return type(default)(raw) if default is not None else raw
+    if default is None:
+        return os.environ.get(f"DUGOUT_{name.upper()}")
+    return env_value(name, default)
+
+
+def check_settings(settings: Any) -> None:
+    """Read every knob once, so a bad value stops the start (ConfigError naming it)."""
+    for name in KNOBS:
+        setting(settings, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +96,14 @@ def init_observability(app: Flask, settings: Any) -> None:
     assert sessions is not None
     registry = setting(settings, "metrics_registry", None) or CollectorRegistry()
     metrics = DugoutMetrics(registry, slo_names=[s.name for s in SLOS])
-    ledger = LedgerCollector(sessions, ttl_s=float(setting(settings, "metrics_ledger_ttl_s", 15.0)))
+    ledger = LedgerCollector(sessions, ttl_s=float(setting(settings, "metrics_ledger_ttl_s")))
     if multiprocess_dir() is None:
         registry.register(ledger)  # multiprocess: added to each scrape's fresh registry instead
     app.extensions["dugout.process_metrics"] = register_process_metrics(
-        registry, interval_s=float(setting(settings, "process_metrics_interval_s", 10.0))
+        registry, interval_s=float(setting(settings, "process_metrics_interval_s"))
     )
 
-    if setting(settings, "tracing_enabled", True):
+    if setting(settings, "tracing_enabled"):
         init_tracing(app, settings)  # first, so the hooks below run inside the request span
     init_http_metrics(app, metrics)
     init_request_observability(app, metrics)
@@ -93,17 +113,17 @@ def init_observability(app: Flask, settings: Any) -> None:
 
     observer = MetricsObserver(metrics, sessions, bankroll_units=settings.bankroll_units)
     register_observer(app, observer)
-    url = setting(settings, "alert_webhook_url", "")
+    url = setting(settings, "alert_webhook_url")
     notifier = (
         AlertDelivery(
             WebhookNotifier(url),
-            maxsize=int(setting(settings, "alert_queue_size", 100)),
+            maxsize=int(setting(settings, "alert_queue_size")),
             on_outcome=lambda outcome: metrics.alert_notifications.labels(outcome).inc(),
         )
         if url
         else None
     )
-    interval = float(setting(settings, "slo_evaluate_interval_s", 60.0))
+    interval = float(setting(settings, "slo_evaluate_interval_s"))
     if interval > 0:
         register_observer(
             app,
@@ -115,7 +135,7 @@ def init_observability(app: Flask, settings: Any) -> None:
             sessions,
             scheduler=bool(settings.scheduler_enabled),
             redis_url=settings.redis_url if settings.executor == "celery" else None,
-            stale_after_s=float(setting(settings, "scheduler_stale_after_s", 30.0)),
+            stale_after_s=float(setting(settings, "scheduler_stale_after_s")),
         )
     )
     app.register_blueprint(api.bp)

@@ -47,7 +47,7 @@ def collect_status(ctx: Any) -> StatusReport:
         db.sessionmaker,
         scheduler=bool(settings.scheduler_enabled),
         redis_url=settings.redis_url if settings.executor == "celery" else None,
-        stale_after_s=float(setting(settings, "scheduler_stale_after_s", 30.0)),
+        stale_after_s=float(setting(settings, "scheduler_stale_after_s")),
     )
     report = build_status(db, system_clock(), extras)
     add_feed_facts(report, settings, db)
@@ -278,7 +278,7 @@ def slo_evaluate() -> None:
     from app.pipelines.context import system_clock
 
     ctx = _context()
-    url = setting(ctx.settings, "alert_webhook_url", "")
+    url = setting(ctx.settings, "alert_webhook_url")
     notifier = WebhookNotifier(url) if url else None
     result = evaluate(ctx.db.sessionmaker, system_clock(), notifier)
     for change in result.changes:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, parse_value
 from app.pipelines.context import PipelineContext, PipelineSettings, RunObserver, system_clock
 from app.pipelines.quota import QuotaPlan
 from app.pipelines.resilience import SourceRetryPolicy
@@ -24,24 +24,13 @@ def strategy_config_from_env(environ: Mapping[str, str] | None = None) -> Strate
     """StrategyConfig defaults overridden by DUGOUT_STRATEGY_<FIELD> (durations in seconds)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    defaults = StrategyConfig()
     for f in fields(StrategyConfig):
         raw = env.get(STRATEGY_PREFIX + f.name.upper())
         if raw is None:
             continue
-        default = getattr(StrategyConfig(), f.name)
-        try:
-            if isinstance(default, timedelta):
-                values[f.name] = timedelta(seconds=float(raw))
-            elif isinstance(default, bool):
-                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = raw
-        except ValueError as exc:
-            raise ConfigError(f"{STRATEGY_PREFIX}{f.name.upper()}: {raw!r} is not valid") from exc
+        default = getattr(defaults, f.name)
+        values[f.name] = parse_value(STRATEGY_PREFIX + f.name.upper(), raw, default)
     try:
         return StrategyConfig(**values)
     except ValueError as exc:

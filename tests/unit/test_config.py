@@ -49,3 +49,139 @@ def test_secret_key_generated_once_and_private(tmp_path) -> None:
     assert mode == 0o600
     given = load_settings({"var_dir": str(tmp_path / "var"), "secret_key": "k" * 40}, environ={})
     assert ensure_secret_key(given) == "k" * 40
+
+
+def _scheduler(env: dict[str, str]) -> object:
+    from scheduler.config import SchedulerConfig
+
+    return SchedulerConfig.from_settings(None, environ=env)
+
+
+def _celery(env: dict[str, str]) -> object:
+    from scheduler.executors.celery.config import CeleryConfig
+
+    return CeleryConfig.from_settings(None, environ=env)
+
+
+def _strategies(env: dict[str, str]) -> object:
+    from app.pipelines.build import strategy_config_from_env
+
+    return strategy_config_from_env(env)
+
+
+def _observability(env: dict[str, str]) -> object:
+    from app.config import env_value
+
+    name = next(iter(env))
+    default = True if name == "DUGOUT_TRACING_ENABLED" else 60.0
+    return env_value(name.removeprefix("DUGOUT_").lower(), default, environ=env)
+
+
+@pytest.mark.parametrize(
+    ("load", "variable", "raw", "needle"),
+    [
+        (_scheduler, "DUGOUT_SCHEDULER_HEARTBEAT_S", "fast", "must be a number"),
+        (_scheduler, "DUGOUT_SCHEDULER_RETRY_MAX", "3.5", "must be a number"),
+        (_celery, "DUGOUT_CELERY_TIME_LIMIT_S", "long", "must be a number"),
+        (_strategies, "DUGOUT_STRATEGY_STEAM_WINDOW", "5m", "must be a number of seconds"),
+        (_strategies, "DUGOUT_STRATEGY_EV_MIN_BOOKS", "three", "must be a number"),
+        (_observability, "DUGOUT_TRACING_ENABLED", "maybe", "must be true or false"),
+        (_observability, "DUGOUT_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", "soon", "must be a number"),
+    ],
+)
+def test_every_settings_family_reads_by_one_rule_set(load, variable, raw, needle) -> None:
+    """Scheduler, Celery, strategy and observability variables: a bad value stops with the
+    variable's name, never a bare ValueError and never a silent False."""
+    with pytest.raises(ConfigError, match=f"^{variable} {needle}"):
+        load({variable: raw})
+
+
+@pytest.mark.parametrize("raw", ["yes", "On", " TRUE ", "1"])
+def test_booleans_read_alike_everywhere(raw: str) -> None:
+    from app.config import env_value
+
+    assert load_settings(environ={"DUGOUT_LOG_JSON": raw}).log_json is True
+    assert env_value("tracing_enabled", False, environ={"DUGOUT_TRACING_ENABLED": raw}) is True
+
+
+def test_durations_and_lists_parse_by_the_same_rules() -> None:
+    from datetime import timedelta
+
+    strategies = _strategies({"DUGOUT_STRATEGY_STEAM_WINDOW": "90"})
+    assert strategies.steam_window == timedelta(seconds=90)  # type: ignore[attr-defined]
+    scheduler = _scheduler({"DUGOUT_SCHEDULER_RUN_HEARTBEAT_S": "2"})
+    assert scheduler.run_heartbeat_s == 2.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("DUGOUT_SCHEDULER_LEASE_TTL_S", "ten"),
+        ("DUGOUT_CELERY_SOFT_TIME_LIMIT_S", "5m"),
+        ("DUGOUT_STRATEGY_ARB_MIN_PROFIT", "half"),
+        ("DUGOUT_ALERT_QUEUE_SIZE", "big"),
+        ("DUGOUT_TRACING_ENABLED", "perhaps"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["serve"], ["run", "collection"], ["scheduler"], ["users", "list"]]
+)
+def test_a_bad_value_stops_every_command_with_one_line_naming_it(
+    tmp_path, variable: str, raw: str, command: list[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    env = {"DUGOUT_VAR_DIR": str(tmp_path / "var"), variable: raw}
+    result = CliRunner().invoke(main, command, env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"Error: {variable} {_must(variable)} {raw!r}"]
+    assert not (tmp_path / "var" / "dugout.sqlite3").exists()  # stopped before anything ran
+
+
+def _must(variable: str) -> str:
+    return "must be true or false, not" if variable.endswith("ENABLED") else "must be a number, not"
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"), [("DUGOUT_WORKERS", "two"), ("DUGOUT_SCHEDULER_HEARTBEAT_S", "soon")]
+)
+def test_gunicorn_started_from_its_config_file_stops_on_a_bad_value_naming_it(
+    tmp_path, variable: str, raw: str
+) -> None:
+    """The container's command (gunicorn -c gunicorn.conf.py) reads settings by the same rules
+    and stops in the master, before a worker forks, with one line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = {**os.environ, "DUGOUT_VAR_DIR": str(tmp_path / "var"), variable: raw}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run(
+        [str(gunicorn), "-c", str(root / "gunicorn.conf.py"), "app:create_app()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"Error: {variable} must be a number, not {raw!r}"]
+
+
+def test_dugout_serve_stops_on_a_bad_serving_variable_with_one_line(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    env = {"DUGOUT_VAR_DIR": str(tmp_path / "var"), "DUGOUT_THREADS": "many"}
+    result = CliRunner().invoke(main, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert (
+        result.output.strip().splitlines()[-1]
+        == "Error: DUGOUT_THREADS must be a number, not 'many'"
+    )

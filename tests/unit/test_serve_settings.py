@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import serve_settings
+from app.config import ConfigError
 from app.gunicorn_config import gunicorn_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def test_serve_options_win_and_its_defaults_stay_local(tmp_path) -> None:
 
 
 def test_a_bad_serving_variable_stops_the_start_naming_it(tmp_path) -> None:
-    with pytest.raises(SystemExit, match="DUGOUT_GRACEFUL_TIMEOUT must be a whole number"):
+    with pytest.raises(ConfigError, match=r"^DUGOUT_GRACEFUL_TIMEOUT must be a number, not 'soon'"):
         serve_settings({"DUGOUT_GRACEFUL_TIMEOUT": "soon"}, tmp_path, None, None, None, None)
 
 

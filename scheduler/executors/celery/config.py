@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, parse_value
 
 TASK_NAME = "dugout.run_pipeline"
 QUEUES = ("critical", "default")
@@ -73,18 +73,14 @@ class CeleryConfig:
         env = os.environ if environ is None else environ
         extra: Mapping[str, Any] = getattr(settings, "extra", None) or {}
         values: dict[str, Any] = {}
+        defaults = cls()
         for f in fields(cls):
             raw = extra.get(PREFIX + f.name, env.get(f"DUGOUT_CELERY_{f.name.upper()}"))
             if raw is None:
                 continue
-            kind = int if f.type == "int" else float
-            try:
-                values[f.name] = kind(raw)
-            except ValueError as exc:
-                raise ConfigError(
-                    f"DUGOUT_CELERY_{f.name.upper()} must be a number, not {raw!r}"
-                ) from exc
-        config = replace(cls(), **values)
+            default = getattr(defaults, f.name)
+            values[f.name] = parse_value(f"DUGOUT_CELERY_{f.name.upper()}", raw, default)
+        config = replace(defaults, **values)
         config.validate()
         return config
 

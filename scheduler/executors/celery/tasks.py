@@ -195,7 +195,7 @@ class WorkerRuntime:
         observers: list[Any] = [
             MetricsObserver(self.metrics, sessions, bankroll_units=settings.bankroll_units)
         ]
-        interval = float(setting(settings, "slo_evaluate_interval_s", 60.0))
+        interval = float(setting(settings, "slo_evaluate_interval_s"))
         if interval > 0:
             observers.append(
                 AlertingObserver(lambda now: evaluate(sessions, now, None), interval_s=interval)
