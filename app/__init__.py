@@ -13,7 +13,7 @@ from app.config import Settings, ensure_secret_key, load_settings
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     """Build the server: settings, logging, database, the rollup keeper, observability, auth,
     health, the Dash pages, then (when enabled) this process's scheduler host."""
-    from app import auth, health
+    from app import api, auth, health
     from app.audit import settings_audit_log
     from app.audit_checkpoints import checkpoint_gauge
     from app.dashboard import init_dash
@@ -51,6 +51,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
 
     init_request_context(server)  # first: every later hook and refusal carries the request id
     init_observability(server, settings)  # before auth, so refusals are counted and traced
+    server.extensions.setdefault("dugout.readiness", []).extend(readiness_checks(settings, db))
+    server.register_blueprint(api.bp)
     server.extensions["dugout.audit"] = settings_audit_log(
         settings,
         db.sessionmaker,  # type: ignore[arg-type]
@@ -69,3 +71,28 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
 
         init_scheduler(server)
     return server
+
+
+def readiness_checks(settings: Settings, db: Any) -> list[Any]:
+    """Readiness beyond the database: a scheduler leader with a fresh heartbeat, and Redis
+    while runs execute on Celery (the scheduler's executor switch says where they do)."""
+    from app.observability import setting
+    from app.observability.readiness import readiness_extras
+
+    celery = settings.executor == "celery"
+    mode = None
+    if celery:
+        from scheduler.executors import ExecutorSwitch
+
+        switch = ExecutorSwitch(db.sessionmaker, ttl_s=0.0)  # fresh: readiness hits the DB anyway
+
+        def mode() -> str:
+            return switch.override() or "celery"
+
+    return readiness_extras(
+        db.sessionmaker,
+        scheduler=bool(settings.scheduler_enabled),
+        redis_url=settings.redis_url if celery else None,
+        executor_mode=mode,
+        stale_after_s=float(setting(settings, "scheduler_stale_after_s")),
+    )

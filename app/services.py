@@ -8,14 +8,12 @@ from flask import Flask
 
 from app.config import Settings
 from app.db import get_db
-from app.pipelines.context import PipelineContext, RunObserver
+from app.observability.observer import register_observer
+from app.pipelines.context import PipelineContext
+
+__all__ = ["pipeline_context", "register_observer"]
 
 _lock = threading.Lock()
-
-
-def register_observer(app: Flask, observer: RunObserver) -> None:
-    """Add a run observer (metrics, alerts) to every pipeline run of this app."""
-    app.extensions.setdefault("dugout.observers", []).append(observer)
 
 
 def pipeline_context(app: Flask) -> PipelineContext:

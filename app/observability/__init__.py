@@ -69,12 +69,12 @@ class Observability:
 
 
 def init_observability(app: Flask, settings: Any) -> None:
-    """Metrics, tracing, alerting, readiness and /api/*; call before auth so refusals count."""
+    """Metrics, tracing and alerting; call before auth so refusals are counted and traced.
+    The app's wiring (create_app) adds the readiness checks and the JSON API."""
     if "dugout.observability" in app.extensions:
         return
     from prometheus_client import CollectorRegistry
 
-    from app import api
     from app.db import get_db
     from app.observability.alerts import AlertDelivery, WebhookNotifier, evaluate
     from app.observability.collector import LedgerCollector
@@ -85,12 +85,10 @@ def init_observability(app: Flask, settings: Any) -> None:
         register_process_metrics,
         scrape_registry,
     )
-    from app.observability.observer import AlertingObserver, MetricsObserver
-    from app.observability.readiness import readiness_extras
+    from app.observability.observer import AlertingObserver, MetricsObserver, register_observer
     from app.observability.slo import SLOS
     from app.observability.tracing import init_tracing
     from app.observability.web import init_http_metrics, init_request_observability
-    from app.services import register_observer
 
     sessions = get_db(app).sessionmaker
     assert sessions is not None
@@ -130,14 +128,5 @@ def init_observability(app: Flask, settings: Any) -> None:
             AlertingObserver(lambda now: evaluate(sessions, now, notifier), interval_s=interval),
         )
 
-    app.extensions.setdefault("dugout.readiness", []).extend(
-        readiness_extras(
-            sessions,
-            scheduler=bool(settings.scheduler_enabled),
-            redis_url=settings.redis_url if settings.executor == "celery" else None,
-            stale_after_s=float(setting(settings, "scheduler_stale_after_s")),
-        )
-    )
-    app.register_blueprint(api.bp)
     app.extensions["dugout.metrics"] = metrics
     app.extensions["dugout.observability"] = Observability(metrics, ledger, observer, notifier)

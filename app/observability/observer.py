@@ -244,3 +244,8 @@ class AlertingObserver(RunObserver):
                 return
             self._last = now
         self.evaluate(now)
+
+
+def register_observer(app: Any, observer: Any) -> None:
+    """Add a run observer (metrics, alerts) to every pipeline run of this app (a Flask app)."""
+    app.extensions.setdefault("dugout.observers", []).append(observer)

@@ -99,21 +99,17 @@ def readiness_extras(
     *,
     scheduler: bool,
     redis_url: str | None,
+    executor_mode: Callable[[], str] | None = None,
     stale_after_s: float = 30.0,
     clock: Callable[[], datetime] = system_clock,
 ) -> list[Callable[[], CheckResult]]:
     """The checks this instance's configuration calls for. `redis_url` is given when Celery is
-    the configured executor; Redis is checked while no operator has switched to local."""
+    the configured executor; Redis is checked while `executor_mode` (where runs execute now:
+    the scheduler's executor switch, which an operator can turn to local) says celery."""
     checks: list[Callable[[], CheckResult]] = []
     if scheduler:
         checks.append(lambda: check_scheduler(sessions, stale_after_s, clock))
     if redis_url:
-        from scheduler.executors import ExecutorSwitch
-
-        switch = ExecutorSwitch(sessions, ttl_s=0.0)  # read fresh: readiness already hits the DB
-
-        def mode() -> str:
-            return switch.override() or "celery"
-
-        checks.append(lambda: check_executor_redis(redis_url, mode))
+        url, mode = redis_url, executor_mode or (lambda: "celery")
+        checks.append(lambda: check_executor_redis(url, mode))
     return checks

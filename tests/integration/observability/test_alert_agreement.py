@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 
+from app.cli_status import status_cmd
 from app.observability.alerts import evaluate
-from app.observability.cli import status_cmd
 from app.observability.slo import ALERT_LEVELS, SLO_BY_NAME
 from tests.integration.observability.ledger import run
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
+from app.cli_status import live_cmd, slo_group, status_cmd
 from app.db import utcnow
 from app.models import Alert, SchedulerLease
-from app.observability.cli import live_cmd, slo_group, status_cmd
 from app.observability.readiness import check_redis
 from scheduler import stop_scheduler
 

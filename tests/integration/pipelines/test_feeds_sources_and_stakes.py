@@ -209,7 +209,7 @@ def test_the_splits_feed_json_and_csv_with_bad_rows_quarantined(app, db, tmp_pat
 def test_without_splits_rlm_and_sharp_action_are_idle_in_status(make_app) -> None:
     from rich.console import Console
 
-    from app.observability.cli import add_feed_facts, render_status
+    from app.cli_status import add_feed_facts, render_status
     from app.observability.status import build_status
 
     app = make_app(source="odds_api", odds_api_key="k-0123456789")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from app.observability.cli import slo_group
+from app.cli_status import slo_group
 from app.observability.rules import alert_name, render_rules, rules_document
 from app.observability.slo import ALERT_LEVELS, SLOS
 

@@ -25,7 +25,7 @@ VERDICT_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "down": "bo
 
 
 def _context() -> Any:
-    from app.cli import Context
+    from app.cli_context import Context
 
     return click.get_current_context().ensure_object(Context)
 
@@ -36,19 +36,13 @@ def _console() -> Console:
 
 def collect_status(ctx: Any) -> StatusReport:
     """The status picture from the CLI's settings and database."""
-    from app.observability import setting
-    from app.observability.readiness import readiness_extras
+    from app import readiness_checks
     from app.observability.status import build_status
     from app.pipelines.context import system_clock
 
     settings = ctx.settings
     db = ctx.db
-    extras = readiness_extras(
-        db.sessionmaker,
-        scheduler=bool(settings.scheduler_enabled),
-        redis_url=settings.redis_url if settings.executor == "celery" else None,
-        stale_after_s=float(setting(settings, "scheduler_stale_after_s")),
-    )
+    extras = readiness_checks(settings, db)
     report = build_status(db, system_clock(), extras)
     add_feed_facts(report, settings, db)
     return report
