@@ -55,6 +55,17 @@ def serve_layout() -> Any:
     )
 
 
+def page_now() -> Any:
+    """The moment a page reads as now: the app's injected clock (`dugout.clock`, as the
+    health report uses) or the wall clock."""
+    from flask import current_app
+
+    from app.db import utcnow
+
+    clock = current_app.extensions.get("dugout.clock")
+    return clock() if clock is not None else utcnow()
+
+
 def default_zone() -> str:
     """The instance's display time zone (DUGOUT_DISPLAY_TZ), until a user picks another."""
     from flask import current_app

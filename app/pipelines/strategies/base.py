@@ -88,6 +88,7 @@ BOOK_TITLES: dict[str, str] = {
     "williamhill_us": "Caesars",
     "caesars": "Caesars",
     "betrivers": "BetRivers",
+    "pointsbetus": "PointsBet (US)",
     "espnbet": "ESPN BET",
     "fanatics": "Fanatics",
     "hardrockbet": "Hard Rock Bet",
