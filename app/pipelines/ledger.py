@@ -499,15 +499,18 @@ def record_failed_run(
     opening: RunOpening,
     error: Interruption,
     now: datetime,
+    *,
+    status: str = "failed",
 ) -> None:
-    """Fail a run that never started: its queued row, or a new failed row; DuplicateTick when
-    the tick already has another run."""
+    """End a run that never started: its queued row, or a new row, `failed` (or `interrupted`
+    when its executor was lost before it opened the row, so it is retried); DuplicateTick when
+    the run id or the tick already has another row."""
     with sessions.begin() as session:
         done = session.execute(
             update(PipelineRun)
             .where(PipelineRun.id == opening.run_id, PipelineRun.status == "queued")
             .values(
-                status="failed",
+                status=status,
                 started_at=now,
                 finished_at=now,
                 duration_ms=0.0,
@@ -519,7 +522,7 @@ def record_failed_run(
         )
         if getattr(done, "rowcount", 0) == 1:
             return
-    row = _run_row(opening, "failed", now, None)
+    row = _run_row(opening, status, now, None)
     row.started_at, row.finished_at, row.duration_ms = now, now, 0.0
     row.summary, row.fence = {"reason": error.message}, None
     row.error_type, row.error_message = error.error_type, error.message

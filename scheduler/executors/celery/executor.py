@@ -39,7 +39,7 @@ from app.pipelines.runner import PipelineResult
 from scheduler.alerts import AlertBook
 from scheduler.executors.base import RunAbandoned, RunRequest, TaskExecutor
 from scheduler.executors.celery.config import TASK_NAME, CeleryConfig, queue_for
-from scheduler.executors.celery.tasks import dict_to_result, request_to_message
+from scheduler.executors.celery.tasks import dict_to_result, request_to_message, run_lock_key
 from scheduler.executors.routed import ExecutorSwitch
 
 log = logging.getLogger("dugout.scheduler.celery")
@@ -86,6 +86,11 @@ class _Waiting:
     request: RunRequest
     future: Future[PipelineResult]
     deadline: float
+    started_at: float | None = None  # a worker reported the task STARTED (monotonic)
+    following: bool = False  # another delivery runs this run id: its ledger row decides
+
+
+FOLLOW_LEDGER = object()  # settle(): the run id is another delivery's; wait for its row
 
 
 class CeleryExecutor(TaskExecutor):
@@ -156,12 +161,32 @@ class CeleryExecutor(TaskExecutor):
         future.set_result(PipelineResult(request.run_id, request.pipeline, "failed", {}, reason))
         return future
 
-    def settle(self, request: RunRequest, meta: dict[str, Any]) -> PipelineResult | Exception:
+    def lost_before_open(self, request: RunRequest) -> PipelineResult | None:
+        """A worker took the run and died before it opened the run's row: recorded as
+        interrupted (so it is retried, and its late redelivery finds that attempt instead of
+        running again); None when a row appeared meanwhile."""
+        reason = "the Celery worker that took the run was lost before it opened the run"
+        try:
+            record_failed_run(
+                self.sessions,
+                opening_of(request),
+                Interruption("WorkerLost", reason),
+                self.clock(),
+                status="interrupted",
+            )
+        except DuplicateTick:
+            return None
+        log.warning("run lost before it opened", extra={"run_id": str(request.run_id)})
+        return PipelineResult(request.run_id, request.pipeline, "interrupted", {}, reason)
+
+    def settle(self, request: RunRequest, meta: dict[str, Any]) -> Any:
         """Turn a final task state into the run's result, closing its ledger row if needed."""
         status = meta.get("status")
         if status == "SUCCESS":
             self._worker_ok.good_news()  # a worker is taking runs (again)
             data = meta.get("result") or {}
+            if data.get("duplicate_tick") and request.parent_run_id is not None:
+                return FOLLOW_LEDGER  # a redelivery opened this very attempt: it runs there
             if data.get("duplicate_tick"):
                 return DuplicateTick(data.get("error") or "this tick already has a run")
             return dict_to_result(data)
@@ -305,41 +330,83 @@ class ResultWatcher:
             self._settle_lost(ids)
 
     def _settle_lost(self, ids: list[str]) -> None:
-        """Runs the leader declared lost (their worker died and no attempt retries them yet)
-        end here as interrupted, so whoever waits retries them instead of waiting an hour."""
+        """Awaited runs the ledger says are over for this wait: declared lost by the leader
+        (their worker died, no attempt retries them yet), lost by a worker before it opened
+        the row, or run by another delivery that took this attempt's id. Whoever waits then
+        retries (or follows) them instead of waiting an hour."""
         child = aliased(PipelineRun)
         try:
             with self.executor.sessions() as session:
-                lost = session.execute(
-                    select(PipelineRun.id, PipelineRun.error_message).where(
-                        PipelineRun.id.in_([uuid.UUID(i) for i in ids]),
-                        PipelineRun.status == "interrupted",
-                        ~exists().where(child.parent_run_id == PipelineRun.id),
-                    )
-                ).all()
+                rows = {
+                    str(r.id): r
+                    for r in session.execute(
+                        select(
+                            PipelineRun.id,
+                            PipelineRun.pipeline,
+                            PipelineRun.status,
+                            PipelineRun.summary,
+                            PipelineRun.error_message,
+                            exists().where(child.parent_run_id == PipelineRun.id).label("retried"),
+                        ).where(PipelineRun.id.in_([uuid.UUID(i) for i in ids]))
+                    ).all()
+                }
         except Exception:  # the database is down: the result poll goes on
             log.warning("could not read the ledger for awaited runs", exc_info=True)
             return
-        for run_id, error in lost:
+        for run_id in ids:
             with self._lock:
-                waiting = self._waiting.pop(str(run_id), None)
-            if waiting is not None:
-                log.warning("awaited run was declared lost", extra={"run_id": str(run_id)})
-                _finish(
-                    waiting.future,
-                    PipelineResult(
-                        run_id, waiting.request.pipeline, "interrupted", {}, error or "lost"
-                    ),
-                )
+                waiting = self._waiting.get(run_id)
+            if waiting is None:
+                continue
+            row = rows.get(run_id)
+            outcome = self._ledger_outcome(waiting, row)
+            if outcome is None:
+                continue
+            with self._lock:
+                if self._waiting.pop(run_id, None) is None:
+                    continue
+            _finish(waiting.future, outcome)
+
+    def _ledger_outcome(self, waiting: _Waiting, row: Any) -> PipelineResult | None:
+        """The result the ledger gives an awaited run now, or None (keep waiting)."""
+        request = waiting.request
+        if row is None:
+            return None if waiting.following else self._maybe_lost_before_open(waiting)
+        if waiting.following and row.status not in ("queued", "running"):
+            return PipelineResult(
+                request.run_id, row.pipeline, row.status, dict(row.summary or {}), row.error_message
+            )
+        if row.status == "interrupted" and not row.retried:
+            log.warning("awaited run was declared lost", extra={"run_id": str(request.run_id)})
+            return PipelineResult(
+                request.run_id, request.pipeline, "interrupted", {}, row.error_message or "lost"
+            )
+        return None
+
+    def _maybe_lost_before_open(self, waiting: _Waiting) -> PipelineResult | None:
+        """STARTED on a worker for longer than the run lock's TTL, with no row and nobody
+        holding its run lock: the worker died between taking the message and opening the run."""
+        ttl = self.executor.config.run_lock_ttl_s
+        started = waiting.started_at
+        if started is None or self.executor.monotonic() - started <= ttl:
+            return None
+        if self.backend.client.exists(run_lock_key(waiting.request.run_id)):
+            return None
+        return self.executor.lost_before_open(waiting.request)
 
     def _deliver(self, task_id: str, raw: Any) -> None:
         with self._lock:
             waiting = self._waiting.get(task_id)
-        if waiting is None:
+        if waiting is None or waiting.following:
             return
         meta = self.backend.decode_result(raw)
-        if meta.get("status") not in {"SUCCESS", "FAILURE", "REVOKED"}:
-            return  # STARTED, RETRY: keep waiting
+        status = meta.get("status")
+        if status not in {"SUCCESS", "FAILURE", "REVOKED"}:  # STARTED, RETRY: keep waiting
+            if status != "STARTED":
+                waiting.started_at = None
+            elif waiting.started_at is None:
+                waiting.started_at = self.executor.monotonic()
+            return
         with self._lock:
             if self._waiting.pop(task_id, None) is None:
                 return
@@ -347,6 +414,11 @@ class ResultWatcher:
             outcome = self.executor.settle(waiting.request, meta)
         except Exception as exc:  # the database failed while closing the run
             outcome = exc
+        if outcome is FOLLOW_LEDGER:
+            waiting.following = True
+            with self._lock:
+                self._waiting[task_id] = waiting
+            return
         _finish(waiting.future, outcome)
 
     def _expire_overdue(self) -> None:

@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import Retry
 from sqlalchemy import or_, select
 
 from app.config import Settings, load_settings
@@ -253,11 +254,16 @@ def prepare_worker_process() -> None:
 # --- run lock: who is running a run right now ----------------------------------------------
 
 
+def run_lock_key(run_id: uuid.UUID | str) -> str:
+    """The Redis key a delivery holds while it runs `run_id` (any attempt it runs under it)."""
+    return f"dugout:run:{run_id}"
+
+
 class RunLock:
     """A Redis lock on one run id, renewed every third of its TTL while the run goes."""
 
     def __init__(self, client: Any, run_id: uuid.UUID, ttl_s: float) -> None:
-        self.lock = client.lock(f"dugout:run:{run_id}", timeout=ttl_s, thread_local=False)
+        self.lock = client.lock(run_lock_key(run_id), timeout=ttl_s, thread_local=False)
         self.ttl_s = ttl_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -367,6 +373,13 @@ def execute_message(task: Any, message: dict[str, Any]) -> dict[str, Any]:
             m.tasks.labels(queue, "duplicate").inc()
             log.info("run already ended; not run again", extra={"run_id": str(request.run_id)})
             return _row_result(seen.finished)
+        others = [r.id for r in seen.unfinished if r.id != request.run_id]
+        if any(rt.redis.exists(run_lock_key(i)) for i in others):
+            # an attempt is going on under a delivery of its own (the leader retried this run
+            # while this message waited for redelivery): it is alive, not lost
+            m.tasks.labels(queue, "busy").inc()
+            log.info("an attempt is going on elsewhere", extra={"run_id": str(request.run_id)})
+            raise task.retry(countdown=rt.config.run_lock_ttl_s, max_retries=None)
         if seen.unfinished:
             interrupt_runs(
                 rt.sessions,
@@ -389,6 +402,8 @@ def execute_message(task: Any, message: dict[str, Any]) -> dict[str, Any]:
             return {"duplicate_tick": True, "error": str(exc), "run_id": str(request.run_id)}
         m.tasks.labels(queue, result.status).inc()
         return result_to_dict(result)
+    except Retry:
+        raise
     except Exception:
         m.tasks.labels(queue, "error").inc()
         raise

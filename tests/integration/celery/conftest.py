@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import redis
-from celery_support import FAST_CELERY, HERE, REDIS_URL
-from pg_scheduler import Processes, clean, free_port, process_env
+from celery_support import HERE, REDIS_URL, celery_env
+from pg_scheduler import Processes, clean, free_port
 
 from app.db import Database
 from scheduler.cli import celery_worker_argv
@@ -53,24 +53,6 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(tmp_path)
     yield procs
     procs.stop_all()
-
-
-def celery_env(pg_url: str, var_dir: Path, broker: str, **extra: Any) -> dict[str, str]:
-    """The environment of a Dugout process using Celery on `broker` with fast test limits."""
-    env = process_env(pg_url, var_dir)
-    env.update(
-        {
-            "DUGOUT_EXECUTOR": "celery",
-            "DUGOUT_REDIS_URL": broker,
-            "DUGOUT_SCHEDULER_ENABLED": "false",
-            "DUGOUT_TEST_FETCH_DELAY_S": "0",
-            "DUGOUT_SLO_EVALUATE_INTERVAL_S": "0",
-        }
-    )
-    for key, value in {**FAST_CELERY, **extra}.items():
-        env[f"DUGOUT_CELERY_{key.upper()}"] = str(value)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return env
 
 
 @pytest.fixture
