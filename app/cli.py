@@ -187,6 +187,7 @@ def ensure_first_admin(ctx: Context) -> None:
     help="Demo slate to use (default: the slate live now).",
 )
 @click.option("--reason", default="manual run from the CLI", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Print the run's log lines (stderr) too.")
 @click.option(
     "--top",
     default=10,
@@ -196,13 +197,20 @@ def ensure_first_admin(ctx: Context) -> None:
 )
 @pass_ctx
 def run_cmd(
-    ctx: Context, pipeline: str, source: str | None, day: Any, reason: str, top: int
+    ctx: Context,
+    pipeline: str,
+    source: str | None,
+    day: Any,
+    reason: str,
+    verbose: bool,
+    top: int,
 ) -> None:
     """Run a pipeline now in the foreground, bypassing any scheduler (break-glass path)."""
     from app.pipelines.build import build_context, build_sources
     from app.pipelines.runner import run_pipeline
 
-    configure_logging(ctx.settings.log_level, ctx.settings.log_json, stream=sys.stderr)
+    level = ctx.settings.log_level if verbose else "WARNING"  # the summary alone unless -v
+    configure_logging(level, ctx.settings.log_json, stream=sys.stderr)
     assert ctx.db.sessionmaker is not None and ctx.db.engine is not None
     trace_cli_run(ctx.db.engine)  # the break-glass path is traced (and exported) like any run
     try:
@@ -219,6 +227,7 @@ def run_cmd(
         params={
             "source": source or ctx.settings.source,
             "date": day.date().isoformat() if day else None,
+            "reason": reason,
         },
     )
     ctx.audit("run_now", result.status, target=f"{pipeline}:{result.run_id}", reason=reason)
@@ -245,13 +254,14 @@ def _cli_actor() -> str:
 def _print_run(ctx: Context, result: Any, top: int) -> None:
     """A short human summary of a run: status, stages, then the best opportunities."""
     from app.models import OpportunityRow
+    from app.pipelines.reasons import run_reason, stage_reason, status_with_reason
 
-    click.echo(f"\nrun {result.run_id} {result.pipeline}: {result.status.upper()}")
+    why = run_reason(result.status, result.summary, result.error)
+    click.echo(f"\nrun {result.run_id} {result.pipeline}: {status_with_reason(result.status, why)}")
     for stage, summary in result.summary.items():
-        extra = {k: v for k, v in summary.items() if k not in {"status", "in", "out"}}
         click.echo(
             f"  {stage:10} {summary['status']:10} in={summary['in']:<6} "
-            f"out={summary['out']:<6} {extra if extra else ''}"
+            f"out={summary['out']:<6} {stage_reason(summary)}".rstrip()
         )
     if top == 0:
         return

@@ -160,7 +160,7 @@ def render_status(report: StatusReport) -> Group:
         "status",
         "trigger",
         "ms",
-        "error",
+        "why",
         title="Last runs",
         title_justify="left",
     )
@@ -172,7 +172,7 @@ def render_status(report: StatusReport) -> Group:
             f"[{style}]{r['status']}" if style else r["status"],
             r["trigger"],
             str(r["duration_ms"]),
-            r["error"][:60],
+            (r.get("reason") or r["error"])[:60],
         )
     parts.append(runs)
     return Group(*parts)

@@ -103,6 +103,8 @@ def run_cells(r: RunRow) -> dict[str, Any]:
         "duration_ms": round(r.duration_ms, 1) if r.duration_ms is not None else None,
         "attempt": r.attempt,
         "error": r.error or "",
+        "reason": r.reason,
+        "link": f"[{str(r.id)[:8]}](/pipelines/{r.id})",
     }
 
 
@@ -112,7 +114,7 @@ def history_rows(runs: Sequence[RunRow]) -> list[dict[str, Any]]:
         {
             **run_cells(r),
             "error": (r.error or "")[:200],
-            "link": f"[{str(r.id)[:8]}](/pipelines/{r.id})",
+            "reason": r.reason[:300],
         }
         for r in runs
     ]
@@ -124,9 +126,11 @@ def runs_table(runs: Sequence[RunRow], table_id: str = "runs-table") -> Any:
         return empty_state("The run ledger is empty: no pipeline has run yet.", "runs-empty")
     rows = [run_cells(r) for r in runs]
     columns = [
+        {"name": "Run", "id": "link", "presentation": "markdown"},
         {"name": "Started (UTC)", "id": "started_at"},
         {"name": "Pipeline", "id": "pipeline"},
         {"name": "Status", "id": "status"},
+        {"name": "Why", "id": "reason"},
         {"name": "Trigger", "id": "trigger"},
         {"name": "By", "id": "actor"},
         {"name": "Duration (ms)", "id": "duration_ms", "type": "numeric"},
@@ -147,6 +151,7 @@ def runs_table(runs: Sequence[RunRow], table_id: str = "runs-table") -> Any:
         data=rows,
         columns=columns,
         page_size=20,
+        markdown_options={"link_target": "_self"},
         style_table={"overflowX": "auto"},
         style_cell={"fontSize": "0.85rem", "padding": "4px"},
         style_data_conditional=styles,

@@ -236,6 +236,7 @@ JOB_COLUMNS = [
     ("enabled", "State"),
     ("next_run_at", "Next run (UTC)"),
     ("last_status", "Last status"),
+    ("last_reason", "Why"),
     ("breaker", "Breaker"),
 ]
 
@@ -265,6 +266,7 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Any:
                 else "after upstream"
             ),
             "last_status": j.get("last_status") or "—",
+            "last_reason": j.get("last_reason") or "",
             "breaker": j.get("breaker", "closed"),
         }
         for j in jobs

@@ -39,6 +39,7 @@ COLUMNS = [
     {"name": "Started (UTC)", "id": "started_at"},
     {"name": "Pipeline", "id": "pipeline"},
     {"name": "Status", "id": "status"},
+    {"name": "Why", "id": "reason"},
     {"name": "Trigger", "id": "trigger"},
     {"name": "By", "id": "actor"},
     {"name": "Attempt", "id": "attempt"},

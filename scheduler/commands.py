@@ -247,7 +247,7 @@ class CommandApplier:
             row.target or "",
             trigger="manual",
             actor=row.requested_by,
-            params=dict(row.params.get("params") or {}),
+            params={**dict(row.params.get("params") or {}), "reason": row.reason},
             priority="critical" if row.target == "collection" else "default",
         )
         return f"started run {handle.run_id}"

@@ -104,6 +104,7 @@ def _timing(job: JobSchedule, last: LastTick | None, now: datetime) -> dict[str,
         next_at = max(due, now)
     return {
         "last_status": last.status if last else None,
+        "last_reason": last.reason if last else "",
         "last_run_id": str(last.run_id) if last else None,
         "last_scheduled_for": _iso(last.scheduled_for) if last else None,
         "next_run_at": _iso(next_at),

@@ -102,6 +102,7 @@ def run_row_dict(r: RunRow) -> dict[str, Any]:
         "started_at": _iso(r.started_at) or "",
         "duration_ms": round(r.duration_ms, 1) if r.duration_ms is not None else None,
         "error": r.error or "",
+        "reason": r.reason,
     }
 
 

@@ -137,6 +137,7 @@ class StageOutcome:
             "failed_sources",
             "stale_sources",
             "deferred_sources",
+            "market_closed",
             "reason",
             "opportunities",
             "by_strategy",

@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import PipelineRun, StageRun
+from app.pipelines.reasons import run_reason, stage_reason
 from app.rollups import run_days
 from app.rollups.slices import DAY, aware, ceil_to, floor_to, settled_before
-from app.vocabulary import RunStatus, Trigger
+from app.vocabulary import RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class RunRow:
     started_at: datetime | None
     duration_ms: float | None
     error: str | None
+    reason: str = ""  # app.pipelines.reasons.run_reason: skip, throttle or partial, in words
 
 
 def run_totals(
@@ -120,11 +122,26 @@ _ROW = (
     PipelineRun.started_at,
     PipelineRun.duration_ms,
     PipelineRun.error_message,
+    PipelineRun.summary,
 )
 
 
 def _rows(found: Iterable[Any]) -> list[RunRow]:
-    return [RunRow(*r) for r in found]
+    return [
+        RunRow(
+            r.id,
+            r.pipeline,
+            r.status,
+            r.trigger,
+            r.actor,
+            r.attempt,
+            r.started_at,
+            r.duration_ms,
+            r.error_message,
+            run_reason(r.status, r.summary, r.error_message),
+        )
+        for r in found
+    ]
 
 
 def recent_runs(session: Session, limit: int = 20) -> list[RunRow]:
@@ -207,6 +224,7 @@ def run_fields(r: PipelineRun) -> dict[str, Any]:
         "trace_id": r.trace_id,
         "error_type": r.error_type,
         "error_message": r.error_message,
+        "reason": run_reason(r.status, r.summary, r.error_message),
     }
 
 
@@ -313,7 +331,8 @@ def run_detail(session: Session, run_id: str) -> dict[str, Any] | None:
                 "records_out": s.records_out,
                 "error_type": s.error_type,
                 "error_message": s.error_message,
-                "reason": (s.detail or {}).get("reason"),
+                "reason": stage_reason(s.detail),
+                "detail": s.detail or {},
             }
             for s in stages
         ],
@@ -327,24 +346,25 @@ class LastTick:
     run_id: uuid.UUID
     status: str
     scheduled_for: datetime | None
+    reason: str = ""
 
 
 def last_scheduled_runs(session: Session, pipelines: Iterable[str]) -> dict[str, LastTick]:
-    """The newest scheduled run of each pipeline: one backward step on the ledger's unique
-    (pipeline, scheduled_for) index per pipeline, never a scan of a year of runs."""
+    """The newest tick of each pipeline (any trigger: analysis and recommendations run chained,
+    as `dependency`, and a tick has one run), with its reason: one backward step on the ledger's
+    unique (pipeline, scheduled_for) index per pipeline, never a scan of a year of runs."""
     r = PipelineRun
     last: dict[str, LastTick] = {}
     for pipeline in sorted(set(pipelines)):
         row = session.execute(
-            select(r.id, r.status, r.scheduled_for)
+            select(r.id, r.status, r.scheduled_for, r.summary, r.error_message)
             .where(
                 r.pipeline == pipeline,
-                r.trigger == Trigger.SCHEDULE.value,
                 r.scheduled_for.is_not(None),  # NULLs sort first on PostgreSQL
             )
             .order_by(r.scheduled_for.desc())
             .limit(1)
         ).first()
         if row is not None:
-            last[pipeline] = LastTick(row[0], row[1], row[2])
+            last[pipeline] = LastTick(row[0], row[1], row[2], run_reason(row[1], row[3], row[4]))
     return last

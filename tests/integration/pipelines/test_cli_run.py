@@ -76,3 +76,13 @@ def test_run_exits_non_zero_when_every_source_fails(cli, feed, database_url, tmp
     assert run.status == "failed" and run.error_type == "AllSourcesFailed"
     assert "odds_api" in run.error_message and "mlb_statsapi" in run.error_message
     assert outcomes == ["requested", "failed"]
+
+
+def test_run_summary_names_skipped_stages_in_words(cli) -> None:
+    """Christmas Day has no MLB slate: the market is closed, two stages skip."""
+    result = cli("run", "full", "--source", "demo", "--date", "2026-12-25", "--top", "0")
+
+    assert result.exit_code == 0, result.output
+    assert "full: SUCCEEDED (2 stages skipped: market closed)" in result.output
+    assert "upstream stage analyze skipped" in result.output
+    assert "{" not in result.output  # no dict, and no JSON log line among the summary
