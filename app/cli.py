@@ -540,10 +540,12 @@ def audit_verify(ctx: Context) -> None:
 
 def _add_commands() -> None:
     """Commands that live beside the subsystems they drive."""
+    from app.cli_config import config_cmd
     from app.cli_status import live_cmd, slo_group, status_cmd
     from scheduler.cli import executor_command, scheduler_command, worker_command
 
     commands = (
+        config_cmd,
         status_cmd,
         live_cmd,
         slo_group,

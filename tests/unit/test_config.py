@@ -185,3 +185,36 @@ def test_dugout_serve_stops_on_a_bad_serving_variable_with_one_line(tmp_path) ->
         result.output.strip().splitlines()[-1]
         == "Error: DUGOUT_THREADS must be a number, not 'many'"
     )
+
+
+def test_dugout_config_prints_every_family_effective_with_secrets_masked(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    env = {
+        "DUGOUT_VAR_DIR": str(tmp_path / "var"),
+        "DUGOUT_ODDS_API_KEY": "k-3f9a1c77e0",
+        "DUGOUT_DATABASE_URL": "postgresql://dugout:pw-91b2c3@db.internal:5432/dugout",
+        "DUGOUT_METRICS_TOKEN": "tok-55aa",
+        "DUGOUT_SCHEDULER_LEASE_TTL_S": "12",
+        "DUGOUT_STRATEGY_STEAM_WINDOW": "420",
+        "DUGOUT_TRACING_ENABLED": "off",
+    }
+    text = CliRunner().invoke(main, ["config"], env=env)
+    assert text.exit_code == 0, text.output
+    for secret in ("k-3f9a1c77e0", "pw-91b2c3", "tok-55aa"):
+        assert secret not in text.output
+    assert "DUGOUT_SCHEDULER_LEASE_TTL_S" in text.output and "[celery]" in text.output
+    done = CliRunner().invoke(main, ["config", "--json"], env=env)
+    config = json.loads(done.output)
+    assert config["app"]["odds_api_key"] == "****" and config["app"]["admin_password"] == ""
+    assert config["app"]["database_url"] == "postgresql://dugout:****@db.internal:5432/dugout"
+    assert config["scheduler"]["lease_ttl_s"] == 12.0
+    assert config["strategies"]["steam_window"] == 420.0
+    assert config["observability"]["tracing_enabled"] is False
+    assert config["celery"]["time_limit_s"] == 360.0  # a default, shown as in effect
+    bad = CliRunner().invoke(main, ["config"], env={**env, "DUGOUT_CELERY_EXPIRES_S": "x"})
+    assert bad.exit_code == 1 and "DUGOUT_CELERY_EXPIRES_S must be a number" in bad.output
