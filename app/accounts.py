@@ -281,7 +281,7 @@ class AccountService:
             self._audit_refusal(audit_action, OUTCOME_REFUSED, target, str(error))
             raise error
         try:  # audited first: without its record the change does not happen
-            self._audit(audit_action, OUTCOME_REQUESTED, target, reason)
+            request_seq = self._audit(audit_action, OUTCOME_REQUESTED, target, reason)
         except AuditWriteError as exc:
             raise AccountAuditUnavailable(
                 "the audit log is unavailable, so nothing was changed."
@@ -290,17 +290,25 @@ class AccountService:
             with self._sessions() as session, session.begin():
                 result = change(session)
         except (UserError, WeakPasswordError) as exc:
-            self._audit_refusal(audit_action, OUTCOME_REFUSED, target, str(exc))
+            self._audit_refusal(audit_action, OUTCOME_REFUSED, target, str(exc), request_seq)
             raise AccountRefused(str(exc)) from exc
         try:
-            self._audit(audit_action, OUTCOME_SUCCEEDED, target, reason)
+            self._audit(audit_action, OUTCOME_SUCCEEDED, target, reason, request_seq)
         except AuditWriteError:  # the change is made and its request is on record
             log.error("account change made but its outcome record failed", extra={"action": action})
         return result
 
-    def _audit(self, action: str, outcome: str, target: str, reason: str | None) -> None:
+    def _audit(
+        self,
+        action: str,
+        outcome: str,
+        target: str,
+        reason: str | None,
+        request_seq: int | None = None,
+    ) -> int:
+        """Append a record (its seq); an outcome names its request's seq."""
         actor = self._actor
-        append_audit(
+        return append_audit(
             self._audit_log,
             AuditEntry(
                 actor=actor.name,
@@ -312,12 +320,15 @@ class AccountService:
                 source_ip=actor.source_ip,
                 user_agent=actor.user_agent,
                 correlation_id=actor.correlation_id,
+                request_seq=request_seq,
             ),
-        )
+        ).seq
 
-    def _audit_refusal(self, action: str, outcome: str, target: str, why: str) -> None:
+    def _audit_refusal(
+        self, action: str, outcome: str, target: str, why: str, request_seq: int | None = None
+    ) -> None:
         """Record a refusal (best effort: the refusal stands even when its record fails)."""
         try:
-            self._audit(action, outcome, target, why)
+            self._audit(action, outcome, target, why, request_seq)
         except AuditWriteError:
             log.error("refused account change could not be audited", extra={"action": action})

@@ -48,10 +48,14 @@ OUTCOME_REQUESTED = AuditOutcome.REQUESTED.value
 OUTCOME_SUCCEEDED = AuditOutcome.SUCCEEDED.value
 OUTCOME_REFUSED = AuditOutcome.REFUSED.value
 OUTCOME_DENIED = AuditOutcome.DENIED.value
+OUTCOME_FAILED = AuditOutcome.FAILED.value
+OUTCOME_EXPIRED = AuditOutcome.EXPIRED.value
 _HASHED_FIELDS = (
     "seq", "at", "actor", "role", "action", "target", "reason", "outcome",
     "source_ip", "user_agent", "correlation_id", "prev_hash",
 )  # fmt: skip
+# Covered by the MAC only when set, so records written before the field existed keep theirs.
+_HASHED_WHEN_SET = ("request_seq",)
 
 
 class AuditWriteError(RuntimeError):
@@ -85,6 +89,7 @@ class AuditEntry:
     source_ip: str | None = None
     user_agent: str | None = None
     correlation_id: str | None = None
+    request_seq: int | None = None  # the request record this is the outcome of
 
 
 def _canonical(values: dict[str, object]) -> bytes:
@@ -94,6 +99,9 @@ def _canonical(values: dict[str, object]) -> bytes:
         body[name] = (
             value.isoformat(timespec="microseconds") if isinstance(value, datetime) else value
         )
+    for name in _HASHED_WHEN_SET:
+        if values.get(name) is not None:
+            body[name] = values[name]
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -186,6 +194,7 @@ def _record_values(entry: AuditEntry, seq: int, at: datetime, prev_hash: str) ->
         "user_agent": entry.user_agent[:255] if entry.user_agent else None,
         "correlation_id": entry.correlation_id,
         "prev_hash": prev_hash,
+        "request_seq": entry.request_seq,
     }
 
 
@@ -296,7 +305,7 @@ def verify_chain(
 
 
 def _row_values(row: AuditRecord) -> dict[str, object]:
-    return {name: getattr(row, name) for name in _HASHED_FIELDS}
+    return {name: getattr(row, name) for name in (*_HASHED_FIELDS, *_HASHED_WHEN_SET)}
 
 
 def _check_row(

@@ -218,7 +218,7 @@ def run_cmd(
         pctx = build_context(ctx.settings, ctx.db.sessionmaker, sources=sources)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    ctx.audit("run_now", "requested", target=pipeline, reason=reason)
+    request_seq = ctx.audit("run_now", "requested", target=pipeline, reason=reason)
     result = run_pipeline(
         pctx,
         pipeline,
@@ -230,7 +230,13 @@ def run_cmd(
             "reason": reason,
         },
     )
-    ctx.audit("run_now", result.status, target=f"{pipeline}:{result.run_id}", reason=reason)
+    ctx.audit(
+        "run_now",
+        result.status,
+        target=f"{pipeline}:{result.run_id}",
+        reason=reason,
+        request_seq=request_seq,
+    )
     _print_run(ctx, result, top)
     if result.status not in {"succeeded", "partial", "skipped"}:
         sys.exit(1)

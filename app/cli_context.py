@@ -49,12 +49,18 @@ class Context:
         return settings_audit_log(self.settings, self.db.sessionmaker)
 
     def audit(
-        self, action: str, outcome: str, target: str | None = None, reason: str | None = None
-    ) -> None:
-        """Record a CLI action in the audit chain (the operator's OS user is the actor)."""
+        self,
+        action: str,
+        outcome: str,
+        target: str | None = None,
+        reason: str | None = None,
+        request_seq: int | None = None,
+    ) -> int:
+        """Record a CLI action in the audit chain (the operator's OS user is the actor); its
+        seq. An outcome names its request's seq."""
         import getpass
 
-        append_audit(
+        return append_audit(
             self.audit_log,
             AuditEntry(
                 actor=f"cli:{getpass.getuser()}",
@@ -64,8 +70,9 @@ class Context:
                 target=target,
                 reason=reason,
                 source_ip="local",
+                request_seq=request_seq,
             ),
-        )
+        ).seq
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)

@@ -532,6 +532,8 @@ class SchedulerCommand(Base):
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)  # its request's audit record
+    outcome_seq: Mapped[int | None] = mapped_column(BigInteger)  # its outcome's audit record
     __table_args__ = (Index("ix_scheduler_commands_status", "status", "created_at"),)
 
 
@@ -610,3 +612,6 @@ class AuditRecord(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     row_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The record this one is the outcome of (applied, failed, expired), when it is one.
+    request_seq: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_audit_records_request_seq", "request_seq"),)

@@ -95,3 +95,4 @@ class AuditOutcome(StrEnum):
     FAILED = "failed"  # attempted and it did not work (a wrong password, a run that failed)
     REFUSED = "refused"  # not done: the request itself was not acceptable (bad input, no reason)
     DENIED = "denied"  # not done: the caller may not do this (login, role, kill switch)
+    EXPIRED = "expired"  # not done: asked for, but nothing applied it in time (no leader)

@@ -26,6 +26,18 @@ def account_rows(accounts: Sequence[Account]) -> list[dict[str, Any]]:
     ]
 
 
+def audit_link(line: AuditLine) -> str:
+    """How a record links to the others: an outcome names its request, a request its outcomes
+    ("awaiting outcome" while a scheduler request has none yet)."""
+    if line.request_seq is not None:
+        return f"outcome of #{line.request_seq}"
+    if line.outcomes:
+        return "; ".join(f"{outcome} #{seq}" for seq, outcome in line.outcomes)
+    if line.outcome == "requested":
+        return "awaiting outcome"
+    return ""
+
+
 def audit_rows(lines: Sequence[AuditLine]) -> list[dict[str, Any]]:
     """Rows of the audit table, newest first as given."""
     return [
@@ -37,6 +49,7 @@ def audit_rows(lines: Sequence[AuditLine]) -> list[dict[str, Any]]:
             "action": a.action,
             "target": a.target or "",
             "outcome": a.outcome,
+            "linked": audit_link(a),
             "reason": a.reason or "",
             "source_ip": a.source_ip or "",
         }

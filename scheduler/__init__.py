@@ -74,6 +74,7 @@ def init_scheduler(app: Flask) -> None:
         config=SchedulerConfig.from_settings(settings),
         var_dir=settings.var_dir,
         metrics=lambda: app.extensions.get("dugout.metrics"),
+        audit=app.extensions.get("dugout.audit"),
     )
     app.extensions["dugout.scheduler"] = host
     if not _process_hooks:

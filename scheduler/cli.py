@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from app.audit import settings_audit_log
 from app.config import ConfigError, Settings
 from app.db import Database
 from app.migrate import upgrade
@@ -94,6 +95,7 @@ def scheduler_command(identity: str | None) -> None:
         config=rt.config,
         var_dir=rt.settings.var_dir,
         identity=identity,
+        audit=settings_audit_log(rt.settings, rt.sessions),
     )
     stop = _until_signalled()
     host.start()
@@ -189,7 +191,7 @@ def executor_command(mode: str, reason: str) -> None:
     down, `configured` to go back to DUGOUT_EXECUTOR."""
     import getpass
 
-    from app.audit import AuditEntry, append_audit, settings_audit_log
+    from app.audit import AuditEntry, append_audit
     from scheduler.commands import write_command
     from scheduler.control import KillSwitch
 
@@ -211,7 +213,7 @@ def executor_command(mode: str, reason: str) -> None:
         reason=reason,
         source_ip="local",
     )
-    append_audit(
+    request = append_audit(
         settings_audit_log(settings, db.sessionmaker), entry
     )  # first: no record, no switch
     command_id = write_command(
@@ -222,6 +224,7 @@ def executor_command(mode: str, reason: str) -> None:
         reason=reason,
         params={"mode": mode},
         kill_switch=KillSwitch(db.sessionmaker),
+        audit_seq=request.seq,  # the leader's outcome record names it
     )
     db.dispose()
     click.echo(f"executor switched to {mode} (command {command_id})")

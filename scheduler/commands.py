@@ -25,6 +25,7 @@ from scheduler.alerts import AlertBook
 from scheduler.control import KillSwitch
 from scheduler.dispatch import DispatchOrder
 from scheduler.executors import ExecutorSwitch, RunRequest, TaskExecutor
+from scheduler.outcomes import CommandOutcomes, expires, expiry_result
 from scheduler.resilience import BreakerBook
 from scheduler.schedule import JobSpec, get_spec, load_schedule
 
@@ -71,8 +72,11 @@ def write_command(
     reason: str,
     params: dict[str, Any],
     kill_switch: KillSwitch,
+    audit_seq: int | None = None,
+    now: datetime | None = None,
 ) -> uuid.UUID:
-    """Insert the command (the kill switch flips in the same transaction) and notify."""
+    """Insert the command (the kill switch flips in the same transaction) and notify;
+    `audit_seq` is its request's audit record, which its outcome record will name."""
     row = SchedulerCommand(
         id=uuid.uuid4(),
         command=command,
@@ -81,7 +85,8 @@ def write_command(
         requested_by=actor[:64],
         reason=reason,
         status="pending",
-        created_at=utcnow(),
+        created_at=now or utcnow(),
+        audit_seq=audit_seq,
     )
     with sessions.begin() as session:
         session.add(row)
@@ -109,7 +114,9 @@ class CommandApplier:
         is_leader: Callable[[], bool],
         clock: Callable[[], datetime] = utcnow,
         later: Callable[[DispatchOrder, datetime], object] | None = None,
+        outcomes: CommandOutcomes | None = None,
     ) -> None:
+        self.outcomes = outcomes  # audit records of what became of each audited command
         self.later = later  # retries of scheduled ticks go back through the dispatcher
         self.sessions = sessions
         self.ops = ops
@@ -122,12 +129,20 @@ class CommandApplier:
     def apply_pending(self, limit: int = 50) -> int:
         """Apply up to `limit` pending commands, oldest first; returns how many."""
         applied = 0
+        if self.outcomes is not None:
+            self.outcomes.retry()
         while applied < limit and self.is_leader():
             row = self._claim_next()
             if row is None:
                 break
             try:
-                result, status = self._apply(row), "applied"
+                if self.outcomes is not None and expires(row, self.clock(), self.outcomes.ttl_s):
+                    result, status = (
+                        expiry_result(row, self.clock(), self.outcomes.ttl_s),
+                        "expired",
+                    )
+                else:
+                    result, status = self._apply(row), "applied"
             except CommandFailed as exc:
                 result, status = str(exc), "failed"
             except Exception as exc:
@@ -139,6 +154,8 @@ class CommandApplier:
                     .where(SchedulerCommand.id == row.id)
                     .values(status=status, result=result, applied_at=self.clock())
                 )
+            if self.outcomes is not None:
+                self.outcomes.record(row.id)
             log.info(
                 "command applied",
                 extra={

@@ -25,6 +25,7 @@ class SchedulerConfig:
     lease_ttl_s: float = 10.0  # a lease not renewed for this long is stale
     idle_session_timeout_s: float = 15.0  # PostgreSQL drops a frozen leader's session
     command_poll_s: float = 1.0  # polling fallback when LISTEN/NOTIFY is silent
+    command_ttl_s: float = 600.0  # an audited command nobody applied for this long expires
     misfire_grace_s: int = 30
     default_threads: int = 4
     critical_threads: int = 2

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit import AuditLog
 from app.db import build_engine, utcnow
 from app.pipelines.ledger import HEARTBEATS, Interruption, interrupt_runs
 from scheduler.alerts import DATABASE_LOST, AlertBook, job_error_key
@@ -41,6 +42,7 @@ from scheduler.outbox import (
     outboxes_in_use,
     replay_file,
 )
+from scheduler.outcomes import CommandOutcomes
 from scheduler.queue import DbQueue
 from scheduler.recovery import RunRecovery, requeue_orphan
 from scheduler.resilience import BreakerBook, LoadSample
@@ -69,7 +71,9 @@ class SchedulerHost:
         lock: LeaderLock | None = None,
         load_probe: Callable[[], LoadSample] | None = None,
         rng: Callable[[], float] = random.random,
+        audit: AuditLog | None = None,
     ) -> None:
+        self.audit = audit  # outcome records of audited commands go here (None: not written)
         self.sessions = sessions
         self.database_url = database_url
         self.executor = executor
@@ -147,6 +151,17 @@ class SchedulerHost:
             name=self.identity,
             monotonic=self.monotonic,
         )
+        self.outcomes = (
+            CommandOutcomes(
+                sessions,
+                self.audit,
+                ttl_s=config.command_ttl_s,
+                applied_by=f"scheduler leader {self.identity}",
+                clock=clock,
+            )
+            if self.audit is not None
+            else None
+        )
         self.commands = CommandApplier(
             sessions,
             self.supervisor,
@@ -156,6 +171,7 @@ class SchedulerHost:
             is_leader=self.leading,
             clock=clock,
             later=self._later,
+            outcomes=self.outcomes,
         )
         self.listener = (
             CommandListener(psycopg_dsn(self.database_url), self.wake) if self.is_postgres else None
@@ -242,7 +258,7 @@ class SchedulerHost:
                 elif self.lock.try_acquire():
                     self._become_leader()
                 else:
-                    self._stop.wait(self.config.heartbeat_s)
+                    self._follow_round()
             except Exception:
                 log.exception("scheduler host error")
                 if self._leading and self._can_go_local():
@@ -257,6 +273,12 @@ class SchedulerHost:
             self._step_down("host stopping")
         else:
             self.lock.close()
+
+    def _follow_round(self) -> None:
+        """While another host leads (or none can): expire audited commands left too long."""
+        if self.outcomes is not None:
+            self.outcomes.expire_stale()
+        self._stop.wait(self.config.heartbeat_s)
 
     def _lead_round(self) -> None:
         """Heartbeat and watchdog when due, fallback ticks, commands, then a short wait."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import get_db, utcnow
 from app.models import (
@@ -30,8 +31,24 @@ def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
     """Everything the admin panel and `dugout status` show about scheduling, as plain data."""
     sessions = get_db(app).sessionmaker
     assert sessions is not None
+    settings = app.extensions.get("dugout.settings")
+    return scheduler_picture(
+        sessions,
+        configured_executor=getattr(settings, "executor", None) or "local",
+        host=app.extensions.get("dugout.scheduler"),
+        now=now,
+    )
+
+
+def scheduler_picture(
+    sessions: sessionmaker[Session],
+    *,
+    configured_executor: str = "local",
+    host: Any = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The scheduler as plain data from the database alone (a terminal has no app)."""
     now = now or utcnow()
-    host = app.extensions.get("dugout.scheduler")
     with sessions() as session:
         lease = session.get(SchedulerLease, LEASE_NAME)
         jobs = session.scalars(select(JobSchedule).order_by(JobSchedule.job_id)).all()
@@ -88,7 +105,7 @@ def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
                 for b in breakers
             ],
             "kill_switch": _kill(KillSwitch(sessions).state()),
-            "executor": _executor(app, switch),
+            "executor": _executor(configured_executor, switch),
             "queue_depth": int(queued),
             "pending_commands": int(pending),
         }
@@ -111,9 +128,8 @@ def _timing(job: JobSchedule, last: LastTick | None, now: datetime) -> dict[str,
     }
 
 
-def _executor(app: Flask, switch: CircuitBreaker | None) -> dict[str, Any]:
+def _executor(configured: str, switch: CircuitBreaker | None) -> dict[str, Any]:
     """Where runs go: the configured executor and the operator's override, if any."""
-    configured = getattr(app.extensions.get("dugout.settings"), "executor", None) or "local"
     override = switch.state if switch is not None and switch.state != "configured" else None
     return {
         "configured": configured,

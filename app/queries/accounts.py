@@ -34,6 +34,20 @@ class AuditLine:
     outcome: str
     reason: str | None
     source_ip: str | None
+    request_seq: int | None = None  # the request this record is the outcome of
+    outcomes: tuple[tuple[int, str], ...] = ()  # (seq, outcome) of this request's outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit records to list: by actor (part of the name), action, outcome and time."""
+
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
 
 
 def list_users(session: Session) -> list[Account]:
@@ -46,10 +60,44 @@ def list_users(session: Session) -> list[Account]:
 
 def recent_audit(session: Session, limit: int = 50) -> list[AuditLine]:
     """The newest audit records, newest first."""
+    return audit_lines(session, AuditFilter(limit=limit))
+
+
+def audit_lines(session: Session, query: AuditFilter) -> list[AuditLine]:
+    """Audit records matching `query`, newest first, each request with its outcomes' seqs."""
     a = AuditRecord
-    rows = session.execute(
-        select(a.seq, a.at, a.actor, a.role, a.action, a.target, a.outcome, a.reason, a.source_ip)
-        .order_by(a.seq.desc())
-        .limit(limit)
-    )
-    return [AuditLine(*r) for r in rows]
+    stmt = select(
+        a.seq, a.at, a.actor, a.role, a.action, a.target, a.outcome, a.reason, a.source_ip,
+        a.request_seq,
+    )  # fmt: skip
+    if query.actor:
+        stmt = stmt.where(a.actor.icontains(query.actor, autoescape=True))
+    if query.action:
+        stmt = stmt.where(a.action == query.action)
+    if query.outcome:
+        stmt = stmt.where(a.outcome == query.outcome)
+    if query.since is not None:
+        stmt = stmt.where(a.at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(a.at < query.until)
+    rows = session.execute(stmt.order_by(a.seq.desc()).limit(query.limit)).all()
+    seqs = [r.seq for r in rows]
+    outcomes: dict[int, list[tuple[int, str]]] = {}
+    if seqs:
+        for seq, outcome, request in session.execute(
+            select(a.seq, a.outcome, a.request_seq).where(a.request_seq.in_(seqs)).order_by(a.seq)
+        ):
+            if request is not None:
+                outcomes.setdefault(request, []).append((seq, outcome))
+    return [
+        AuditLine(*r[:9], request_seq=r.request_seq, outcomes=tuple(outcomes.get(r.seq, ())))
+        for r in rows
+    ]
+
+
+def audit_choices(session: Session) -> tuple[list[str], list[str]]:
+    """The actions and the outcomes the audit log holds, for the filters' choices."""
+    a = AuditRecord
+    actions = session.scalars(select(a.action).distinct().order_by(a.action)).all()
+    outcomes = session.scalars(select(a.outcome).distinct().order_by(a.outcome)).all()
+    return list(actions), list(outcomes)

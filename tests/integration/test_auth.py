@@ -243,8 +243,14 @@ def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
     )
     assert r.status_code == 403
     r = operator.callback(
-        "admin-audit.children",
-        [{"id": "admin-audit-refresh", "property": "n_intervals", "value": 1}],
+        "..admin-audit.children...audit-action.options...audit-outcome.options..",
+        [
+            {"id": "admin-audit-refresh", "property": "n_intervals", "value": 1},
+            *(
+                {"id": f"audit-{name}", "property": "value", "value": None}
+                for name in ("actor", "action", "outcome", "window")
+            ),
+        ],
     )
     assert r.status_code == 403
 

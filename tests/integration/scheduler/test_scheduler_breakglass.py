@@ -56,22 +56,33 @@ def test_run_now_needs_operator_and_a_reason_and_audits_refusals(sched_app) -> N
         run_now(sched_app, "collection", actor="vera", role="viewer", reason="curious")
     with pytest.raises(BreakGlassRefused, match="reason is required"):
         run_now(sched_app, "collection", actor="otto", role="operator", reason="  ")
-    with pytest.raises(BreakGlassRefused, match="Unknown pipeline"):
+    with pytest.raises(BreakGlassRefused, match="Unknown job or pipeline") as unknown:
         run_now(sched_app, "everything", actor="otto", role="operator", reason="x")
-    denied = _audit(sched_app, "run_now")
-    assert [(a.actor, a.outcome) for a in denied] == [("vera", "denied"), ("otto", "denied")]
+    assert unknown.value.status == 404
+    refusals = _audit(sched_app, "run_now")
+    assert [(a.actor, a.outcome) for a in refusals] == [
+        ("vera", "denied"),  # the role
+        ("otto", "refused"),  # the request itself: no reason, no such pipeline
+        ("otto", "refused"),
+    ]
 
 
 def test_run_now_audits_first_then_runs_without_any_scheduler(sched_app) -> None:
     run_id = run_now(
         sched_app, "collection", actor="otto", role="operator", reason="odds look stale"
     )
-    (record,) = _audit(sched_app, "run_now")
+    record, dispatched = _audit(sched_app, "run_now")
     assert (record.outcome, record.target, record.reason) == (
         "requested",
         f"collection:{run_id}",
         "odds look stale",
     )
+    assert (dispatched.outcome, dispatched.target, dispatched.request_seq) == (
+        "succeeded",
+        f"collection:{run_id}",
+        record.seq,
+    )
+    assert f"run {run_id} handed to the LocalExecutor" in dispatched.reason
     run = wait_for(lambda: _run(sched_app, run_id), 30)
     assert (run.trigger, run.actor, run.status) == ("manual", "otto", "succeeded")
     assert run.created_at >= record.at
@@ -181,6 +192,22 @@ def test_init_scheduler_leads_applies_commands_and_reports_status(sched_app) -> 
     )
     state = wait_for_command(sched_app, command_id, timeout_s=5)
     assert state.status == "applied" and state.result == "paused collection"
+    request, done = wait_for(lambda: (r := _audit(sched_app, "pause")) and len(r) == 2 and r, 10)
+    assert (request.outcome, request.target, request.request_seq) == (
+        "requested",
+        "collection",
+        None,
+    )
+    assert (done.outcome, done.actor, done.role, done.target, done.request_seq) == (
+        "succeeded",
+        "otto",
+        "operator",
+        "collection",
+        request.seq,
+    )
+    assert done.reason == f"applied by scheduler leader {host.identity}: paused collection"
+    with _db(sched_app).session() as s:
+        assert sched_app.extensions["dugout.audit"].verify(s).ok  # the chain holds the links
     status = scheduler_status(sched_app)
     assert status["leader"]["alive"] and status["leader"]["holder"] == host.identity
     assert status["this_host"]["mode"] == "scheduler"
