@@ -274,7 +274,7 @@ class CommandApplier:
         after all, another attempt retries it already, or a newer tick of its job succeeded.
         A scheduled tick goes back through the dispatcher (guards, retries, the chain after it)."""
         from app.models import PipelineRun
-        from scheduler.recovery import superseded, tick_of
+        from scheduler.ticks import superseded, tick_of
 
         with self.sessions() as session:
             old = session.get(PipelineRun, run_id)

@@ -25,9 +25,9 @@ from scheduler.alerts import AlertBook
 from scheduler.config import SchedulerConfig
 from scheduler.control import KillSwitch
 from scheduler.executors import RunAbandoned, TaskExecutor
-from scheduler.recovery import superseded
 from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
 from scheduler.schedule import DEPENDENTS, JobSpec, get_spec
+from scheduler.ticks import superseded
 
 log = logging.getLogger("dugout.scheduler.dispatch")
 SUCCESS = ("succeeded", "partial")

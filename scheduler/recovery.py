@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from app.models import PipelineRun, SchedulerCommand
 from app.pipelines.ledger import Interruption, interrupt_runs, lapsed_before
 from app.vocabulary import TICK_TRIGGERS
+from scheduler.ticks import tick_of
 
 log = logging.getLogger("dugout.scheduler.recovery")
-SUCCESS = ("succeeded", "partial")
 LOOKBACK_S = 3600.0  # interrupted runs older than this are history, not work
 LOCK_WAIT_S = 2.0  # a round waits this long for a run row's lock, then tries next round
 
@@ -42,33 +42,6 @@ class Orphan:
     tick: datetime | None
     trigger: str
     params: dict[str, object]
-
-
-def tick_of(session: Session, row: PipelineRun) -> datetime | None:
-    """The scheduled tick a run belongs to: its own, or its first attempt's."""
-    seen = 0
-    while row is not None and seen < 20:
-        if row.scheduled_for is not None:
-            return row.scheduled_for
-        if row.parent_run_id is None:
-            return None
-        row = session.get(PipelineRun, row.parent_run_id)  # type: ignore[assignment]
-        seen += 1
-    return None
-
-
-def superseded(session: Session, pipeline: str, tick: datetime) -> bool:
-    """True when a newer tick of `pipeline` already succeeded (retrying this one is moot)."""
-    newer = session.scalar(
-        select(PipelineRun.id)
-        .where(
-            PipelineRun.pipeline == pipeline,
-            PipelineRun.scheduled_for > tick,
-            PipelineRun.status.in_(SUCCESS),
-        )
-        .limit(1)
-    )
-    return newer is not None
 
 
 def requeue_orphan(sessions: sessionmaker[Session], orphan: Orphan, actor: str) -> uuid.UUID:
