@@ -410,8 +410,9 @@ class SchedulerHost:
         log.warning("main database back: outbox replayed, electing a leader again")
 
     def _outbox_elsewhere(self) -> bool:
-        """True while another host still schedules into its outbox (it holds the lock): leading
-        now would run its ticks twice. Waits at most three replay rounds for it to hand over."""
+        """True while another host still schedules into (or replays) its outbox: it holds the
+        outbox's lock, and leading now would run its ticks twice. Hand-over is by that lock
+        alone, never by a wait that runs out."""
         if not self.is_postgres or not self.var_dir.exists():
             return False
         busy = outboxes_in_use(self.var_dir, outbox_path(self.var_dir, self.identity))
@@ -419,10 +420,13 @@ class SchedulerHost:
             self._outbox_wait_until = None
             return False
         now = self.monotonic()
-        if self._outbox_wait_until is None:
-            self._outbox_wait_until = now + 3 * self.config.outbox_replay_s
-            log.warning("another host is on its outbox; waiting before leading")
-        return now < self._outbox_wait_until
+        if self._outbox_wait_until is None or now >= self._outbox_wait_until:
+            self._outbox_wait_until = now + 60.0  # say so once a minute while it lasts
+            log.warning(
+                "another host is on its outbox; waiting for its lock before leading",
+                extra={"outboxes": [p.name for p in busy]},
+            )
+        return True
 
     def _replay_leftovers(self) -> None:
         """Replay outboxes an earlier process left behind (it died before the database returned)."""

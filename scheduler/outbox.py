@@ -103,7 +103,8 @@ def _copy_rows(conn: Any, table: Table, rows: list[dict[str, Any]], dialect: str
 
 def _untick_doubles(dst: Any, table: Table, rows: list[dict[str, Any]]) -> int:
     """Runs whose tick already has another run in the main database keep their execution on
-    record without the tick key (the unique key would refuse them); returns how many."""
+    record without the tick key (the unique key would refuse them), attached to that run's
+    family so the ledger's tally counts both executions of the tick; returns how many."""
     ticks = [(r["pipeline"], r["scheduled_for"]) for r in rows if r.get("scheduled_for")]
     if not ticks:
         return 0
@@ -124,6 +125,8 @@ def _untick_doubles(dst: Any, table: Table, rows: list[dict[str, Any]]) -> int:
                 "replayed": f"tick {row['scheduled_for'].isoformat()} also ran as run {other}",
             }
             row["scheduled_for"] = None
+            if row.get("parent_run_id") is None:  # one family with the tick's run: counted
+                row["parent_run_id"] = other
             doubled += 1
     return doubled
 

@@ -19,6 +19,7 @@ from scheduler.outbox import (
     replay_outbox,
     take_lock,
 )
+from scheduler.tally import tally_ticks
 
 
 def _run(sessions, tick, status="succeeded"):
@@ -67,6 +68,10 @@ def test_replay_is_idempotent_keeps_ticks_unique_and_records_every_execution(
         extra = s.get(PipelineRun, doubled)
     assert ticks == [already, kept] and _count(main, StageRun) == 3
     assert extra.scheduled_for is None and str(already) in extra.summary["replayed"]
+    assert extra.parent_run_id == already  # the tick's family: the tally sees two executions
+    with main() as s:
+        tick = next(t for t in tally_ticks(s) if t.tick == START.replace(tzinfo=t.tick.tzinfo))
+    assert already in tick.runs and doubled in tick.runs
     outbox.dispose()
 
 
