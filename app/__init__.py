@@ -13,7 +13,7 @@ from app.config import Settings, ensure_secret_key, load_settings
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     """Build the server: settings, logging, database, the rollup keeper, observability, auth,
     health, the Dash pages, then (when enabled) this process's scheduler host."""
-    from app import api, auth, health
+    from app import api, api_control, auth, health
     from app.audit import settings_audit_log
     from app.audit_checkpoints import checkpoint_gauge
     from app.dashboard import init_dash
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     init_observability(server, settings)  # before auth, so refusals are counted and traced
     server.extensions.setdefault("dugout.readiness", []).extend(readiness_checks(settings, db))
     server.register_blueprint(api.bp)
+    server.register_blueprint(api_control.bp)  # break-glass over the API
     server.extensions["dugout.audit"] = settings_audit_log(
         settings,
         db.sessionmaker,  # type: ignore[arg-type]

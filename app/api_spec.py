@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.audit import REASON_MAX
 from app.vocabulary import Pipeline, RunStatus, Trigger
 
 _ERROR = {
@@ -36,6 +37,113 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 _TEXT = {"type": "string", "maxLength": 64}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": _TEXT}
+_REASON = {"type": "string", "maxLength": REASON_MAX, "description": "Why (required; audited)"}
+_WAIT = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 30,
+    "description": "Seconds to wait for the scheduler leader to apply it (default 0)",
+}
+
+
+def _action_body(extra: dict[str, Any] | None = None, required: tuple[str, ...] = ()) -> Any:
+    properties = {"reason": _REASON, "wait_s": _WAIT, **(extra or {})}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": ["reason", *required],
+                }
+            }
+        },
+    }
+
+
+# Break-glass: 403 for a role that may not (audited), 400 for no reason, 409 under the kill
+# switch, 503 when the audit log cannot be written (then nothing happened).
+_COMMAND_ANSWERS = {
+    "200": _ok("Applied, failed or expired within wait_s: the command with its result"),
+    "202": _ok("Audited and queued for the scheduler leader: the command, pending"),
+    **_errors("400", "403", "404", "503"),
+}
+BREAKGLASS_PATHS: dict[str, Any] = {
+    "/api/jobs": {
+        "get": {
+            "summary": "Scheduled jobs, the leader, the kill switch",
+            "responses": {"200": _ok("Jobs"), **_errors()},
+        }
+    },
+    "/api/jobs/{name}/pause": {
+        "post": {
+            "summary": "Pause a job (operator, reason required, audited)",
+            "parameters": [_NAME],
+            "requestBody": _action_body(),
+            "responses": _COMMAND_ANSWERS,
+        }
+    },
+    "/api/jobs/{name}/resume": {
+        "post": {
+            "summary": "Resume a job (operator, reason required, audited)",
+            "parameters": [_NAME],
+            "requestBody": _action_body(),
+            "responses": _COMMAND_ANSWERS,
+        }
+    },
+    "/api/jobs/{name}/run": {
+        "post": {
+            "summary": "Run a job's pipeline (or a pipeline) now (operator; admin only under "
+            "the kill switch; reason required, audited)",
+            "parameters": [_NAME],
+            "requestBody": _action_body(),
+            "responses": {
+                "202": _ok("Audited and dispatched: the run id"),
+                **_errors("400", "403", "404", "409", "503"),
+            },
+        }
+    },
+    "/api/breakers": {
+        "get": {"summary": "Circuit breakers", "responses": {"200": _ok("Breakers"), **_errors()}}
+    },
+    "/api/breakers/{name}/reset": {
+        "post": {
+            "summary": "Close a circuit breaker (operator, reason required, audited)",
+            "parameters": [_NAME],
+            "requestBody": _action_body(),
+            "responses": _COMMAND_ANSWERS,
+        }
+    },
+    "/api/kill-switch": {
+        "get": {
+            "summary": "Whether the kill switch is engaged, since when, by whom, why",
+            "responses": {"200": _ok("The kill switch"), **_errors()},
+        },
+        "post": {
+            "summary": "Engage or lift the kill switch (admin, reason required, audited)",
+            "requestBody": _action_body(
+                {"action": {"type": "string", "enum": ["engage", "lift"]}}, ("action",)
+            ),
+            "responses": _COMMAND_ANSWERS,
+        },
+    },
+    "/api/commands/{command_id}": {
+        "get": {
+            "summary": "Where a command stands and its result",
+            "parameters": [
+                {
+                    "name": "command_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+            ],
+            "responses": {"200": _ok("The command"), **_errors("400", "404")},
+        }
+    },
+}
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Dugout API", "version": "1"},
@@ -107,6 +215,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _ok("Up or degraded"), "503": _ok("Down"), **_errors()},
             }
         },
+        **BREAKGLASS_PATHS,
         "/api/health": {
             "get": {
                 "summary": "Every dependency's state",

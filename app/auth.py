@@ -335,6 +335,10 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
     @app.after_request
     def _csrf_cookie(response: Response) -> Response:
         # Dash's renderer sends this cookie back as the X-CSRFToken header on every callback.
+        # A token-authenticated API call gets none: its token would go into a session cookie,
+        # and a client keeping cookies would then be asked for a CSRF header it never needs.
+        if authenticated_by_token():
+            return response
         if current_user.is_authenticated or request.path == "/login":
             response.set_cookie(
                 "_csrf_token",
