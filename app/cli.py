@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,49 +307,38 @@ def demo() -> None:
 @pass_ctx
 def demo_seed(ctx: Context, hours: float, step: int) -> None:
     """Replay the last HOURS of the demo market as real runs (trigger 'seed') so pages have data."""
-    from datetime import timedelta
-
     from app.db import utcnow
-    from app.pipelines.build import build_context, build_sources, demo_day_for
-    from app.pipelines.runner import DuplicateTick, run_pipeline
+    from app.pipelines.seeding import seed_history
     from app.rollups.keeper import refresh_all
 
     if ctx.settings.source != "demo":
         raise click.ClickException("demo seed works only with DUGOUT_SOURCE=demo")
     configure_logging("WARNING", ctx.settings.log_json, stream=sys.stderr)
     assert ctx.db.sessionmaker is not None
-    end = utcnow()
-    moment = end - timedelta(hours=hours)
-    clock = _ManualClock(moment)
-    rolling = ctx.settings.demo_hours == "rolling"  # one source holds every slate
-    day = demo_day_for(moment)
-    pctx = build_context(
-        ctx.settings,
-        ctx.db.sessionmaker,
-        clock=clock,
-        sources=build_sources(ctx.settings) if rolling else build_sources(ctx.settings, day=day),
-    )
-    runs = 0
     with _progress() as progress:
-        ticks = progress.add_task("replaying", total=int(hours * 3600 // step) + 1)
-        while clock.now <= end:
-            if not rolling and demo_day_for(clock.now) != day:  # the next slate opens: replay it
-                day = demo_day_for(clock.now)
-                pctx.sources = build_sources(ctx.settings, day=day)
-            try:
-                run_pipeline(
-                    pctx, Pipeline.FULL, Trigger.SEED, scheduled_for=clock.now, actor=_cli_actor()
-                )
-                runs += 1
-            except DuplicateTick:
-                pass
-            clock.now += timedelta(seconds=step)
-            progress.advance(ticks)
+        ticks = progress.add_task("replaying", total=None)
+        report = seed_history(
+            ctx.settings,
+            ctx.db.sessionmaker,
+            end=utcnow(),
+            hours=hours,
+            step_s=step,
+            actor=_cli_actor(),
+            progress=lambda done, total: progress.update(ticks, completed=done, total=total),
+        )
         rollups = progress.add_task("storing rollups", total=None)
         refresh_all(ctx.db.sessionmaker, utcnow())  # the batch's writer keeps rollups current
         progress.update(rollups, total=1, completed=1)
-    ctx.audit("demo_seed", "succeeded", target=f"{runs} runs", reason=f"{hours} h replay")
-    click.echo(f"replayed {runs} runs of the demo market")
+    ctx.audit("demo_seed", "succeeded", target=f"{report.runs} runs", reason=f"{hours} h replay")
+    stopped = (
+        f" (up to {report.stop:%H:%M} UTC, where the ledger's own history begins)"
+        if report.stop < utcnow() - timedelta(minutes=2)
+        else ""
+    )
+    click.echo(
+        f"replayed {report.runs} runs of the demo market{stopped}: "
+        f"{report.opportunities} new opportunities"
+    )
 
 
 def _progress() -> Any:
@@ -372,16 +361,6 @@ def _progress() -> Any:
         TimeRemainingColumn(),
         console=Console(stderr=True),
     )
-
-
-class _ManualClock:
-    """A clock the seeding loop moves forward."""
-
-    def __init__(self, now: Any) -> None:
-        self.now = now
-
-    def __call__(self) -> Any:
-        return self.now
 
 
 @main.group()

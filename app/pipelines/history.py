@@ -28,11 +28,14 @@ class QuoteHistory:
     def window(
         self, session: Session, now: datetime, lookback: timedelta, sources: Sequence[str]
     ) -> list[Quote]:
-        """Quotes with since <= last_update <= now from `sources`, oldest first."""
+        """Quotes with since <= last_update <= now from `sources`, oldest first.
+
+        Only what was known at `now` counts: a replay of the past (`dugout demo seed` while a
+        server collects) never takes a row from after `now` as its watermark."""
         since = now - lookback
         wanted = set(sources)
         with self._lock:
-            self._load(session, since)
+            self._load(session, since, now)
             kept: dict[QuoteKey, tuple[str, Quote]] = {}
             quotes: list[Quote] = []
             for key, (src, quote) in self._rows.items():  # one pass: prune and select
@@ -44,7 +47,7 @@ class QuoteHistory:
         quotes.sort(key=lambda q: q.last_update)  # nearly sorted already: close to linear
         return quotes
 
-    def _load(self, session: Session, since: datetime) -> None:
+    def _load(self, session: Session, since: datetime, now: datetime) -> None:
         query = select(
             QuoteRow.source,
             QuoteRow.game_key,
@@ -55,7 +58,7 @@ class QuoteHistory:
             QuoteRow.point,
             QuoteRow.last_update,
             QuoteRow.collected_at,
-        ).where(QuoteRow.last_update >= since)
+        ).where(QuoteRow.last_update >= since, QuoteRow.last_update <= now)
         if self._watermark is not None:
             query = query.where(QuoteRow.collected_at >= self._watermark - OVERLAP)
         newest = self._watermark
@@ -65,7 +68,7 @@ class QuoteHistory:
             key = (src, game, market, side, book, last_update)
             if key not in self._rows:
                 self._rows[key] = (src, Quote(game, market, side, book, price, point, last_update))
-            if newest is None or collected > newest:
+            if collected <= now and (newest is None or collected > newest):
                 newest = collected
         self._watermark = newest
 

@@ -9,6 +9,9 @@ through: its transaction fails whole with `StaleWriter` and the row stays as the
 A run costs at most (stages + 2) transactions: opening the run starts its first stage, each
 boundary finishes one stage and starts the next (skipped stages written with it), and the last
 stage finishes with the run.
+
+A replay of the past (`dugout demo seed`) writes through the batch entry instead, `RunBatch`:
+many runs and the data rows of their stages in one transaction, run and stage rows in bulk.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, or_, select, text, update
+from sqlalchemy import Connection, bindparam, event, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -351,27 +354,33 @@ class HeartbeatKeeper:
 HEARTBEATS = HeartbeatKeeper(5.0)
 
 
+def _run_values(
+    opening: RunOpening, status: str, now: datetime, token: str | None
+) -> dict[str, Any]:
+    return {
+        "id": opening.run_id,
+        "pipeline": opening.pipeline,
+        "trigger": opening.trigger,
+        "scheduled_for": opening.scheduled_for,
+        "status": status,
+        "actor": opening.actor,
+        "correlation_id": opening.correlation_id or new_correlation_id(),
+        "trace_id": opening.trace_id,
+        "attempt": opening.attempt,
+        "parent_run_id": opening.parent_run_id,
+        "params": dict(opening.params),
+        "summary": {},
+        "created_at": now,
+        "started_at": now if status == "running" else None,
+        "claim_token": token,
+        "heartbeat_at": now if token else None,
+        "leader_epoch": opening.leader_epoch,
+        "fence": "leader" if opening.leader_epoch is not None else "claim",
+    }
+
+
 def _run_row(opening: RunOpening, status: str, now: datetime, token: str | None) -> PipelineRun:
-    return PipelineRun(
-        id=opening.run_id,
-        pipeline=opening.pipeline,
-        trigger=opening.trigger,
-        scheduled_for=opening.scheduled_for,
-        status=status,
-        actor=opening.actor,
-        correlation_id=opening.correlation_id or new_correlation_id(),
-        trace_id=opening.trace_id,
-        attempt=opening.attempt,
-        parent_run_id=opening.parent_run_id,
-        params=dict(opening.params),
-        summary={},
-        created_at=now,
-        started_at=now if status == "running" else None,
-        claim_token=token,
-        heartbeat_at=now if token else None,
-        leader_epoch=opening.leader_epoch,
-        fence="leader" if opening.leader_epoch is not None else "claim",
-    )
+    return PipelineRun(**_run_values(opening, status, now, token))
 
 
 def open_run(
@@ -636,3 +645,163 @@ def fail_unfinished(
 def lapsed_before(now: datetime, lost_after_s: float) -> datetime:
     """The heartbeat instant before which a running run counts as lost."""
     return now - timedelta(seconds=lost_after_s)
+
+
+class RunBatch:
+    """Runs replayed together (`dugout demo seed`): each run's row is inserted when it opens,
+    its stage rows and its ending are kept until `flush`, which writes them in bulk and commits
+    everything the batch's runs wrote (their stages' data rows included) in one transaction.
+
+    Nothing else executes these runs and nobody sees them before the commit, so they hold no
+    claim and keep no heartbeat. A failed write rolls the whole batch back since its last flush.
+    """
+
+    def __init__(self, base: sessionmaker[Session]) -> None:
+        self.base = base
+        self.flushed = 0  # runs committed so far
+        self._connection: Connection | None = None
+        self._stages: list[dict[str, Any]] = []
+        self._endings: list[dict[str, Any]] = []
+        self.sessions: sessionmaker[Session] = base
+
+    def __enter__(self) -> RunBatch:
+        engine = self.base.kw["bind"]
+        self._connection = engine.connect()
+        self._connection.begin()
+        # sessions join the batch's transaction: their commits write, only `flush` commits
+        self.sessions = sessionmaker(
+            class_=self.base.class_,
+            **{
+                **self.base.kw,
+                "bind": self._connection,
+                "join_transaction_mode": "rollback_only",
+            },
+        )
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._connection is not None
+        try:
+            if exc_type is None:
+                self.flush()
+            else:
+                self._connection.rollback()
+        finally:
+            self._connection.close()
+            self._connection = None
+            self.sessions = self.base
+
+    def open(
+        self, opening: RunOpening, now: datetime, *, first_stage: str | None, clock: Any
+    ) -> RunHandle:
+        """Insert the run's row (its data rows point at it) and start its first stage. A tick
+        that already has a run fails the batch: the caller leaves out the ticks taken."""
+        assert self._connection is not None, "open a run inside `with RunBatch(...)`"
+        self._connection.execute(insert(PipelineRun), [_run_values(opening, "running", now, None)])
+        handle = _BatchRunHandle(self, opening.run_id, clock)
+        if first_stage is not None:
+            handle.start_stage(first_stage, now)
+        return handle
+
+    def flush(self) -> int:
+        """Write the stage rows and endings kept so far and commit; returns runs committed."""
+        assert self._connection is not None
+        conn = self._connection
+        if self._stages:
+            conn.execute(insert(StageRun), self._stages)
+        if self._endings:
+            conn.execute(
+                update(PipelineRun)
+                .where(PipelineRun.id == bindparam("run_id"))
+                .values(
+                    status=bindparam("status"),
+                    finished_at=bindparam("finished_at"),
+                    duration_ms=bindparam("duration_ms"),
+                    summary=bindparam("summary"),
+                    error_type=bindparam("error_type"),
+                    error_message=bindparam("error_message"),
+                ),
+                self._endings,
+            )
+        conn.commit()
+        conn.begin()
+        done = len(self._endings)
+        self.flushed += done
+        self._stages, self._endings = [], []
+        return done
+
+
+class _BatchRunHandle(RunHandle):
+    """A run of a RunBatch: its stage rows and its ending wait for the batch's flush."""
+
+    def __init__(self, batch: RunBatch, run_id: uuid.UUID, clock: Any) -> None:
+        self.run_id, self.token, self.leader_epoch, self.clock = run_id, "", None, clock
+        self.base = batch.base
+        self.batch = batch
+        self.sessions = batch.sessions
+        self.stage_id = None
+
+    def start_stage(self, stage: str, now: datetime) -> None:
+        """The stage that runs now (its row is written when it ends)."""
+        self.stage_id = uuid.uuid4()
+
+    def _keep(self, finished: StageRecord | None, skipped: Iterable[StageRecord]) -> None:
+        for record, stage_id in [(finished, self.stage_id)] + [(s, None) for s in skipped]:
+            if record is None:
+                continue
+            self.batch._stages.append(
+                {
+                    "id": stage_id or uuid.uuid4(),
+                    "run_id": self.run_id,
+                    "stage": record.stage,
+                    "status": record.status,
+                    "started_at": record.started_at,
+                    "finished_at": record.finished_at,
+                    "duration_ms": record.duration_ms,
+                    "records_in": record.records_in,
+                    "records_out": record.records_out,
+                    "error_type": record.error_type,
+                    "error_message": record.error_message,
+                    "detail": record.detail,
+                }
+            )
+        self.stage_id = None
+
+    def advance(
+        self,
+        finished: StageRecord | None,
+        skipped: Iterable[StageRecord],
+        start: str,
+        now: datetime,
+    ) -> None:
+        """Keep the stage that ended and the skipped ones; start `start`."""
+        self._keep(finished, skipped)
+        self.start_stage(start, now)
+
+    def finish(
+        self,
+        finished: StageRecord | None,
+        skipped: Iterable[StageRecord],
+        ending: RunEnding,
+        now: datetime,
+    ) -> None:
+        """Keep the last stage and the run's ending for the batch's flush."""
+        self._keep(finished, skipped)
+        self.batch._endings.append(
+            {
+                "run_id": self.run_id,
+                "status": ending.status,
+                "finished_at": now,
+                "duration_ms": ending.duration_ms,
+                "summary": ending.summary,
+                "error_type": ending.error_type,
+                "error_message": ending.error_message,
+            }
+        )
+
+    def heartbeat(self, now: datetime) -> bool:
+        """Nothing to renew: the batch's runs hold no claim."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to forget: the batch's runs were never renewed."""

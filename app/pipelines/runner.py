@@ -22,6 +22,7 @@ from app.observability.tracing import mark_outcome
 from app.pipelines.context import PipelineContext, StageOutcome
 from app.pipelines.ledger import (
     DuplicateTick,
+    RunBatch,
     RunEnding,
     RunHandle,
     RunOpening,
@@ -171,12 +172,14 @@ def run_pipeline(
     parent_run_id: uuid.UUID | None = None,
     leader_epoch: int | None = None,
     queued: bool = False,
+    batch: RunBatch | None = None,
 ) -> PipelineResult:
     """Run `pipeline` now: ledger row first, then each stage; never raises for a stage failure.
 
     Raises DuplicateTick when a scheduled tick already has a run (the ledger's unique key), and
     StaleWriter when the run's term ended under it (nothing more was written). With `queued`
-    the run row exists already (status queued) and is claimed instead of written.
+    the run row exists already (status queued) and is claimed instead of written; with
+    `batch` (a replay of the past) the run is written through the ledger's batch entry.
     """
     stages = _stages().get(pipeline)
     if stages is None:
@@ -217,6 +220,8 @@ def run_pipeline(
                 )
                 if handle is None:
                     raise StaleWriter(opening.run_id, "the queued run was not there to claim")
+            elif batch is not None:
+                handle = batch.open(opening, now, first_stage=first, clock=ctx.clock)
             else:
                 handle = open_run(ctx.sessions, opening, now, first_stage=first, clock=ctx.clock)
             rid = handle.run_id

@@ -90,8 +90,9 @@ def _time_source(game: Game) -> str:
 def _settle_start_time(
     row: GameRow, odds: Game | None, official: Game | None, now: datetime
 ) -> None:
-    """Apply the start-time rule (see upsert_games) to a stored game not yet under way."""
-    if row.status != "scheduled":
+    """Apply the start-time rule (see upsert_games) to a stored game not yet under way; a row
+    changed after `now` (a replay of the past) already knows better."""
+    if row.status != "scheduled" or (row.updated_at is not None and row.updated_at > now):
         return
     odds_time = odds.commence_time if odds else None
     schedule_time = None
@@ -133,11 +134,15 @@ def load_market_state(
     sharp_books: frozenset[str],
     history: QuoteHistory | None = None,
 ) -> MarketState:
-    """Games not yet started (within the horizon) with their quote and split history.
+    """Games not yet started at `now` (within the horizon) with their quote and split history.
 
+    A game is judged as of `now`: one scheduled then whose row changed later (started, final
+    or called off after `now`, seen when the past is replayed beside a live server) counts.
     With `history`, quotes come from that incremental in-memory window instead of a full read.
     """
     from datetime import timedelta
+
+    from sqlalchemy import or_
 
     games = {
         r.game_key: Game(r.game_key, r.home, r.away, r.commence_time, r.source_ref)
@@ -151,7 +156,7 @@ def load_market_state(
             ).where(
                 GameRow.commence_time > now,
                 GameRow.commence_time <= now + timedelta(seconds=horizon_s),
-                GameRow.status == "scheduled",
+                or_(GameRow.status == "scheduled", GameRow.updated_at > now),
             )
         )
     }

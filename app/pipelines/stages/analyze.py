@@ -81,7 +81,11 @@ def date_repicks(
     previous: dict[tuple[str, str, str, str], str] = {}
     for strategy, game_key, market, side, book in session.execute(
         select(o.strategy, o.game_key, o.market, o.side, o.book)
-        .where(o.detected_at >= since, o.game_key.in_({r["game_key"] for r in rows}))
+        .where(
+            o.detected_at >= since,
+            o.detected_at <= rows[0]["detected_at"],  # what was flagged before this run
+            o.game_key.in_({r["game_key"] for r in rows}),
+        )
         .order_by(o.detected_at)
     ):
         previous[(strategy, game_key, market, side)] = book  # the latest flagged book wins

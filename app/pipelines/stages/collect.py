@@ -79,6 +79,8 @@ def _apply_scores(session: Session, batch: SourceBatch, now: datetime) -> int:
     changed = 0
     for row in session.scalars(select(GameRow).where(GameRow.game_key.in_(list(by_key)))):
         score = by_key[row.game_key]
+        if row.updated_at is not None and row.updated_at > now:
+            continue  # a replay of the past: the row holds a later state already
         if row.status in {"final", "cancelled"}:
             if row.status == "final" and row.innings is None and score.innings is not None:
                 row.innings, row.detailed_state = score.innings, score.detail  # linescore later
@@ -141,7 +143,9 @@ def store_batch(
     newest_quote = _newest([q.last_update for q in batch.quotes])
     newest_split = _newest([s.as_of for s in batch.splits])
     state = _state(session, batch.source)
-    state.last_fetch_at = state.last_success_at = now
+    # never moved back: a replay of the past beside a live server leaves its times alone
+    state.last_fetch_at = _advance(state.last_fetch_at, now)
+    state.last_success_at = _advance(state.last_success_at, now)
     state.last_error_type = state.last_error = None
     state.consecutive_failures, state.retry_at = 0, None
     if provides is not None and sorted(provides) != (state.provides or []):

@@ -72,7 +72,11 @@ def grade_finished(session: Session, now: Any, src: Any = None) -> dict[str, int
     rows = session.execute(
         select(Recommendation, GameRow)
         .join(GameRow, GameRow.game_key == Recommendation.game_key)
-        .where(Recommendation.status.in_(("open", "closed")), GameRow.status.in_(GRADABLE))
+        .where(
+            Recommendation.status.in_(("open", "closed")),
+            GameRow.status.in_(GRADABLE),
+            GameRow.updated_at <= now,  # a result known at `now` (a replay sees no later one)
+        )
     ).all()
     counts = {"win": 0, "loss": 0, "push": 0, "void": 0, "clv_at_grading": 0}
     for rec, game in rows:

@@ -1,0 +1,92 @@
+"""`dugout demo seed`'s replay: the same history whether or not a server has already collected,
+and a second seed over the same hours adds nothing (both databases)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from app.config import load_settings
+from app.db import Base
+from app.models import Game as GameRow
+from app.models import OpportunityRow, PipelineRun, SourceState
+from app.pipelines.build import build_context
+from app.pipelines.runner import run_pipeline
+from app.pipelines.seeding import ReplayClock, seed_history, seed_ticks
+from app.vocabulary import Pipeline, Trigger
+
+END = datetime(2026, 12, 1, 7, 0, 20, tzinfo=UTC)  # December, 07:00 UTC: the issue's hour
+HOURS = 1.0
+LIVE_MINUTES = 3  # the server collected this long before the seed started
+
+
+def _settings():
+    return load_settings({"testing": True, "source": "demo", "demo_hours": "rolling"})
+
+
+def _opportunities(db, trigger: str | None = None) -> dict[str, datetime]:
+    """Fingerprint -> detected_at, of every stored opportunity (or those of one trigger)."""
+    query = select(OpportunityRow.fingerprint, OpportunityRow.detected_at).join(
+        PipelineRun, PipelineRun.id == OpportunityRow.run_id
+    )
+    if trigger is not None:
+        query = query.where(PipelineRun.trigger == trigger)
+    with db.session() as s:
+        return {f: at for f, at in s.execute(query)}
+
+
+def _wipe(db) -> None:
+    with db.session() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(delete(table))
+        s.commit()
+
+
+def _server_collects(db, settings, since: datetime, until: datetime) -> None:
+    """What a live server does first: a full run every minute, on the minute."""
+    clock = ReplayClock(since)
+    pctx = build_context(settings, db.sessionmaker, clock=clock)
+    for tick in seed_ticks(since, until, 60):
+        clock.now = tick
+        run_pipeline(pctx, Pipeline.FULL, Trigger.SCHEDULE, scheduled_for=tick)
+
+
+def test_a_seed_beside_a_server_that_collected_stores_the_same_history(db) -> None:
+    settings = _settings()
+    alone = seed_history(settings, db.sessionmaker, end=END, hours=HOURS)
+    assert (alone.start, alone.stop) == (END - timedelta(hours=HOURS), END)
+    assert alone.runs == len(seed_ticks(alone.start, END, 60)) and alone.opportunities > 0
+    live_from = seed_ticks(END - timedelta(minutes=LIVE_MINUTES), END, 60)[0]
+    before_live = {f for f, at in _opportunities(db).items() if at < live_from}
+    assert before_live
+
+    _wipe(db)
+    _server_collects(db, settings, live_from, END)
+    with db.session() as s:
+        live_state = s.get(SourceState, "demo")
+        assert live_state is not None
+        live_success = live_state.last_success_at
+        finals = set(s.scalars(select(GameRow.game_key).where(GameRow.status == "final")))
+    assert finals  # the server's first fetch saw the games that ended before it started
+
+    beside = seed_history(settings, db.sessionmaker, end=END, hours=HOURS)
+
+    assert beside.stop == live_from  # it fills the hours before the server's own history
+    assert beside.runs == len(seed_ticks(beside.start, live_from, 60))
+    seeded = set(_opportunities(db, Trigger.SEED.value))
+    assert seeded and seeded <= before_live  # nothing the empty database's seed did not find
+    assert before_live <= set(_opportunities(db))  # and nothing lost (the server found some)
+    with db.session() as s:
+        state = s.get(SourceState, "demo")
+        assert state is not None and state.last_success_at == live_success  # not moved back
+        still = set(s.scalars(select(GameRow.game_key).where(GameRow.status == "final")))
+    assert finals <= still  # the server's results are not replayed backwards
+
+
+def test_a_second_seed_over_the_same_hours_adds_nothing(db) -> None:
+    settings = _settings()
+    first = seed_history(settings, db.sessionmaker, end=END, hours=0.25)
+    again = seed_history(settings, db.sessionmaker, end=END + timedelta(seconds=30), hours=0.25)
+    assert first.runs > 0
+    assert (again.runs, again.opportunities) == (0, 0)
