@@ -404,6 +404,8 @@ def cases(
                     _i("opp-min-ev", "value", None),
                     _i("opp-book", "value", None),
                     _i("opp-refresh", "n_intervals", 0),
+                    _i("opp-all-ev", "value", False),
+                    _i("display-tz", "value", None),
                 ],
             ),
         )

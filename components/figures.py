@@ -20,6 +20,9 @@ STATUS_COLOURS = {
 }
 
 
+# Every chart's toolbar: no logo; on touch screens the stylesheet hides it (it covered titles).
+GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
+
 # The template as plain data, expanded once: a figure built with validation off takes it as is
 # (validating and deep-copying "plotly_white" for every chart was most of a callback's time).
 _TEMPLATE = pio.templates["plotly_white"].to_plotly_json()

@@ -93,10 +93,13 @@ def test_opportunities_live_view_is_one_row_per_bet(login_as, seeded) -> None:
         {"id": "opp-min-ev", "property": "value", "value": None},
         {"id": "opp-book", "property": "value", "value": None},
         {"id": "opp-refresh", "property": "n_intervals", "value": 0},
+        {"id": "opp-all-ev", "property": "value", "value": False},
+        {"id": "display-tz", "property": "value", "value": None},
     ]
     rows = _props(viewer.callback(out, inputs))["opp-table"]["data"]
-    keys = [(r["strategy"], r["game"], r["market"], r["side"]) for r in rows]
-    assert len(keys) == len(set(keys))
+    keys = [(r["game"], r["market"], r["bet"], r["book"], r["price"]) for r in rows]
+    assert rows and len(keys) == len(set(keys))  # one row per bet, whatever its strategies
+    assert all(r["ev_pct"].startswith("+") for r in rows)  # +EV only by default
     inputs[1]["value"] = 1000  # nothing has 1000% EV
     assert _props(viewer.callback(out, inputs))["opp-table"]["data"] == []
 

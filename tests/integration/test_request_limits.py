@@ -73,6 +73,8 @@ def test_forged_filter_values_of_the_wrong_type_answer_400(login_as, tracebacks)
             {"id": "opp-min-ev", "property": "value", "value": {"a": 1}},
             {"id": "opp-book", "property": "value", "value": None},
             {"id": "opp-refresh", "property": "n_intervals", "value": 1},
+            {"id": "opp-all-ev", "property": "value", "value": False},
+            {"id": "display-tz", "property": "value", "value": None},
         ],
     )
     assert r.status_code == 400 and r.json["error"]
@@ -114,13 +116,15 @@ def test_fuzzed_callback_bodies_never_500(app, make_user, body) -> None:
     inputs=st.lists(
         st.fixed_dictionaries(
             {
-                "id": st.sampled_from(["opp-strategy", "opp-min-ev", "opp-book", "opp-refresh"]),
+                "id": st.sampled_from(
+                    ["opp-strategy", "opp-min-ev", "opp-book", "opp-refresh", "opp-all-ev"]
+                ),
                 "property": st.sampled_from(["value", "n_intervals"]),
                 "value": JSON_VALUES,
             }
         ),
-        min_size=4,
-        max_size=4,
+        min_size=6,
+        max_size=6,
     )
 )
 def test_fuzzed_callback_values_never_500(app, make_user, inputs) -> None:
