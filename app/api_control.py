@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from app.api import BadRequest
 from scheduler.breakglass import BreakGlassRefused, CommandState, desk
-from scheduler.status import kill_state, scheduler_status
+from scheduler.status import breaker_list, kill_state, scheduler_status
 
 bp = Blueprint("api_control", __name__, url_prefix="/api")
 MAX_WAIT_S = 30.0
@@ -113,8 +113,8 @@ def job_action(name: str, action: str) -> tuple[Response, int]:
 
 @bp.get("/breakers")
 def list_breakers() -> Response:
-    """Every circuit breaker that has tripped at least once (the others are closed)."""
-    return jsonify(items=scheduler_status(_app())["breakers"])
+    """Every circuit breaker: each job's (closed until it trips) and every one that tripped."""
+    return jsonify(items=breaker_list(scheduler_status(_app())))
 
 
 @bp.post("/breakers/<name>/reset")

@@ -111,6 +111,15 @@ def scheduler_picture(
         }
 
 
+def breaker_list(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every breaker of a scheduler picture: each job's (closed until it first trips) and every
+    one that has tripped (sources' included), by name."""
+    tripped = {b["name"]: b for b in status["breakers"]}
+    closed = {"state": "closed", "consecutive_failures": 0, "opened_at": None}
+    names = sorted({j["job_id"] for j in status["jobs"]} | set(tripped))
+    return [tripped.get(name) or {"name": name, **closed} for name in names]
+
+
 def _timing(job: JobSchedule, last: LastTick | None, now: datetime) -> dict[str, Any]:
     """Last status and start of the job's pipeline, and when its next tick is due."""
     next_at: datetime | None = None
