@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.migrate import upgrade
     from app.observability import init_observability
     from app.observability.logging import configure_logging
+    from app.observability.run_logs import install_run_logs
     from app.request_limits import init_request_limits
     from app.requestctx import init_request_context
     from app.rollups.keeper import RollupKeeper
@@ -43,6 +44,8 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         assert db.engine is not None
         upgrade(db.engine)
+    assert db.sessionmaker is not None
+    server.extensions["dugout.run_logs"] = install_run_logs(db.sessionmaker, settings)
     if settings.rollup_keeper:  # rollups current from start-up on: the first reader pays nothing
         assert db.sessionmaker is not None
         keeper = RollupKeeper(db.sessionmaker)

@@ -213,6 +213,9 @@ def run_cmd(
     configure_logging(level, ctx.settings.log_json, stream=sys.stderr)
     assert ctx.db.sessionmaker is not None and ctx.db.engine is not None
     trace_cli_run(ctx.db.engine)  # the break-glass path is traced (and exported) like any run
+    from app.observability.run_logs import install_run_logs
+
+    run_logs = install_run_logs(ctx.db.sessionmaker, ctx.settings)  # lines for the run page
     try:
         sources = build_sources(ctx.settings, source, day.date() if day else None)
         pctx = build_context(ctx.settings, ctx.db.sessionmaker, sources=sources)
@@ -230,6 +233,7 @@ def run_cmd(
             "reason": reason,
         },
     )
+    run_logs.flush()
     ctx.audit(
         "run_now",
         result.status,

@@ -107,6 +107,10 @@ class Settings:
     rollup_keeper: bool = True  # keep rollups current from a thread of every server process
     refresh_interval_s: int = 15
     display_tz: str = "America/New_York"  # the pages' time zone until a user picks one
+    run_log_level: str = "INFO"  # the lowest level of a run's lines kept for its page
+    run_log_max_lines: int = 1000  # lines kept per run (later ones dropped, and said so)
+    run_log_retention_days: int = 14  # run log lines older than this are pruned
+    trace_url_template: str = ""  # e.g. http://jaeger:16686/trace/{trace_id}; "" no link
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -204,6 +208,23 @@ def load_settings(
     if not 0 < settings.login_delay_base_s <= settings.login_delay_max_s:
         raise ConfigError(
             "DUGOUT_LOGIN_DELAY_BASE_S must be above 0 and at most DUGOUT_LOGIN_DELAY_MAX_S"
+        )
+    if settings.run_log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(
+            "DUGOUT_RUN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, "
+            f"not {settings.run_log_level!r}"
+        )
+    if settings.run_log_max_lines < 10:
+        raise ConfigError("DUGOUT_RUN_LOG_MAX_LINES must be at least 10")
+    if settings.run_log_retention_days < 1:
+        raise ConfigError("DUGOUT_RUN_LOG_RETENTION_DAYS must be at least 1")
+    template = settings.trace_url_template
+    if template and (
+        "{trace_id}" not in template or not template.startswith(("http://", "https://"))
+    ):
+        raise ConfigError(
+            "DUGOUT_TRACE_URL_TEMPLATE must be an http(s) URL containing {trace_id}, "
+            f"not {template!r}"
         )
     if not _is_zone(settings.display_tz):
         raise ConfigError(

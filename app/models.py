@@ -216,6 +216,7 @@ class SourceSnapshot(Base):
     __table_args__ = (
         UniqueConstraint("source", "content_hash", name="uq_source_snapshots_hash"),
         Index("ix_source_snapshots_source_fetched", "source", "fetched_at"),
+        Index("ix_source_snapshots_run", "run_id"),  # what a run wrote (its page)
     )
 
 
@@ -240,6 +241,7 @@ class QuoteRow(Base):
         ),
         Index("ix_quotes_last_update", "last_update"),
         Index("ix_quotes_game_market", "game_key", "market"),
+        Index("ix_quotes_snapshot", "snapshot_id"),
     )
 
 
@@ -344,6 +346,7 @@ class OpportunityRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     __table_args__ = (
         Index("ix_opportunities_detected", "detected_at"),
+        Index("ix_opportunities_run", "run_id"),
         Index("ix_opportunities_strategy_detected", "strategy", "detected_at"),
     )
 
@@ -398,6 +401,7 @@ class Recommendation(Base):
     __table_args__ = (
         UniqueConstraint("bet_key", name="uq_recommendations_bet_key"),
         Index("ix_recommendations_status", "status"),
+        Index("ix_recommendations_opportunity", "opportunity_id"),
         Index("ix_recommendations_game", "game_key"),
     )
 
@@ -575,6 +579,29 @@ class SchedulerLease(Base):
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RunLogLine(Base):
+    """One log record emitted while a run's correlation id was set (app.observability.run_logs):
+    kept with the run for its page, bounded per run and pruned after a retention period."""
+
+    __tablename__ = "run_logs"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # no FK: a line may precede its row
+    correlation_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    levelno: Mapped[int] = mapped_column(Integer, nullable=False)
+    level: Mapped[str] = mapped_column(String(8), nullable=False)
+    logger: Mapped[str] = mapped_column(String(64), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    __table_args__ = (
+        Index("ix_run_logs_run", "run_id", "id"),
+        Index("ix_run_logs_correlation", "correlation_id", "id"),
+        Index("ix_run_logs_at", "at"),
+    )
 
 
 class Alert(Base):

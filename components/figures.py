@@ -127,31 +127,51 @@ def success_figure(
     return _over(fig, span)
 
 
+def stage_offsets(stages: Sequence[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """(start, width) of each stage in ms since the run's first stage: from the stored start
+    times, but never overlapping the stage before, and as wide as its measured duration, so a
+    run recorded under a frozen clock (seeded history: every stage at one instant) still reads
+    as its real 21 / 55 / 4 / 1 ms."""
+    if not stages:
+        return []
+    first = min(s["started_at"] for s in stages)
+    spans: list[tuple[float, float]] = []
+    cursor = 0.0
+    for s in stages:
+        stored = (s["started_at"] - first).total_seconds() * 1000
+        width = s.get("duration_ms")
+        if width is None:
+            width = (s["finished_at"] - s["started_at"]).total_seconds() * 1000
+        start = max(stored, cursor)
+        spans.append((start, max(float(width), 0.0)))
+        cursor = start + max(float(width), 0.0)
+    return spans
+
+
 def stage_gantt(stages: Sequence[Mapping[str, Any]], title: str = "Stage timeline") -> go.Figure:
-    """Each stage as a bar from start to end, coloured (and labelled) by status."""
+    """Each stage as a bar from its start for its duration (ms since the run's first stage),
+    coloured and labelled by status."""
     if not stages:
         return empty_figure(title, "This run has no stages recorded.")
-    fig = _base(title, "time (UTC)", "stage")
-    for s in stages:
-        start, end = s["started_at"], s["finished_at"]
-        width_ms = max((end - start).total_seconds() * 1000, 1.0)
+    fig = _base(title, "ms since the run started", "stage")
+    for s, (start, width) in zip(stages, stage_offsets(stages), strict=True):
         fig.add_trace(
             go.Bar(
                 base=[start],
-                x=[width_ms],
+                x=[max(width, 0.05)],  # a skipped stage stays visible as a sliver
                 y=[s["stage"]],
                 orientation="h",
                 marker={"color": STATUS_COLOURS.get(s["status"], "#777")},
                 name=f"{s['stage']} ({s['status']})",
-                text=[s["status"]],
-                textposition="inside",
-                hovertext=f"{s['stage']}: {s['status']}, {width_ms:.0f} ms, "
+                text=[f"{s['status']} {width:.0f} ms"],
+                textposition="auto",
+                hovertext=f"{s['stage']}: {s['status']}, {width:.1f} ms, "
                 f"in {s['records_in']} / out {s['records_out']}",
             )
         )
-    fig.update_xaxes(type="date")
+    fig.update_xaxes(type="linear", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(showlegend=False, barmode="overlay")
+    fig.update_layout(showlegend=False, barmode="overlay", height=80 + 40 * len(stages))
     return fig
 
 

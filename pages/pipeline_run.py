@@ -1,17 +1,31 @@
-"""One run: stage timeline, records in/out, errors, correlation and trace ids, retries."""
+"""One run, to investigate: why it ended so, who started it and why, its attempts and the runs
+of its tick, what it wrote, each stage's detail, the stage timeline and its log lines."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Input, Output, State, callback, dcc, html
+from flask import current_app
 
 from app.db import get_db
-from app.queries.runs import run_detail
+from app.observability.run_logs import run_log_lines
+from app.queries.run_page import run_page
 from components.figures import stage_gantt
-from components.ledger import empty_state, records_table
+from components.ledger import STATUS_COLOURS, empty_state
+from components.run_page import (
+    LOG_LEVELS,
+    fact,
+    family,
+    log_table,
+    params_list,
+    stage_details,
+    trace_link,
+    written,
+)
 
 dash.register_page(
     __name__,
@@ -23,83 +37,111 @@ dash.register_page(
     title="Run · Dugout",
 )
 
+DEFAULT_LEVEL = "INFO"
 
-def _fact(label: str, value: Any) -> html.Div:
-    return html.Div(
-        [
-            html.Span(label, className="text-muted small me-2"),
-            html.Code(str(value)) if value not in (None, "") else html.Span("—"),
-        ],
-        className="me-4",
-    )
+
+def _template() -> str:
+    settings = current_app.extensions.get("dugout.settings")
+    return str(getattr(settings, "trace_url_template", "") or "")
 
 
 def layout(run_id: str | None = None, **_: Any) -> Any:
-    """The run's facts, its stage Gantt and stage table."""
+    """The run's facts, family, stage timeline and detail, and its log lines."""
     if not run_id:
         return empty_state("No run selected.")
     with get_db().session() as session:
-        run = run_detail(session, run_id)
+        run = run_page(session, run_id, DEFAULT_LEVEL)
     if run is None:
         return empty_state(f"No run with id {run_id}.", "run-missing")
-    stage_rows = [
-        {
-            "stage": s["stage"],
-            "status": s["status"],
-            "duration_ms": round(s["duration_ms"], 1) if s["duration_ms"] is not None else None,
-            "records_in": s["records_in"],
-            "records_out": s["records_out"],
-            "error": f"{s['error_type']}: {s['error_message']}" if s["error_type"] else "",
-            "reason": s["reason"] or "",
-        }
-        for s in run["stages"]
-    ]
-    error = None
-    if run["error_message"]:
-        error = dbc.Alert(
-            [html.Strong(run["error_type"] or "Error"), ": ", run["error_message"]],
-            color="danger",
-            id="run-error",
+    colour = STATUS_COLOURS.get(run["status"], "secondary")
+    why = None
+    if run.get("reason"):
+        why = dbc.Alert(
+            [html.Strong("Why: "), run["reason"]],
+            color="danger" if run["status"] == "failed" else "secondary",
+            className="py-2",
+            id="run-reason",
         )
     return html.Div(
         [
             dcc.Link("← all runs", href="/pipelines", className="small"),
-            html.H1(f"{run['pipeline']} run", className="h3 mt-1"),
+            html.H1(
+                [f"{run['pipeline']} run ", dbc.Badge(run["status"], color=colour)],
+                className="h3 mt-1",
+            ),
+            why,
             html.Div(
                 [
-                    _fact("status", run["status"]),
-                    _fact("trigger", run["trigger"]),
-                    _fact("by", run["actor"]),
-                    _fact("attempt", run["attempt"]),
-                    _fact("started", run["started_at"]),
-                    _fact("duration ms", round(run["duration_ms"] or 0, 1)),
+                    fact("trigger", run["trigger"]),
+                    fact("by", run["actor"]),
+                    fact("operator's reason", run.get("operator_reason"), "run-operator-reason"),
+                    fact("attempt", run["attempt"]),
+                    fact("tick", run["scheduled_for"]),
+                    fact("started", run["started_at"]),
+                    fact("duration ms", round(run["duration_ms"] or 0, 1)),
                 ],
                 className="d-flex flex-wrap mb-2",
                 id="run-facts",
             ),
             html.Div(
                 [
-                    _fact("run id", run["id"]),
-                    _fact("correlation id", run["correlation_id"]),
-                    _fact("trace id", run["trace_id"]),
+                    html.Span("params", className="text-muted small me-2"),
+                    params_list(run["params"]),
+                ],
+                className="mb-2",
+            ),
+            html.Div(
+                [
+                    fact("run id", run["id"]),
+                    fact("correlation id", run["correlation_id"]),
+                    fact("trace id", trace_link(run["trace_id"], _template())),
                 ],
                 className="d-flex flex-wrap mb-2",
             ),
-            error,
+            html.H2("What it wrote", className="h6 mt-2"),
+            written(run["written"]),
             dcc.Graph(
                 figure=stage_gantt(run["stages"]), id="run-gantt", config={"displaylogo": False}
             ),
-            records_table(stage_rows, "run-stages", "No stages recorded."),
-            html.H2("Attempts", className="h6 mt-3"),
-            html.Ul(
+            html.H2("Stages", className="h6 mt-2"),
+            stage_details(run["stages"]),
+            family(run),
+            dbc.Row(
                 [
-                    html.Li(
-                        dcc.Link(
-                            f"attempt {a['attempt']}: {a['status']}", href=f"/pipelines/{a['id']}"
-                        )
-                    )
-                    for a in run["attempts"]
-                ]
+                    dbc.Col(html.H2("Log lines", className="h6 mt-3 mb-0"), xs="auto"),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="run-log-level",
+                            options=list(LOG_LEVELS),
+                            value=DEFAULT_LEVEL,
+                            inline=True,
+                            className="small",
+                        ),
+                        className="mt-3",
+                    ),
+                ],
+                className="align-items-center",
             ),
+            dcc.Store(id="run-log-id", data={"id": run["id"], "cid": run["correlation_id"]}),
+            html.Div(log_table(run["logs"], DEFAULT_LEVEL), id="run-logs-box"),
         ]
     )
+
+
+@callback(
+    Output("run-logs-box", "children"),
+    Input("run-log-level", "value"),
+    State("run-log-id", "data"),
+    prevent_initial_call=True,
+)
+def filter_logs(level: str | None, run: dict[str, Any] | None) -> Any:
+    """The run's log lines at the chosen level and above."""
+    level = level if level in LOG_LEVELS else DEFAULT_LEVEL
+    try:
+        rid = uuid.UUID(str((run or {}).get("id")))
+    except ValueError:
+        return empty_state("No run selected.")
+    cid = (run or {}).get("cid")
+    with get_db().session() as session:
+        lines = run_log_lines(session, rid, str(cid) if cid else None, level)
+    return log_table(lines, level)

@@ -21,6 +21,7 @@ from app.config import ConfigError, Settings
 from app.db import Database
 from app.migrate import upgrade
 from app.observability.logging import configure_logging
+from app.observability.run_logs import install_run_logs
 from app.pipelines.context import PipelineContext
 from scheduler.config import SchedulerConfig, load_every_setting
 from scheduler.dispatch import build_dispatcher
@@ -46,6 +47,7 @@ class _Runtime:
         if self.settings.is_sqlite:
             self.settings.var_dir.mkdir(parents=True, exist_ok=True)
             upgrade(self.db.engine)
+        install_run_logs(self.sessions, self.settings)  # each run's lines for its page
         self._ctx: PipelineContext | None = None
         self._lock = threading.Lock()
         self.executor = build_executor(

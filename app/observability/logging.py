@@ -99,6 +99,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True, stream: Any 
         if json_lines
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
+    handler.setLevel(level.upper())  # the console's level; other handlers may want more
     root.setLevel(level.upper())
     for noisy in ("werkzeug", "httpx", "httpcore", "apscheduler.executors", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -91,7 +91,27 @@ def test_gantt_bars_span_each_stage() -> None:
     fig = stage_gantt(stages)
     assert [t.y[0] for t in fig.data] == ["collect", "analyze"]
     assert [t.x[0] for t in fig.data] == [250.0, 2000.0]
+    assert [t.base[0] for t in fig.data] == [0.0, 1000.0]  # ms since the run started
     assert fig.data[1].marker.color == "#D55E00"  # failed stands out
+
+
+def test_gantt_of_a_frozen_clock_run_draws_each_stage_for_its_duration() -> None:
+    """Seeded history: every stage starts and ends at one instant, durations were measured."""
+    stages = [
+        {
+            "stage": name,
+            "status": "succeeded",
+            "started_at": T0,
+            "finished_at": T0,
+            "duration_ms": ms,
+            "records_in": 0,
+            "records_out": 0,
+        }
+        for name, ms in (("collect", 21.0), ("analyze", 55.0), ("recommend", 4.0), ("grade", 1.0))
+    ]
+    fig = stage_gantt(stages)
+    assert [t.x[0] for t in fig.data] == [21.0, 55.0, 4.0, 1.0]
+    assert [t.base[0] for t in fig.data] == [0.0, 21.0, 76.0, 80.0]  # one after the other
 
 
 def test_histogram_draws_the_slo_line() -> None:

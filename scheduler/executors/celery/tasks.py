@@ -189,6 +189,9 @@ class WorkerRuntime:
         self.db = Database(settings.resolved_database_url)
         assert self.db.sessionmaker is not None
         self.sessions = self.db.sessionmaker
+        from app.observability.run_logs import install_run_logs
+
+        install_run_logs(self.sessions, settings)  # each run's lines for its page
         self.registry = CollectorRegistry()
         self.metrics = DugoutMetrics(self.registry, slo_names=[s.name for s in SLOS])
         self.worker_metrics = CeleryWorkerMetrics(self.registry)
