@@ -2,7 +2,7 @@
 with the run for its page, bounded per run and pruned after DUGOUT_RUN_LOG_RETENTION_DAYS
 
 Revision ID: 0008
-Revises: 0007_feeds
+Revises: 0009_breakglass_outcomes (landed on main first)
 Create Date: 2026-12-01 13:10:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import app.db
 
 
 revision = "0008_run_logs"
-down_revision = "0007_feeds"
+down_revision = "0009_breakglass_outcomes"
 branch_labels = None
 depends_on = None
 
