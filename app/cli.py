@@ -76,6 +76,7 @@ def serve(
     ensure_first_admin(ctx)
     from app.db import utcnow
 
+    first_start_seed(ctx, utcnow())
     if hint := empty_ledger_hint(ctx, utcnow()):
         click.echo(hint, err=True)
     from gunicorn.app.base import BaseApplication
@@ -148,9 +149,55 @@ def empty_ledger_hint(ctx: Context, now: datetime) -> str | None:
     )
     return (
         f"The run ledger is empty. {when}To see history now, replay the last 30 hours of the "
-        "demo market (about a minute and a half; the server may keep running): "
+        "demo market (the server may keep running): "
         ".venv/bin/dugout demo seed --hours 30"
     )
+
+
+def first_start_seed(ctx: Context, now: datetime) -> Any:
+    """The first start of an empty embedded demo instance replays its market's last
+    DUGOUT_DEMO_SEED_HOURS (a day) before serving, so the first page has runs, opportunities,
+    bets and grades; returns the SeedReport, or None when there was nothing to do."""
+    from app.models import PipelineRun
+
+    settings = ctx.settings
+    if settings.source != "demo" or settings.database_url or settings.demo_seed_hours <= 0:
+        return None
+    with ctx.db.session() as session:
+        if session.scalar(select(PipelineRun.id).limit(1)) is not None:
+            return None
+    click.echo(
+        f"First start: replaying the demo market's last {settings.demo_seed_hours:g} hours so "
+        "the pages have history (DUGOUT_DEMO_SEED_HOURS=0 skips this).",
+        err=True,
+    )
+    report = _seed(ctx, now, settings.demo_seed_hours, 60, "first start")
+    click.echo(f"Replayed {report.runs} runs: {report.opportunities} opportunities.", err=True)
+    return report
+
+
+def _seed(ctx: Context, end: datetime, hours: float, step: int, why: str) -> Any:
+    """Replay `hours` before `end` with a progress bar, store the rollups, audit it."""
+    from app.pipelines.seeding import seed_history
+    from app.rollups.keeper import refresh_all
+
+    assert ctx.db.sessionmaker is not None
+    with _progress() as progress:
+        ticks = progress.add_task("replaying", total=None)
+        report = seed_history(
+            ctx.settings,
+            ctx.db.sessionmaker,
+            end=end,
+            hours=hours,
+            step_s=step,
+            actor=_cli_actor(),
+            progress=lambda done, total: progress.update(ticks, completed=done, total=total),
+        )
+        rollups = progress.add_task("storing rollups", total=None)
+        refresh_all(ctx.db.sessionmaker, end)  # the batch's writer keeps rollups current
+        progress.update(rollups, total=1, completed=1)
+    ctx.audit("demo_seed", "succeeded", target=f"{report.runs} runs", reason=f"{hours:g} h {why}")
+    return report
 
 
 def ensure_first_admin(ctx: Context) -> None:
@@ -312,31 +359,15 @@ def demo() -> None:
 def demo_seed(ctx: Context, hours: float, step: int) -> None:
     """Replay the last HOURS of the demo market as real runs (trigger 'seed') so pages have data."""
     from app.db import utcnow
-    from app.pipelines.seeding import seed_history
-    from app.rollups.keeper import refresh_all
 
     if ctx.settings.source != "demo":
         raise click.ClickException("demo seed works only with DUGOUT_SOURCE=demo")
     configure_logging("WARNING", ctx.settings.log_json, stream=sys.stderr)
-    assert ctx.db.sessionmaker is not None
-    with _progress() as progress:
-        ticks = progress.add_task("replaying", total=None)
-        report = seed_history(
-            ctx.settings,
-            ctx.db.sessionmaker,
-            end=utcnow(),
-            hours=hours,
-            step_s=step,
-            actor=_cli_actor(),
-            progress=lambda done, total: progress.update(ticks, completed=done, total=total),
-        )
-        rollups = progress.add_task("storing rollups", total=None)
-        refresh_all(ctx.db.sessionmaker, utcnow())  # the batch's writer keeps rollups current
-        progress.update(rollups, total=1, completed=1)
-    ctx.audit("demo_seed", "succeeded", target=f"{report.runs} runs", reason=f"{hours} h replay")
+    end = utcnow()
+    report = _seed(ctx, end, hours, step, "replay")
     stopped = (
         f" (up to {report.stop:%H:%M} UTC, where the ledger's own history begins)"
-        if report.stop < utcnow() - timedelta(minutes=2)
+        if report.stop < end - timedelta(minutes=2)
         else ""
     )
     click.echo(

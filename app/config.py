@@ -74,6 +74,7 @@ class Settings:
     source: str = "demo"  # demo | odds_api
     demo_seed: int = 42
     demo_hours: str = "rolling"  # rolling (games around the clock) | mlb (MLB's hours)
+    demo_seed_hours: float = 24.0  # history an empty embedded demo replays at its first start
     odds_api_key: str = ""
     odds_api_base_url: str = "https://api.the-odds-api.com"
     statsapi_base_url: str = "https://statsapi.mlb.com"
@@ -177,6 +178,8 @@ def load_settings(
     settings = replace(Settings(), **values, extra=extra)
     if settings.demo_hours not in {"rolling", "mlb"}:
         raise ConfigError(f"DUGOUT_DEMO_HOURS must be rolling or mlb, not {settings.demo_hours!r}")
+    if not 0 <= settings.demo_seed_hours <= 48:
+        raise ConfigError("DUGOUT_DEMO_SEED_HOURS must be 0 (no first-start seed) to 48")
     if settings.source not in {"demo", "odds_api"}:
         raise ConfigError(f"DUGOUT_SOURCE must be demo or odds_api, not {settings.source!r}")
     if settings.executor not in {"local", "celery"}:
