@@ -28,9 +28,12 @@ GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
 _TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
 
 
-def _base(title: str, x_title: str, y_title: str) -> go.Figure:
+def _base(title: str, x_title: str, y_title: str, uirevision: str | None = None) -> go.Figure:
+    """A titled figure whose zoom, pan and hidden traces survive every refresh that keeps
+    `uirevision` (default: the title, so another window or selection starts afresh)."""
     layout = {
         "title": {"text": title, "x": 0.01, "font": {"size": 15}},
+        "uirevision": uirevision or title,
         "template": _TEMPLATE,
         "margin": {"l": 55, "r": 15, "t": 45, "b": 45},
         "height": 320,
@@ -67,37 +70,40 @@ def empty_figure(title: str, reason: str) -> go.Figure:
     return fig
 
 
+PERCENTILES = ("p50", "p95", "p99")
+
+
 def latency_figure(
     points: Sequence[Any],
-    title: str = "Run duration percentiles",
+    title: str = "Run duration",
     span: tuple[datetime, datetime] | None = None,
+    percentile: str = "p95",
+    uirevision: str | None = None,
 ) -> go.Figure:
-    """p50 / p95 / p99 run duration over time, one colour per pipeline, dash per percentile,
-    over `span` (the selected window) when given."""
+    """One percentile of run duration over time, one line (and legend entry) per pipeline,
+    from 0, over `span` (the selected window) when given. Each trace keeps its pipeline as
+    `uid`, so a pipeline hidden from the legend stays hidden across refreshes."""
+    percentile = percentile if percentile in PERCENTILES else "p95"
     if not points:
         return empty_figure(title, "No finished runs in this window.")
-    fig = _base(title, "time (UTC)", "duration (s)")
+    fig = _base(title, "time (UTC)", f"{percentile} duration (s)", uirevision)
     by_pipeline: dict[str, list[Any]] = {}
     for p in points:
         by_pipeline.setdefault(p.pipeline, []).append(p)
     for i, (pipeline, pts) in enumerate(sorted(by_pipeline.items())):
         pts = sorted(pts, key=lambda p: p.bucket)
-        colour = PALETTE[i % len(PALETTE)]
-        for attr, dash, label in (
-            ("p50_ms", "solid", "p50"),
-            ("p95_ms", "dash", "p95"),
-            ("p99_ms", "dot", "p99"),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=[p.bucket for p in pts],
-                    y=[getattr(p, attr) / 1000 for p in pts],
-                    name=f"{pipeline} {label}",
-                    mode="lines" if len(pts) > 2 else "lines+markers",  # a lone bucket shows
-                    line={"color": colour, "dash": dash},
-                    legendgroup=pipeline,
-                )
+        fig.add_trace(
+            go.Scatter(
+                x=[p.bucket for p in pts],
+                y=[getattr(p, f"{percentile}_ms") / 1000 for p in pts],
+                name=pipeline,
+                uid=pipeline,
+                mode="lines" if len(pts) > 2 else "lines+markers",  # a lone bucket shows
+                line={"color": PALETTE[i % len(PALETTE)]},
+                hovertemplate=f"{pipeline} {percentile} %{{y:.3f}} s<extra></extra>",
             )
+        )
+    fig.update_yaxes(rangemode="tozero")
     return _over(fig, span)
 
 
@@ -105,11 +111,12 @@ def success_figure(
     points: Sequence[Any],
     title: str = "Success rate",
     span: tuple[datetime, datetime] | None = None,
+    uirevision: str | None = None,
 ) -> go.Figure:
     """Share of finished runs that succeeded, per pipeline, over time (over `span` if given)."""
     if not points:
         return empty_figure(title, "No finished runs in this window.")
-    fig = _base(title, "time (UTC)", "succeeded (%)")
+    fig = _base(title, "time (UTC)", "succeeded (%)", uirevision)
     by_pipeline: dict[str, list[Any]] = {}
     for p in points:
         by_pipeline.setdefault(p.pipeline, []).append(p)
@@ -120,6 +127,7 @@ def success_figure(
                 x=[p.bucket for p in pts],
                 y=[100 * p.succeeded / p.runs if p.runs else None for p in pts],
                 name=pipeline,
+                uid=pipeline,
                 mode="lines+markers",
             )
         )

@@ -15,7 +15,7 @@ from app.observability.status import build_status
 from app.queries.run_charts import WINDOWS, latency_series, success_series
 from app.queries.runs import pipeline_summaries, recent_runs
 from app.queries.sources import source_freshness
-from components.figures import freshness_figure, latency_figure, success_figure
+from components.figures import PERCENTILES, freshness_figure, latency_figure, success_figure
 from components.ledger import runs_table, summary_cards
 from components.status import alerts_list, checks_list, scheduler_summary, slo_cards
 from scheduler.status import scheduler_status
@@ -68,7 +68,19 @@ def layout(**_: Any) -> html.Div:
             html.Div(id="overview-cards", className="mt-3"),
             dbc.Row(
                 [
-                    dbc.Col(dcc.Graph(id="overview-latency", config={"displaylogo": False}), lg=8),
+                    dbc.Col(
+                        [
+                            dbc.RadioItems(
+                                id="overview-percentile",
+                                options=list(PERCENTILES),
+                                value="p95",
+                                inline=True,
+                                className="small text-end",
+                            ),
+                            dcc.Graph(id="overview-latency", config={"displaylogo": False}),
+                        ],
+                        lg=8,
+                    ),
                     dbc.Col(
                         dcc.Graph(id="overview-freshness", config={"displaylogo": False}), lg=4
                     ),
@@ -91,10 +103,15 @@ def layout(**_: Any) -> html.Div:
     Output("overview-freshness", "figure"),
     Input("overview-refresh", "n_intervals"),
     Input("overview-window", "value"),
+    Input("overview-percentile", "value"),
 )
-def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
-    """Read the ledger: summaries, percentiles and success rates bucketed in SQL."""
+def refresh_overview(
+    _n: int | None, window: str | None, percentile: str | None = "p95"
+) -> tuple[Any, ...]:
+    """Read the ledger: summaries, percentiles and success rates bucketed in SQL. The charts
+    keep zoom, pan and hidden pipelines across refreshes until the window changes."""
     window = window if window in WINDOWS else "24h"
+    percentile = percentile if percentile in PERCENTILES else "p95"
     now = utcnow()
     span = (now - WINDOWS[window], now)
     with get_db().session() as session:
@@ -106,8 +123,14 @@ def refresh_overview(_n: int | None, window: str | None) -> tuple[Any, ...]:
     return (
         summary_cards(summaries, window),
         runs_table(rows),
-        latency_figure(latency, f"Run duration p50 / p95 / p99 ({window})", span),
-        success_figure(success, f"Success rate ({window})", span),
+        latency_figure(
+            latency,
+            f"Run duration {percentile} ({window})",
+            span,
+            percentile,
+            uirevision=f"latency:{window}",  # a new percentile keeps the zoom
+        ),
+        success_figure(success, f"Success rate ({window})", span, uirevision=f"success:{window}"),
         freshness_figure(fresh),
     )
 

@@ -45,11 +45,14 @@ def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
         [
             {"id": "overview-refresh", "property": "n_intervals", "value": 1},
             {"id": "overview-window", "property": "value", "value": "24h"},
+            {"id": "overview-percentile", "property": "value", "value": "p99"},
         ],
     )
     props = _props(r)
     latency = props["overview-latency"]["figure"]
-    assert any(t["name"] == "full p99" for t in latency["data"])
+    assert [t["name"] for t in latency["data"]] == ["full"]  # one entry per pipeline
+    assert latency["layout"]["uirevision"] == "latency:24h"
+    assert "p99" in latency["layout"]["yaxis"]["title"]["text"]
     runs = json.dumps(props["overview-runs"]["children"])
     assert "succeeded" in runs
 

@@ -23,18 +23,29 @@ def _annotation(fig) -> str:
     return fig.layout.annotations[0].text if fig.layout.annotations else ""
 
 
-def test_latency_has_three_percentiles_per_pipeline_in_seconds() -> None:
+def test_latency_is_one_legend_entry_per_pipeline_for_the_chosen_percentile() -> None:
     pts = [
         LatencyPoint(p, T0 + timedelta(minutes=i), 10, 1000.0 * i, 2000.0, 3000.0)
         for p in ("collection", "analysis")
         for i in range(3)
     ]
-    fig = latency_figure(pts)
-    assert len(fig.data) == 6
-    names = {t.name for t in fig.data}
-    assert {"collection p50", "collection p95", "collection p99", "analysis p99"} <= names
-    p99 = next(t for t in fig.data if t.name == "collection p99")
-    assert list(p99.y) == [3.0, 3.0, 3.0] and fig.layout.yaxis.title.text == "duration (s)"
+    fig = latency_figure(pts, percentile="p99")
+    assert [t.name for t in fig.data] == ["analysis", "collection"]
+    assert [t.uid for t in fig.data] == ["analysis", "collection"]  # hidden ones stay hidden
+    assert list(fig.data[1].y) == [3.0, 3.0, 3.0]
+    assert fig.layout.yaxis.title.text == "p99 duration (s)"
+    assert fig.layout.yaxis.rangemode == "tozero"  # durations from 0
+    assert list(latency_figure(pts, percentile="p50").data[1].y) == [0.0, 1.0, 2.0]
+    assert len(latency_figure(pts, percentile="p42").data) == 2  # unknown: p95
+
+
+def test_charts_keep_zoom_across_refreshes_until_the_window_changes() -> None:
+    pts = [LatencyPoint("collection", T0, 10, 1.0, 2.0, 3.0)]
+    first = latency_figure(pts, "Run duration p95 (24h)", uirevision="latency:24h")
+    again = latency_figure(pts + pts, "Run duration p99 (24h)", uirevision="latency:24h")
+    other = latency_figure(pts, "Run duration p95 (7d)", uirevision="latency:7d")
+    assert first.layout.uirevision == again.layout.uirevision != other.layout.uirevision
+    assert success_figure([RatePoint("collection", T0, 1, 1)], "Success").layout.uirevision
 
 
 def test_time_charts_span_the_selected_window_and_mark_a_lone_bucket() -> None:
