@@ -12,9 +12,11 @@ from dash import Input, Output, callback, dash_table, dcc, html
 
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
+from app.queries.run_grid import GRID_WINDOWS, run_grid
 from app.queries.runs import RunFilter, runs_page
 from app.vocabulary import Pipeline, RunStatus, Trigger
 from components.ledger import history_rows
+from components.run_grid import run_grid as grid_view
 
 dash.register_page(
     __name__,
@@ -69,6 +71,22 @@ def layout(**_: Any) -> html.Div:
     return html.Div(
         [
             html.H1("Pipelines", className="h3"),
+            dbc.Row(
+                [
+                    dbc.Col(html.H2("Grid of runs", className="h6 mb-0"), xs="auto"),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="grid-window",
+                            options=list(GRID_WINDOWS),
+                            value="6h",
+                            inline=True,
+                            className="small",
+                        )
+                    ),
+                ],
+                className="align-items-center",
+            ),
+            html.Div(id="runs-grid", className="mb-3"),
             dbc.Row(
                 [
                     _select("runs-pipeline", "Pipeline", options(Pipeline)),
@@ -137,3 +155,15 @@ def load_runs(
     pages = max(1, -(-total // PAGE_SIZE))
     text = f"{total} runs match" if total else "No runs match these filters."
     return history_rows(rows), pages, text
+
+
+@callback(
+    Output("runs-grid", "children"),
+    Input("grid-window", "value"),
+    Input("runs-refresh", "n_intervals"),
+)
+def load_grid(window: str | None, _n: int | None) -> Any:
+    """Pipelines x recent slots, each cell the slot's worst run, aggregated in SQL."""
+    window = window if window in GRID_WINDOWS else "6h"
+    with get_db().session() as session:
+        return grid_view(run_grid(session, utcnow(), window))
