@@ -46,7 +46,15 @@ def serve_layout() -> Any:
     username = getattr(current_user, "username", None) if role else None
     return html.Div(
         [
-            navbar(visible_pages(role), role=role, username=username, extra=_zone_picker()),
+            navbar(
+                visible_pages(role),
+                role=role,
+                username=username,
+                extra=html.Div(
+                    [html.Div(id="market-state", role="status"), _zone_picker()],
+                    className="d-flex align-items-center",
+                ),
+            ),
             html.Div(id="kill-switch-banner", role="alert"),
             html.Main(dash.page_container, className="container-fluid py-3"),
             dcc.Store(id="session-role", data=role),
@@ -112,6 +120,22 @@ def kill_switch_banner_update(_n: int | None, _path: str | None) -> Any:
     from scheduler.status import kill_state
 
     return kill_switch_banner(kill_state(current_app._get_current_object()))  # type: ignore[attr-defined]
+
+
+def market_state_update(_n: int | None, _path: str | None) -> Any:
+    """Every page, every refresh: the market pill (open, next first pitch, or why closed)."""
+    if not has_request_context() or not current_user.is_authenticated:
+        return None
+    from flask import current_app
+
+    from app.db import get_db
+    from app.queries.market import market_view
+    from components.market import market_pill
+
+    now = page_now()
+    source = current_app.extensions["dugout.settings"].source
+    with get_db().session() as session:
+        return market_pill(market_view(session, now, source), now)
 
 
 def _forbidden_layout(required: str) -> Any:
@@ -197,6 +221,11 @@ def init_dash(server: Flask) -> Dash:
         Input("shell-refresh", "n_intervals"),
         Input("_pages_location", "pathname"),
     )(kill_switch_banner_update)
+    app.callback(
+        Output("market-state", "children"),
+        Input("shell-refresh", "n_intervals"),
+        Input("_pages_location", "pathname"),
+    )(market_state_update)
     # Page callbacks wait in Dash's global map until the first request moves them to the app.
     from dash._callback import GLOBAL_CALLBACK_MAP
 

@@ -57,14 +57,18 @@ def slo_status_word(level: str) -> str:
     return word[0].upper() + word[1:] if level in QUIET_LEVELS else f"Alert: {word}"
 
 
-def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
-    """One card per SLO: SLI against the target, error budget left, the 1 h burn rate."""
+def slo_cards(slos: Sequence[Mapping[str, Any]], idle: Mapping[str, str] | None = None) -> Any:
+    """One card per SLO: SLI against the target, error budget left, the 1 h burn rate. An SLO
+    named in `idle` (nothing is due: the market is closed) is greyed with the reason."""
     if not slos:
         return empty_state("No SLOs are defined.", "slo-empty")
     cols = []
     for s in slos:
         level = slo_level(s)
         colour = LEVEL_COLOURS[level]
+        why_idle = (idle or {}).get(s["name"])
+        if why_idle and level not in {"page", "ticket", "budget_exhausted"}:
+            colour = "secondary"  # an alert still shows in its colour
         burn = (s.get("burn_rates") or {}).get("1h", 0.0)
         budget = s.get("error_budget_remaining")
         sli = s.get("sli")
@@ -100,11 +104,14 @@ def slo_cards(slos: Sequence[Mapping[str, Any]]) -> Any:
                 className=f"mt-1 slo-level level-{level}",
             ),
         ]
+        if why_idle:
+            body.append(html.Div(f"Idle: {why_idle}", className="small text-muted slo-idle"))
         cols.append(
             dbc.Col(
                 dbc.Card(
                     dbc.CardBody(body),
-                    className=f"slo-card h-100 border-{colour}",
+                    className=f"slo-card h-100 border-{colour}"
+                    + (" opacity-75 slo-card-idle" if why_idle else ""),
                     id=f"slo-{s['name']}",
                 ),
                 xs=12,

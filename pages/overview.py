@@ -153,8 +153,20 @@ def refresh_health(_n: int | None) -> tuple[Any, ...]:
     except Exception:
         status = None
     return (
-        slo_cards(report.slos),
+        slo_cards(report.slos, idle=_idle_slos(app)),
         alerts_list(report.alerts),
         scheduler_summary(status, now),
         (checks_list(checks)),
     )
+
+
+def _idle_slos(app: Any) -> dict[str, str]:
+    """The freshness SLO is idle while the market is closed: nothing is due, so say why (at the
+    moment the market pill uses)."""
+    from app.dashboard import page_now
+    from app.queries.market import market_view
+
+    now = page_now()
+    with get_db(app).session() as session:
+        view = market_view(session, now, app.extensions["dugout.settings"].source)
+    return {} if view.is_open else {"data_freshness": f"market closed: {view.reason}"}
