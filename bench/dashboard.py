@@ -388,8 +388,13 @@ def cases(
             "strategies.refresh_strategies",
             "all (1y)",
             lambda: viewer.callback(
-                "..strategy-table.children...strategy-units.figure...strategy-clv.figure..",
-                [_i("strategy-refresh", "n_intervals", 0)],
+                "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                [
+                    _i("strategy-refresh", "n_intervals", 0),
+                    _i("strategy-window", "value", "all"),
+                    _i("strategy-split", "value", "book"),
+                ],
             ),
         )
     )

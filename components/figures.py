@@ -20,6 +20,18 @@ STATUS_COLOURS = {
 }
 
 
+# One colour per strategy on every chart, so each legend entry is the colour drawn (solid
+# colours, no translucent overlays that blend into colours no legend shows).
+STRATEGY_ORDER = ("ev", "arbitrage", "steam", "stale_line", "reverse_line_movement", "sharp_action")
+
+
+def strategy_colour(name: str) -> str:
+    """The fixed colour of a strategy (unknown names take the last palette colours)."""
+    if name in STRATEGY_ORDER:
+        return PALETTE[STRATEGY_ORDER.index(name)]
+    return PALETTE[len(STRATEGY_ORDER) + sum(map(ord, name)) % (len(PALETTE) - len(STRATEGY_ORDER))]
+
+
 # Every chart's toolbar: no logo; on touch screens the stylesheet hides it (it covered titles).
 GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
 
@@ -223,7 +235,8 @@ def cumulative_units_figure(
                 y=[p[1] for p in pts],
                 name=strategy,
                 mode="lines+markers",  # a strategy graded on one day is still a visible point
-                line={"shape": "hv"},  # units change when a day's bets are graded
+                line={"shape": "hv", "color": strategy_colour(strategy)},  # units move per day
+                marker={"color": strategy_colour(strategy)},
                 hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} units<extra>" + strategy + "</extra>",
             )
         )
@@ -260,15 +273,43 @@ def clv_figure(
             go.Bar(
                 x=centres,
                 y=list(bins),
-                width=width,
                 name=strategy,
-                opacity=0.6,
+                marker={"color": strategy_colour(strategy)},
                 customdata=labels,
                 hovertemplate="%{customdata}: %{y} bets<extra>" + strategy + "</extra>",
             )
         )
     fig.add_vline(x=0, line={"color": "#999", "width": 1})
-    fig.update_layout(barmode="overlay")
+    # side by side within each bin: solid colours, each the one its legend shows
+    fig.update_layout(barmode="group", bargap=0.15)
+    return fig
+
+
+def clv_over_time_figure(
+    series: Mapping[str, Sequence[tuple[datetime, float, int]]],
+    title: str = "Average CLV by day",
+) -> go.Figure:
+    """Per strategy, the day's average price CLV (%) of the bets graded that day."""
+    if not series:
+        return empty_figure(title, "No closing lines captured in this window.")
+    fig = _base(title, "date (UTC)", "average CLV (%)")
+    for strategy, pts in sorted(series.items()):
+        colour = strategy_colour(strategy)
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in pts],
+                y=[p[1] * 100 for p in pts],
+                customdata=[p[2] for p in pts],
+                name=strategy,
+                mode="lines+markers",
+                line={"color": colour},
+                marker={"color": colour},
+                hovertemplate="%{x|%Y-%m-%d}: %{y:+.2f}% over %{customdata} bets<extra>"
+                + strategy
+                + "</extra>",
+            )
+        )
+    fig.add_hline(y=0, line={"color": "#999", "width": 1})
     return fig
 
 

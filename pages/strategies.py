@@ -1,4 +1,6 @@
-"""Strategies: settled record per strategy, cumulative units, CLV, and thresholds in force."""
+"""Strategies: every configured strategy's graded results with 95 % intervals and a
+sample-size mark, over a window, split by book or market; cumulative units, CLV over time and
+its distribution; the thresholds in force, in words with their units."""
 
 from __future__ import annotations
 
@@ -6,21 +8,38 @@ from dataclasses import asdict
 from typing import Any
 
 import dash
-from dash import Input, Output, callback, dcc, html
+import dash_bootstrap_components as dbc
+from dash import Input, Output, callback, dash_table, dcc, html
+from flask import current_app
 
-from app.dashboard import refresh_ms
+from app.dashboard import page_now, refresh_ms
 from app.db import get_db
-from app.pipelines.build import strategy_config_from_env
+from app.pipelines.build import provided_kinds, strategy_config_from_env
+from app.pipelines.coverage import strategy_coverage
+from app.pipelines.strategies import ALL_STRATEGIES
 from app.queries.strategies import (
+    clv_by_day,
     clv_histogram,
     cumulative_units,
+    days_since,
     grade_days,
-    performance_from_days,
+)
+from app.queries.strategy_stats import (
+    MIN_BETS_TO_JUDGE,
+    WINDOWS,
+    strategy_stats,
+    window_start,
 )
 from app.rollups.grade_days import clv_bin_edges
-from components.figures import clv_figure, cumulative_units_figure
+from components.figures import (
+    GRAPH_CONFIG,
+    clv_figure,
+    clv_over_time_figure,
+    cumulative_units_figure,
+)
+from components.formatting import threshold_rows
 from components.ledger import records_table
-from components.strategies import performance_rows
+from components.strategies import SPLIT_COLUMNS, STAT_COLUMNS, split_rows, stats_rows
 
 dash.register_page(
     __name__,
@@ -30,30 +49,72 @@ dash.register_page(
     min_role="viewer",
     title="Strategies · Dugout",
 )
+SPLITS = {"none": "no split", "book": "by book", "market": "by market"}
+
+
+def _table(element_id: str, columns: tuple[tuple[str, str], ...]) -> Any:
+    return dash_table.DataTable(  # type: ignore[attr-defined]
+        id=element_id,
+        columns=[{"name": n, "id": i} for i, n in columns],
+        data=[],
+        page_size=30,
+        sort_action="native",
+        style_table={"overflowX": "auto", "maxWidth": "100%"},
+        style_cell={"fontSize": "0.82rem", "padding": "4px", "textAlign": "left"},
+        style_data_conditional=[
+            {"if": {"filter_query": '{judge} != ""'}, "color": "#6c757d"},
+        ],
+    )
 
 
 def layout(**_: Any) -> html.Div:
-    """Table, charts and thresholds."""
-    config = {k: str(v) for k, v in asdict(strategy_config_from_env()).items()}
+    """Window and split pickers, the results table, charts and thresholds."""
+    config = asdict(strategy_config_from_env())
     return html.Div(
         [
             html.H1("Strategies", className="h3"),
             html.P(
-                "Graded recommendations only. CLV is the steadier signal: results are noisy for "
-                "a long time.",
-                className="text-muted",
+                "Graded recommendations only; a bet several strategies flagged counts once, for "
+                "the one with the highest EV. Intervals are 95 %. CLV is the steadier signal: "
+                f"results are noisy for a long time, and under {MIN_BETS_TO_JUDGE} bets a "
+                "record says more about luck than about the strategy.",
+                className="text-muted small",
             ),
-            html.Div(id="strategy-table"),
-            html.Div(
+            dbc.Row(
                 [
-                    dcc.Graph(id="strategy-units", config={"displaylogo": False}),
-                    dcc.Graph(id="strategy-clv", config={"displaylogo": False}),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="strategy-window",
+                            options=[{"label": v, "value": k} for k, v in WINDOWS.items()],
+                            value="all",
+                            inline=True,
+                            className="small",
+                        ),
+                        xs=12,
+                        md="auto",
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="strategy-split",
+                            options=[{"label": v, "value": k} for k, v in SPLITS.items()],
+                            value="none",
+                            inline=True,
+                            className="small",
+                        ),
+                        xs=12,
+                        md="auto",
+                    ),
                 ],
-                className="row-cols-1",
+                className="g-2 mb-2",
             ),
+            _table("strategy-stats", STAT_COLUMNS),
+            html.Div(_table("strategy-splits", SPLIT_COLUMNS), id="strategy-splits-box"),
+            dcc.Graph(id="strategy-units", config=GRAPH_CONFIG),
+            dcc.Graph(id="strategy-clv-time", config=GRAPH_CONFIG),
+            dcc.Graph(id="strategy-clv", config=GRAPH_CONFIG),
             html.H2("Thresholds in force", className="h5 mt-3"),
             records_table(
-                [{"setting": k, "value": v} for k, v in config.items()],
+                [{"setting": r["setting"], "value": r["value"]} for r in threshold_rows(config)],
                 "strategy-thresholds",
                 "No settings.",
             ),
@@ -62,23 +123,39 @@ def layout(**_: Any) -> html.Div:
     )
 
 
+def _idle_reasons() -> dict[str, str]:
+    settings = current_app.extensions["dugout.settings"]
+    return {
+        r.strategy: r.reason or "idle"
+        for r in strategy_coverage(provided_kinds(settings))
+        if not r.active
+    }
+
+
 @callback(
-    Output("strategy-table", "children"),
+    Output("strategy-stats", "data"),
+    Output("strategy-splits", "data"),
+    Output("strategy-splits-box", "className"),
     Output("strategy-units", "figure"),
+    Output("strategy-clv-time", "figure"),
     Output("strategy-clv", "figure"),
     Input("strategy-refresh", "n_intervals"),
+    Input("strategy-window", "value"),
+    Input("strategy-split", "value"),
 )
-def refresh_strategies(_n: int | None) -> tuple[Any, Any, Any]:
-    """Every graded bet, read once as per-day rollups per strategy."""
+def refresh_strategies(_n: int | None, window: Any, split: Any) -> tuple[Any, ...]:
+    """Results in the window from one grouped SQL aggregate; charts from the day rollups."""
+    now = page_now()
+    since = window_start(window if window in WINDOWS else "all", now)
     with get_db().session() as session:
-        days = grade_days(session)  # settled days from the rollup the keeper maintains
-    table = records_table(
-        performance_rows(performance_from_days(days)),
-        "strategy-performance",
-        "No graded bets yet: strategies are graded once games are final.",
-    )
+        stats = strategy_stats(session, since)
+        days = days_since(grade_days(session, now), since)
+    splits = split_rows(stats, split) if split in ("book", "market") else []
     return (
-        table,
+        stats_rows(list(ALL_STRATEGIES), stats, _idle_reasons()),
+        splits,
+        "mt-2" if splits else "d-none",
         cumulative_units_figure(cumulative_units(days)),
+        clv_over_time_figure(clv_by_day(days)),
         clv_figure(clv_histogram(days), clv_bin_edges()),
     )

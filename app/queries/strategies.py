@@ -104,3 +104,24 @@ def strategy_performance(
 ) -> list[StrategyPerformance]:
     """Per strategy, every graded bet."""
     return performance_from_days(grade_days(session, now))
+
+
+def clv_by_day(days: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[datetime, float, int]]]:
+    """Per strategy, each day's (day, average price CLV, bets with a close), oldest first."""
+    series: dict[str, list[tuple[datetime, float, int]]] = defaultdict(list)
+    for day in sorted(days, key=lambda d: d["day"]):
+        if day["clv_n"]:
+            series[day["strategy"]].append(
+                (day["day"], float(day["clv_sum"]) / day["clv_n"], int(day["clv_n"]))
+            )
+    return dict(series)
+
+
+def days_since(
+    days: Iterable[Mapping[str, Any]], since: datetime | None
+) -> list[Mapping[str, Any]]:
+    """The day rows on or after the day `since` falls in (all of them for None)."""
+    if since is None:
+        return list(days)
+    first = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [d for d in days if d["day"] >= first]

@@ -111,11 +111,20 @@ def test_strategies_page_reads_grades(login_as, seeded) -> None:
     viewer = login_as("viewer")
     props = _props(
         viewer.callback(
-            "..strategy-table.children...strategy-units.figure...strategy-clv.figure..",
-            [{"id": "strategy-refresh", "property": "n_intervals", "value": 0}],
+            "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+            "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+            [
+                {"id": "strategy-refresh", "property": "n_intervals", "value": 0},
+                {"id": "strategy-window", "property": "value", "value": "all"},
+                {"id": "strategy-split", "property": "value", "value": "book"},
+            ],
         )
     )
     assert "strategy-units" in props and "strategy-clv" in props
+    rows = {r["strategy"]: r for r in props["strategy-stats"]["data"]}
+    assert set(rows) >= {"ev", "arbitrage", "steam", "stale_line", "sharp_action"}  # every one
+    for row in rows.values():  # a short record is marked, never presented as a verdict
+        assert row["judge"] == "" or row["judge"].startswith(("too few", "no graded"))
 
 
 def test_overview_health_shows_slos_alerts_scheduler_and_checks(login_as, seeded) -> None:

@@ -258,8 +258,13 @@ def _read_every_page(client) -> str:
     out.append(
         _props(
             client.callback(
-                "..strategy-table.children...strategy-units.figure...strategy-clv.figure..",
-                [{"id": "strategy-refresh", "property": "n_intervals", "value": 0}],
+                "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                [
+                    {"id": "strategy-refresh", "property": "n_intervals", "value": 0},
+                    {"id": "strategy-window", "property": "value", "value": "all"},
+                    {"id": "strategy-split", "property": "value", "value": "book"},
+                ],
             )
         )
     )

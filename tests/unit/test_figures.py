@@ -139,9 +139,12 @@ def test_cumulative_units_and_clv_in_percent() -> None:
     clv = clv_figure({"ev": [1, 0, 2, 3, 0, 4], "steam": [0, 0, 0, 1, 0, 0]}, edges)
     assert [t.name for t in clv.data] == ["ev", "steam"]
     assert list(clv.data[0].x) == [-12.5, -7.5, -2.5, 2.5, 7.5, 12.5]  # tails one bin out
-    assert list(clv.data[0].y) == [1, 0, 2, 3, 0, 4] and clv.data[0].width == 5.0
+    assert list(clv.data[0].y) == [1, 0, 2, 3, 0, 4]
     assert clv.data[0].customdata[0] == "below -10.0 %"
-    assert clv.layout.xaxis.title.text == "CLV (%)" and clv.layout.barmode == "overlay"
+    assert clv.layout.xaxis.title.text == "CLV (%)" and clv.layout.barmode == "group"
+    # solid colours, one per strategy, the same on every chart: the legend shows what is drawn
+    assert clv.data[0].marker.color != clv.data[1].marker.color
+    assert clv.data[0].opacity is None and fig.data[0].line.color == clv.data[0].marker.color
 
 
 def test_percentile_pick_matches_linear_interpolation() -> None:
