@@ -109,6 +109,7 @@ def served(installed: Path) -> Iterator[str]:
         "DUGOUT_ADMIN_PASSWORD": PASSWORD,
         "DUGOUT_SCHEDULER_ENABLED": "false",
         "DUGOUT_LOG_LEVEL": "WARNING",
+        "DUGOUT_DEMO_SEED_HOURS": "0",  # styled pages are the point here, not the first-start seed
     }
     log = (elsewhere / "server.log").open("w")
     proc = subprocess.Popen(
