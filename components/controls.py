@@ -20,9 +20,11 @@ def breakglass_form(
     fields: Sequence[Any],
     buttons: Sequence[tuple[str, str, str]],
     help_text: str = "",
+    confirm: Any = None,
 ) -> dbc.Card:
     """A card with `fields`, a reason box, buttons (id suffix, label, colour), a confirmation
-    dialog `{prefix}-confirm` and an outcome area `{prefix}-outcome`."""
+    dialog (`{prefix}-confirm`, or `confirm` in its place) and an outcome area
+    `{prefix}-outcome`."""
     return dbc.Card(
         dbc.CardBody(
             [
@@ -48,7 +50,7 @@ def breakglass_form(
                         for suffix, label, colour in buttons
                     ]
                 ),
-                dcc.ConfirmDialog(id=f"{prefix}-confirm"),
+                dcc.ConfirmDialog(id=f"{prefix}-confirm") if confirm is None else confirm,
                 dcc.Store(id=f"{prefix}-intent"),
                 html.Div(id=f"{prefix}-outcome", className="mt-2", role="status"),
             ]
@@ -72,20 +74,70 @@ def refused(message: str) -> dbc.Alert:
     return outcome(f"Refused: {message}", "danger")
 
 
-def confirm_text(action: str, target: str | None, reason: str) -> str:
-    """What the confirmation dialog asks."""
-    what = f"{action} {target}" if target else action
-    return f"{what}?\n\nReason: {reason}\n\nThis is recorded in the audit log under your name."
+def confirm_text(question: str, reason: str) -> str:
+    """What the confirmation dialog asks: a plain question, the reason, who is on record."""
+    return f"{question}\n\nReason: {reason}\n\nThis is recorded in the audit log under your name."
 
 
-def ask_to_confirm(action: str, target: str | None, reason: str | None) -> tuple[Any, ...]:
+def ask_to_confirm(
+    action: str,
+    target: str | None,
+    reason: str | None,
+    question: str | None = None,
+    refusal: str | None = None,
+) -> tuple[Any, ...]:
     """The confirmation step of every form: (displayed, message, intent, outcome). Refuses
-    early without a target or an acceptable reason; otherwise asks."""
+    early, without asking, when there is no target, no acceptable reason, or `refusal` (why
+    the server would refuse it now); otherwise asks `question` (a plain sentence)."""
     if not target:
         return False, no_update, None, refused("choose what to act on.")
     try:
         reason = check_reason(reason)
     except ReasonError as exc:
         return False, no_update, None, refused(str(exc))
+    if refusal:
+        return False, no_update, None, refused(refusal)
     intent = {"action": action, "target": target, "reason": reason}
-    return True, confirm_text(action.replace("_", " "), target, reason), intent, None
+    asked = question or f"{action.replace('_', ' ').capitalize()} {target}?"
+    return True, confirm_text(asked, reason), intent, None
+
+
+TYPED_WORD = "ENGAGE"
+
+
+def typed_confirmation(prefix: str, title: str) -> dbc.Modal:
+    """A dialog that asks its question `{prefix}-question` and, for the gravest action, for a
+    word typed into `{prefix}-typed` before `{prefix}-confirm-ok` acts (the server checks it)."""
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle(title), close_button=True),
+            dbc.ModalBody(
+                [
+                    html.P(id=f"{prefix}-question", style={"whiteSpace": "pre-line"}),
+                    html.Div(
+                        [
+                            dbc.Label(
+                                f"Type {TYPED_WORD} to confirm",
+                                html_for=f"{prefix}-typed",
+                                className="small",
+                            ),
+                            dbc.Input(
+                                id=f"{prefix}-typed",
+                                size="sm",
+                                maxLength=16,
+                                autoComplete="off",
+                                placeholder=TYPED_WORD,
+                            ),
+                        ],
+                        id=f"{prefix}-typed-group",
+                    ),
+                    html.Div(id=f"{prefix}-modal-outcome", className="mt-2", role="status"),
+                ]
+            ),
+            dbc.ModalFooter(
+                dbc.Button("Confirm", id=f"{prefix}-confirm-ok", color="danger", size="sm")
+            ),
+        ],
+        id=f"{prefix}-modal",
+        is_open=False,
+    )

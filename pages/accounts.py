@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 from flask_login import current_user
 
-from app.accounts import AccountRefused, AccountResult, AccountService, Actor
+from app.accounts import AccountRefused, AccountResult, AccountService, Actor, find_user
 from app.audit import audit_log
 from app.auth import guarded_callback
 from app.dashboard import refresh_ms
@@ -114,15 +114,38 @@ def ask_user(_n: int | None, name: Any, role: Any, action: Any, reason: Any) -> 
     action = action if action in USER_ACTIONS else "add"
     name = name.strip() if isinstance(name, str) else None
     role = role if role in ROLES else "viewer"
-    shown = f"{USER_ACTIONS[action].lower()} {name}" + (
-        f" as {role}" if action in ("add", "set_role") else ""
-    )
     displayed, message, intent, result = ask_to_confirm(
-        shown, name or None, reason if isinstance(reason, str) else None
+        action,
+        name or None,
+        reason if isinstance(reason, str) else None,
+        USER_QUESTIONS[action].format(name=name, role=role),
+        _account_refusal(action, name) if name else None,
     )
     if intent:
         intent.update(action=action, target=name, role=role)
     return displayed, message, intent, result
+
+
+USER_QUESTIONS = {
+    "add": "Add the account {name} as {role}? Its password is shown once.",
+    "set_role": "Make {name} {role}? Their sessions end, so the new role applies at once.",
+    "disable": "Disable the account {name}? Their sessions end and they cannot sign in.",
+    "enable": "Enable the account {name}? They can sign in again.",
+    "reset_password": "Reset the password of {name}? A new one is shown once; their sessions end.",
+}
+
+
+def _account_refusal(action: str, name: str) -> str | None:
+    """Why the change would be refused, checked before asking (the service checks again)."""
+    with get_db().session() as session:
+        exists = find_user(session, name) is not None
+    if action == "add" and exists:
+        return f"user {name!r} already exists."
+    if action != "add" and not exists:
+        return f"no user named {name!r}."
+    if action in ("set_role", "disable") and name.lower() == current_user.username.lower():
+        return "you cannot demote or disable your own account here (use the CLI)."
+    return None
 
 
 def _change_user(action: str, name: str, role: str | None, reason: str) -> AccountResult:
@@ -141,6 +164,8 @@ def _change_user(action: str, name: str, role: str | None, reason: str) -> Accou
 @guarded_callback(
     Output("user-outcome", "children", allow_duplicate=True),
     Output("admin-accounts-refresh", "n_intervals"),
+    Output("user-reason", "value"),
+    Output("user-intent", "data", allow_duplicate=True),
     Input("user-confirm", "submit_n_clicks"),
     State("user-intent", "data"),
     role="admin",
@@ -150,7 +175,7 @@ def _change_user(action: str, name: str, role: str | None, reason: str) -> Accou
 def do_user(_n: int | None, intent: Any) -> Any:
     """Change the account, audited first (the record says what and why); a password once."""
     if not isinstance(intent, dict):
-        return no_update, no_update
+        return no_update, no_update, no_update, no_update
     action = str(intent.get("action"))
     action = action if action in USER_ACTIONS else "add"
     name, role = str(intent.get("target") or ""), intent.get("role")
@@ -159,7 +184,7 @@ def do_user(_n: int | None, intent: Any) -> Any:
             action, name, role if isinstance(role, str) else None, str(intent.get("reason") or "")
         )
     except AccountRefused as exc:
-        return refused(str(exc)), no_update
+        return refused(str(exc)), no_update, no_update, None
     secret = html.Code(result.secret, id="user-password") if result.secret else None
     text = f"{result.message} Shown once: " if result.secret else result.message
-    return outcome(text, "success", secret), 0
+    return outcome(text, "success", secret), 0, "", None  # the form is spent: no repeat

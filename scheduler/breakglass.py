@@ -397,6 +397,34 @@ class BreakGlass:
             if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
                 raise BreakGlassRefused("reschedule needs interval_s, a whole number of seconds.")
 
+    def preview(
+        self,
+        command: str,
+        target: str | None,
+        *,
+        role: str | None,
+        params: dict[str, Any] | None = None,
+    ) -> str | None:
+        """Why `command` (or "run_now" straight to the executor) would be refused now, by role,
+        target or kill switch, or None. Pages ask for confirmation only once this passes; it
+        writes nothing, and the request itself is checked (and audited) again."""
+        if command == "run_now" and target is not None and self.pipeline_of(target) is None:
+            return f"Unknown job or pipeline {target!r}."
+        required = COMMANDS.get(command)
+        if required is None:
+            return f"Unknown command {command!r}."
+        if not role_allows(acts_as(role), required):
+            return f"{command} needs the {required} role."
+        if command == "run_now":
+            if self._kill_switch_blocks(role):
+                return "The kill switch is engaged: only an admin may run a pipeline."
+            return None
+        try:
+            self._validate(command, target, dict(params or {}))
+        except BreakGlassRefused as exc:
+            return str(exc)
+        return None
+
     def command_state(self, command_id: uuid.UUID) -> CommandState | None:
         """The current state of a command."""
         with self.sessions() as session:

@@ -75,10 +75,18 @@ def test_kill_switch_banner_on_every_page(page_as, live_server) -> None:
     admin = page_as("admin")
     admin.click("#nav-admin")
     admin.wait_for_selector("#kill-engage", timeout=20_000)
+    admin.wait_for_selector("#kill-state-lifted", timeout=20_000)
+    assert admin.is_disabled("#kill-lift") and not admin.is_disabled("#kill-engage")
     admin.fill("#kill-reason", "e2e: feed is lying")
-    admin.once("dialog", lambda dialog: dialog.accept())
-    admin.click("#kill-engage")
+    admin.click("#kill-engage")  # a dialog asks for the word typed
+    admin.wait_for_selector("#kill-typed", state="visible", timeout=20_000)
+    admin.click("#kill-confirm-ok")
+    admin.wait_for_selector("text=type ENGAGE (in capitals)", timeout=20_000)
+    admin.fill("#kill-typed", "ENGAGE")
+    admin.click("#kill-confirm-ok")
     admin.wait_for_selector("text=Kill switch engaged: scheduled runs stop now.", timeout=20_000)
+    admin.wait_for_selector("#kill-state-engaged", timeout=20_000)
+    assert admin.is_disabled("#kill-engage") and admin.input_value("#kill-reason") == ""
     try:
         viewer = page_as("viewer")
         for path in [*PAGES, "/admin"]:
@@ -90,8 +98,9 @@ def test_kill_switch_banner_on_every_page(page_as, live_server) -> None:
         admin.goto(f"{live_server.url}/admin")
         admin.wait_for_selector("#kill-lift", timeout=20_000)
         admin.fill("#kill-reason", "e2e: done")
-        admin.once("dialog", lambda dialog: dialog.accept())
         admin.click("#kill-lift")
+        admin.wait_for_selector("#kill-confirm-ok", state="visible", timeout=20_000)
+        admin.click("#kill-confirm-ok")  # lifting needs no word
         admin.wait_for_selector("text=Kill switch lifted", timeout=20_000)
     admin.goto(f"{live_server.url}/")
     admin.wait_for_selector("#slo-cards", timeout=20_000)

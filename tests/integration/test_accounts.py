@@ -17,7 +17,10 @@ from app.accounts import AccountRefused, AccountService, Actor
 from app.audit import REASON_MAX
 from app.models import AuditRecord, User
 
-USER_OUT = "..user-outcome.children@{h}...admin-accounts-refresh.n_intervals.."
+USER_OUT = (
+    "..user-outcome.children@{h}...admin-accounts-refresh.n_intervals...user-reason.value"
+    "...user-intent.data@{h}.."
+)
 
 
 def _trail(db, action: str) -> list[tuple[str, str, str | None]]:

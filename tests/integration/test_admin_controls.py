@@ -63,9 +63,15 @@ def _ask_job(client, target: str | None, action: str, reason: str | None):
 
 def _do(client, prefix: str, intent: dict[str, Any] | None, extra_output: str = ""):
     """Press OK in `prefix`'s confirmation dialog with this intent (possibly forged)."""
-    output = f"{prefix}-outcome.children@{_hash(prefix)}"
-    if extra_output:
-        output = f"..{output}...{extra_output}.."
+    if prefix == "kill":
+        return _do_kill(client, intent, "ENGAGE")
+    h = _hash(f"{prefix}-confirm", "submit_n_clicks")
+    output = f"..{prefix}-outcome.children@{h}...{prefix}-reason.value...{prefix}-intent.data@{h}.."
+    if extra_output:  # the accounts form: its outcome, the users table's refresh, the form
+        output = (
+            f"..{prefix}-outcome.children@{h}...{extra_output}...{prefix}-reason.value"
+            f"...{prefix}-intent.data@{h}.."
+        )
     return client.callback(
         output,
         [{"id": f"{prefix}-confirm", "property": "submit_n_clicks", "value": 1}],
@@ -73,10 +79,31 @@ def _do(client, prefix: str, intent: dict[str, Any] | None, extra_output: str = 
     )
 
 
-def _hash(prefix: str) -> str:
-    """The suffix Dash gives `{prefix}-outcome.children` declared with allow_duplicate=True."""
-    output = Output(f"{prefix}-outcome", "children", allow_duplicate=True)
-    key = create_callback_id(output, [Input(f"{prefix}-confirm", "submit_n_clicks")])
+KILL_DONE = (
+    "kill-outcome.children", "kill-reason.value", "kill-intent.data", "kill-modal.is_open",
+    "kill-modal-outcome.children", "kill-state.children", "kill-engage.disabled",
+    "kill-lift.disabled",
+)  # fmt: skip
+
+
+def _do_kill(client, intent: dict[str, Any] | None, typed: str | None):
+    """Press Confirm in the kill switch's dialog, having typed `typed`."""
+    h = _hash("kill-confirm-ok", "n_clicks")
+    outputs = [o if o == "kill-reason.value" else f"{o}@{h}" for o in KILL_DONE]
+    return client.callback(
+        ".." + "...".join(outputs) + "..",
+        [{"id": "kill-confirm-ok", "property": "n_clicks", "value": 1}],
+        state=[
+            {"id": "kill-intent", "property": "data", "value": intent},
+            {"id": "kill-typed", "property": "value", "value": typed},
+        ],
+    )
+
+
+def _hash(component: str, prop: str) -> str:
+    """The suffix Dash gives outputs declared with allow_duplicate=True for this input."""
+    output = Output("any", "children", allow_duplicate=True)
+    key = create_callback_id(output, [Input(component, prop)])
     return key.split("@", 1)[1]
 
 
@@ -217,6 +244,28 @@ def test_forged_posts_by_lower_roles_are_refused_audited_and_change_nothing(
     }
 
 
+KILL_ASK = (
+    "..kill-modal.is_open...kill-question.children...kill-intent.data...kill-outcome.children"
+    "...kill-typed.value...kill-typed-group.hidden...kill-modal-outcome.children.."
+)
+
+
+def _ask_kill(client, action: str, reason: str | None):
+    return client.callback(
+        KILL_ASK,
+        [
+            {
+                "id": "kill-engage",
+                "property": "n_clicks",
+                "value": 1 if action == "engage" else None,
+            },
+            {"id": "kill-lift", "property": "n_clicks", "value": 1 if action == "lift" else None},
+        ],
+        state=[{"id": "kill-reason", "property": "value", "value": reason}],
+        changedPropIds=[f"kill-{action}.n_clicks"],
+    )
+
+
 def test_kill_switch_banner_on_every_page_while_engaged(login_as, db) -> None:
     admin, viewer = login_as("admin"), login_as("viewer")
 
@@ -231,19 +280,8 @@ def test_kill_switch_banner_on_every_page_while_engaged(login_as, db) -> None:
         return json.dumps(_props(r))
 
     assert "Kill switch engaged" not in banner()
-    asked = _props(
-        admin.callback(
-            "..kill-confirm.displayed...kill-confirm.message...kill-intent.data..."
-            "kill-outcome.children..",
-            [
-                {"id": "kill-engage", "property": "n_clicks", "value": 1},
-                {"id": "kill-lift", "property": "n_clicks", "value": None},
-            ],
-            state=[{"id": "kill-reason", "property": "value", "value": "bad feed"}],
-            changedPropIds=["kill-engage.n_clicks"],
-        )
-    )
-    assert asked["kill-confirm"]["displayed"] is True
+    asked = _props(_ask_kill(admin, "engage", "bad feed"))
+    assert asked["kill-modal"]["is_open"] is True
     assert "engaged" in json.dumps(_props(_do(admin, "kill", asked["kill-intent"]["data"])))
     shown = banner()
     assert "Kill switch engaged" in shown and admin.username in shown and "bad feed" in shown
@@ -291,7 +329,7 @@ def test_every_callback_of_the_privileged_pages_is_a_guarded_callback(app) -> No
         module = getattr(fn, "__module__", "").rsplit(".", 1)[-1]
         if module in {"admin", "accounts", "audit"}:
             guards.setdefault(module, []).append(guard_of(fn))
-    assert sorted(guards["admin"]) == ["admin"] * 2 + ["operator"] * 7
+    assert sorted(guards["admin"]) == ["admin"] * 3 + ["operator"] * 7
     assert guards["accounts"] == ["admin"] * 3 and guards["audit"] == ["admin"] * 2
 
 
@@ -305,3 +343,114 @@ def test_a_forged_intent_with_a_huge_or_empty_reason_is_refused(login_as, db) ->
     assert _count(db, PipelineRun) == 0
     with db.session() as s:
         assert all(len(r.reason or "") <= 2000 for r in s.scalars(select(AuditRecord)))
+
+
+# --- confirmation polish: plain sentences, checked before asking, forms spent after acting ----
+
+
+def _seed_grading(db) -> None:
+    with db.session() as s:
+        s.add(JobSchedule(job_id="grading", pipeline="grading", interval_s=900, priority="default"))
+
+
+def test_confirmations_are_plain_sentences_asked_only_after_the_checks(login_as, db) -> None:
+    _seed_grading(db)
+    operator = login_as("operator")
+    asked = _props(_ask_job(operator, "grading", "pause", "games delayed"))
+    message = asked["job-confirm"]["message"]
+    assert message.startswith("Pause job grading? It stops firing until someone resumes it.")
+    assert "Reason: games delayed" in message and "grading grading" not in message
+    run = _props(_ask_job(operator, "grading", "run_now", "stale"))["job-confirm"]["message"]
+    assert run.startswith("Run grading now? It starts at once through the configured executor.")
+    unknown = _props(_ask_job(operator, "nope", "pause", "x"))
+    assert unknown["job-confirm"]["displayed"] is False
+    assert "No job 'nope' in the schedule." in json.dumps(unknown["job-outcome"])
+    admin = login_as("admin")
+    _props(_do_kill(admin, _props(_ask_kill(admin, "engage", "bad feed"))["kill-intent"]["data"],
+                    "ENGAGE"))  # fmt: skip
+    blocked = _props(_ask_job(operator, "grading", "run_now", "please"))
+    assert blocked["job-confirm"]["displayed"] is False  # refused before any dialog
+    assert "kill switch is engaged" in json.dumps(blocked["job-outcome"])
+    assert _audit(db, "run_now") == []  # checking before asking writes nothing
+
+
+def test_after_success_the_form_is_spent_so_a_second_click_repeats_nothing(login_as, db) -> None:
+    _seed_grading(db)
+    operator = login_as("operator")
+    intent = _props(_ask_job(operator, "grading", "pause", "games delayed"))["job-intent"]["data"]
+    done = _props(_do(operator, "job", intent))
+    assert done["job-reason"]["value"] == "" and done["job-intent"]["data"] is None
+    again = _props(_ask_job(operator, "grading", "pause", done["job-reason"]["value"]))
+    assert again["job-confirm"]["displayed"] is False  # the reason box is empty now
+    assert _count(db, SchedulerCommand) == 1
+    refused = _props(_do(operator, "job", {**intent, "target": "nope"}))
+    assert "job-reason" not in refused  # a refusal keeps the reason to correct it
+    assert refused["job-intent"]["data"] is None
+
+
+def test_the_kill_switch_needs_the_word_typed_and_its_card_offers_only_what_makes_sense(
+    login_as, app, db
+) -> None:
+    admin = login_as("admin")
+
+    def card() -> dict[str, Any]:
+        r = admin.callback(
+            "..kill-state.children...kill-engage.disabled...kill-lift.disabled..",
+            [{"id": "kill-refresh", "property": "n_intervals", "value": 1}],
+        )
+        return _props(r)
+
+    lifted = card()
+    assert (lifted["kill-engage"]["disabled"], lifted["kill-lift"]["disabled"]) == (False, True)
+    assert "Not engaged" in json.dumps(lifted["kill-state"])
+    needless = _props(_ask_kill(admin, "lift", "why not"))
+    assert needless["kill-modal"]["is_open"] is False
+    assert "not engaged" in json.dumps(needless["kill-outcome"])
+    asked = _props(_ask_kill(admin, "engage", "bad feed"))
+    assert asked["kill-modal"]["is_open"] is True
+    assert asked["kill-typed-group"]["hidden"] is False  # engaging: type the word
+    assert asked["kill-question"]["children"].startswith("Engage the kill switch? Every scheduled")
+    intent = asked["kill-intent"]["data"]
+    for typed in (None, "", "engage", "ENGAGED"):
+        wrong = _props(_do_kill(admin, intent, typed))
+        assert "type ENGAGE (in capitals)" in json.dumps(wrong["kill-modal-outcome"])
+        assert "kill-modal" not in wrong  # the dialog stays open
+    assert kill_state(app)["engaged"] is False and _count(db, SchedulerCommand) == 0
+    done = _props(_do_kill(admin, intent, " ENGAGE "))
+    assert kill_state(app)["engaged"] is True
+    assert done["kill-modal"]["is_open"] is False and done["kill-reason"]["value"] == ""
+    assert done["kill-intent"]["data"] is None
+    assert (done["kill-engage"]["disabled"], done["kill-lift"]["disabled"]) == (True, False)
+    assert f"by {admin.username}: bad feed" in json.dumps(done["kill-state"])
+    assert _props(_ask_kill(admin, "engage", "again"))["kill-modal"]["is_open"] is False
+    lift = _props(_ask_kill(admin, "lift", "feed fixed"))
+    assert lift["kill-typed-group"]["hidden"] is True  # lifting needs no word
+    _props(_do_kill(admin, lift["kill-intent"]["data"], None))
+    assert kill_state(app)["engaged"] is False
+    assert card()["kill-engage"]["disabled"] is False
+
+
+def test_account_confirmations_say_what_happens_and_check_the_account_first(login_as) -> None:
+    admin = login_as("admin")
+
+    def ask(action: str, name: str, role: str = "viewer") -> dict[str, Any]:
+        return _props(
+            admin.callback(
+                "..user-confirm.displayed...user-confirm.message...user-intent.data"
+                "...user-outcome.children..",
+                [{"id": "user-apply", "property": "n_clicks", "value": 1}],
+                state=[
+                    {"id": "user-name", "property": "value", "value": name},
+                    {"id": "user-role", "property": "value", "value": role},
+                    {"id": "user-action", "property": "value", "value": action},
+                    {"id": "user-reason", "property": "value", "value": "rota"},
+                ],
+            )
+        )
+
+    nobody = ask("disable", "nobody")
+    assert nobody["user-confirm"]["displayed"] is False  # was: "disable nobody nobody?"
+    assert "no user named" in json.dumps(nobody["user-outcome"])
+    message = ask("add", "dana", "operator")["user-confirm"]["message"]
+    assert message.startswith("Add the account dana as operator? Its password is shown once.")
+    assert ask("disable", admin.username)["user-confirm"]["displayed"] is False

@@ -181,6 +181,7 @@ def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) ->
         "strategy-refresh": 28000,
         "opp-refresh": 7000,
         "admin-refresh": 7000,
+        "kill-refresh": 7000,  # the kill switch card (admins only)
         "admin-accounts-refresh": 7000,
         "admin-audit-refresh": 7000,
     }
