@@ -139,11 +139,41 @@ def market_state_update(_n: int | None, _path: str | None) -> Any:
 
 
 def _forbidden_layout(required: str) -> Any:
-    return html.Div(
-        [html.H2("Not allowed"), html.P(f"This page needs the {required} role.")],
-        className="alert alert-warning",
-        id="page-forbidden",
+    """The 403 page inside the shell (navbar and all): what is missing, and a way on."""
+    from components.errors import error_page
+
+    return error_page(
+        403,
+        "Not allowed",
+        f"This page needs the {required} role; ask an admin if you need it.",
+        "page-forbidden",
     )
+
+
+def page_for(path: str) -> Mapping[str, Any] | None:
+    """The registered page serving `path` (its own path or its path template), or None."""
+    path = path.rstrip("/") or "/"
+    parts = path.split("/")
+    for page in dash.page_registry.values():
+        template = page.get("path_template")
+        if template:
+            pattern = template.split("/")
+            if len(pattern) == len(parts) and all(
+                (p.startswith("<") and p.endswith(">") and bool(v)) or p == v
+                for p, v in zip(pattern, parts, strict=True)
+            ):
+                return page  # type: ignore[no-any-return]
+        elif page["path"] == path:
+            return page  # type: ignore[no-any-return]
+    return None
+
+
+SHELL_SKIPS = ("/_", "/api/", "/assets/", "/static/")  # never the page shell
+
+
+def _shell(app: Dash, status: int) -> Response:
+    """The app shell (the pages callback renders the 403 or 404 layout in it) with `status`."""
+    return Response(app.index(), status=status, mimetype="text/html")
 
 
 def _guard_layout(layout: Any, required: str) -> Any:
@@ -240,17 +270,24 @@ def init_dash(server: Flask) -> Dash:
             page["layout"] = _guard_layout(page["layout"], required)
 
     @server.before_request
-    def _page_role_check() -> Response | None:
-        # A direct GET of a page the role may not open gets a 403, not the app shell.
+    def _page_status() -> Response | None:
+        # A page GET answers with the status the page's content says: 403 for a page the role
+        # may not open (audited), 404 for no page at all; the body is the shell either way,
+        # so the styled page renders inside the navbar.
         if request.method != "GET" or not current_user.is_authenticated:
             return None
-        for page in dash.page_registry.values():
-            if page["path"] == request.path and not role_allows(
-                current_user.role, page.get("min_role", "viewer")
-            ):
-                from app.auth import _deny
+        if request.path.startswith(SHELL_SKIPS):
+            return None
+        page = page_for(request.path)
+        if page is None:
+            rule = request.url_rule.rule if request.url_rule is not None else ""
+            return _shell(app, 404) if rule.endswith("<path:path>") else None  # Dash's catch-all
+        required = page.get("min_role", "viewer")
+        if not role_allows(current_user.role, required):
+            from app.auth import audit_denied
 
-                return _deny(403, "open_page", f"page {request.path} needs {page['min_role']}")
+            audit_denied("open_page", f"page {request.path} needs {required}")
+            return _shell(app, 403)
         return None
 
     server.extensions["dugout.dash"] = app

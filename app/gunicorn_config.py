@@ -31,6 +31,27 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(parse_value(name, raw, default))
 
 
+# gunicorn's loggers through the app's JsonFormatter on stderr; the root keeps no handler of
+# gunicorn's (the app's own configure_logging adds the one the app logs through).
+LOGCONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": []},
+    "formatters": {"json": {"()": "app.observability.logging.JsonFormatter"}},
+    "handlers": {
+        "json_stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        name: {"level": "INFO", "handlers": ["json_stderr"], "propagate": False, "qualname": name}
+        for name in ("gunicorn.error", "gunicorn.access")
+    },
+}
+
+
 def gunicorn_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """Every gunicorn setting Dugout uses (DUGOUT_BIND, _WORKERS, _THREADS, _WORKER_TIMEOUT,
     _GRACEFUL_TIMEOUT, _GUNICORN_CTL) with the hooks that drain runs at shutdown."""
@@ -47,6 +68,7 @@ def gunicorn_settings(environ: Mapping[str, str] = os.environ) -> dict[str, Any]
         # long-lived workers: multiprocess metric files pile up with recycling
         "max_requests": 0,
         "accesslog": None,
+        "logconfig_dict": LOGCONFIG,  # gunicorn's own lines as JSON, like the app's
         "control_socket": environ.get("DUGOUT_GUNICORN_CTL", str(var_dir / "gunicorn.ctl")),
         # wipe the multiprocess metrics directory at start and mark dead workers' files
         "on_starting": on_starting,

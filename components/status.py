@@ -151,7 +151,8 @@ def alerts_list(alerts: Sequence[Mapping[str, Any]]) -> Any:
 def _age(iso: str | None, now: datetime) -> str:
     if not iso:
         return "never"
-    seconds = (now - datetime.fromisoformat(iso)).total_seconds()
+    # clamped at 0: another host's clock a little ahead must not read "-1 s ago"
+    seconds = max(0.0, (now - datetime.fromisoformat(iso)).total_seconds())
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 

@@ -147,3 +147,18 @@ def test_jobs_table_rows_and_empty_state() -> None:
 def test_confirmation_names_action_target_and_reason() -> None:
     text = confirm_text("pause", "grading", "games delayed")
     assert text.startswith("pause grading?") and "Reason: games delayed" in text
+
+
+def test_heartbeat_age_from_a_clock_a_little_ahead_reads_0_s() -> None:
+    status = {
+        "leader": {
+            "holder": "web-2:7",
+            "epoch": 4,
+            "alive": True,
+            "heartbeat_at": (NOW + timedelta(seconds=1.4)).isoformat(),
+        },
+        "queue_depth": 0,
+        "pending_commands": 0,
+    }
+    text = _text(scheduler_summary(status, NOW))
+    assert "heartbeat 0 s ago" in text and "-1 s" not in text
