@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from app.pipelines.ledger import StaleWriter, record_skip, retry_run_id
 from app.pipelines.runner import DuplicateTick, PipelineResult
 from scheduler.alerts import AlertBook
 from scheduler.config import SchedulerConfig
-from scheduler.control import KillSwitch
+from scheduler.control import KILL_SWITCH, KillSwitch
 from scheduler.executors import RunAbandoned, TaskExecutor
 from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
 from scheduler.schedule import DEPENDENTS, JobSpec, get_spec
@@ -112,7 +112,9 @@ class Dispatcher:
         metrics: Callable[[], Any] = lambda: None,
         leader_epoch: Callable[[], int | None] = lambda: None,
         liveness: Callable[[], object] = lambda: None,
+        specs: Callable[[], Mapping[str, JobSpec]] = dict,
     ) -> None:
+        self.specs = specs  # the host's schedule, re-read every heartbeat and after commands
         self.leader_epoch = leader_epoch  # the term this leader's own runs write under
         self.liveness = liveness  # declares lost runs now (a skipped tick asks first)
         self.sessions = sessions
@@ -135,7 +137,7 @@ class Dispatcher:
         if tick > self.last_ticks.get(job_id, tick):
             self.last_ticks[job_id] = tick
         self.last_ticks.setdefault(job_id, tick)
-        spec = get_spec(self.sessions, job_id)
+        spec = self._spec(job_id)
         if spec is None:
             return DispatchOutcome("unknown", reason=f"no job {job_id!r} in the schedule")
         return self.dispatch(DispatchOrder.for_spec(spec, tick, trigger))
@@ -213,13 +215,22 @@ class Dispatcher:
         except Exception:  # the database is down: the retry starts a fresh family
             return None
 
+    def _spec(self, job_id: str) -> JobSpec | None:
+        """The job's spec from the host's schedule, read from the table when it has none."""
+        spec = self.specs().get(job_id)
+        return spec if spec is not None else get_spec(self.sessions, job_id)
+
     def _guard(self, order: DispatchOrder) -> DispatchOutcome | None:
-        """Refuse the order when the kill switch, its breaker or the load say so."""
-        if self.kill_switch.engaged():
+        """Refuse the order when the kill switch, its breaker or the load say so. The kill
+        switch and the breaker are read in one query; only a breaker that is not closed takes
+        the locked path that may move it to half-open."""
+        states = self.breakers.states((KILL_SWITCH, order.job_id))
+        if states.get(KILL_SWITCH) == "open":
             return self._skip(order, "kill switch engaged")
-        decision = self.breakers.allow(order.job_id)
-        if not decision.allowed:
-            return self._skip(order, decision.reason)
+        if states.get(order.job_id, "closed") != "closed":
+            decision = self.breakers.allow(order.job_id)
+            if not decision.allowed:
+                return self._skip(order, decision.reason)
         why = self.throttle.verdict(order.priority, self.executor.in_flight())
         if why is None:
             return None
@@ -307,7 +318,7 @@ class Dispatcher:
             )
 
     def _downstream(self, job_id: str) -> list[JobSpec]:
-        specs = [get_spec(self.sessions, j) for j in DEPENDENTS.get(job_id, ())]
+        specs = [self._spec(j) for j in DEPENDENTS.get(job_id, ())]
         return [s for s in specs if s is not None and s.enabled]
 
 
@@ -342,6 +353,7 @@ def build_dispatcher(
     liveness: Callable[[], object] = lambda: None,
     load_probe: Callable[[], LoadSample] | None = None,
     rng: Callable[[], float] = random.random,
+    specs: Callable[[], Mapping[str, JobSpec]] = dict,
 ) -> Dispatcher:
     """A Dispatcher with the configured retry policy, breakers, throttle and kill switch."""
     return Dispatcher(
@@ -374,4 +386,5 @@ def build_dispatcher(
         metrics=metrics,
         leader_epoch=leader_epoch,
         liveness=liveness,
+        specs=specs,
     )

@@ -130,6 +130,7 @@ class SchedulerHost:
             liveness=self._declare_lost,
             load_probe=self.load_probe,
             rng=rng,
+            specs=lambda: self._specs,
         )
         actor = self.dispatcher.actor
         self.recovery = RunRecovery(
@@ -298,7 +299,8 @@ class SchedulerHost:
             self._next_recovery = now + self.config.run_heartbeat_s
             self.recovery.round(self.lock.epoch)
         self.supervisor.tick(self.clock())
-        self.commands.apply_pending()
+        if self.commands.apply_pending():  # a command may change the schedule: read it again
+            self._specs = load_schedule(self.sessions)
         wait = max(0.0, min(self.config.command_poll_s, self._next_beat - self.monotonic()))
         if self._wake.wait(wait):
             self._wake.clear()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,6 +102,17 @@ class BreakerBook:
             row = session.get(CircuitBreaker, name)
             return (row.state, row.consecutive_failures) if row else (CLOSED, 0)
 
+    def states(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The state of each named breaker that has a row, in one unlocked read (a dispatch's
+        guard asks the kill switch and its job's breaker at once, writing nothing)."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(CircuitBreaker.name, CircuitBreaker.state).where(
+                    CircuitBreaker.name.in_(names)
+                )
+            ).all()
+        return {name: state for name, state in rows}
+
     def allow(self, name: str) -> BreakerDecision:
         """May `name` run now? Moves an open breaker whose cooldown has passed to half-open."""
 
@@ -117,7 +129,12 @@ class BreakerBook:
         return self._locked(name, change)
 
     def record_success(self, name: str) -> str:
-        """A run of `name` worked: close the breaker; returns the state it was in."""
+        """A run of `name` worked: close the breaker; returns the state it was in. A breaker
+        already closed with no failures counted is only read, never written."""
+        with self.sessions() as session:
+            row = session.get(CircuitBreaker, name)
+            if row is not None and row.state == CLOSED and not row.consecutive_failures:
+                return CLOSED
 
         def change(row: CircuitBreaker, now: datetime) -> str:
             before = row.state

@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from scheduler_fakes import ScriptedExecutor
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.models import PipelineRun
 from scheduler.control import KillSwitch
 from scheduler.dispatch import Dispatcher, DispatchOrder
 from scheduler.resilience import BreakerBook, LoadSample, RetryPolicy, Throttle
-from scheduler.schedule import DEFAULT_SCHEDULE, seed_schedule
+from scheduler.schedule import DEFAULT_SCHEDULE, load_schedule, seed_schedule
 
 TICK_OFFSET = timedelta(seconds=0)
 
@@ -175,6 +175,40 @@ def test_kill_switch_blocks_ticks_and_records_why(make, clock, sessions) -> None
         KillSwitch(sessions, clock).set(s, False)
     clock.advance(900)
     assert d.run_tick("grading", clock()).action == "ran"
+
+
+def test_the_lean_path_reads_one_row_query_and_writes_nothing_before_the_run(
+    make, clock, sessions
+) -> None:
+    """With the host's schedule handed in, a tick costs one read (kill switch and breaker at
+    once) before its run, and a closed breaker is not rewritten after a success; the kill
+    switch is still read on every tick, so engaging it blocks the very next one."""
+    specs = load_schedule(sessions)
+    d = make(specs=lambda: specs)
+    engine = sessions.kw["bind"]
+    seen: list[str] = []
+    listen = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        assert d.run_tick("grading", clock()).action == "ran"  # first success: the row made
+        seen.clear()
+        clock.advance(900)
+        assert d.run_tick("grading", clock()).action == "ran"
+        opened = next(i for i, q in enumerate(seen) if "pipeline_runs" in q or "rollup_" in q)
+        before_run = seen[:opened]  # the run's own writes (and the rollups it forgets) follow
+        assert len(before_run) == 1 and "circuit_breakers" in before_run[0], before_run
+        writes = [
+            q
+            for q in seen
+            if q.lstrip().upper().startswith(("UPDATE CIRCUIT", "INSERT INTO CIRCUIT"))
+        ]
+        assert writes == []
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    with sessions.begin() as s:
+        KillSwitch(sessions, clock).set(s, True)
+    clock.advance(900)
+    assert d.run_tick("grading", clock()).reason == "kill switch engaged"
 
 
 def test_throttle_defers_low_priority_then_records_it(make, later, clock) -> None:
