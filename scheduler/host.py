@@ -441,9 +441,11 @@ class SchedulerHost:
                 log.exception("could not replay %s", path)
 
     def _declare_lost(self) -> None:
-        """A tick found the previous run still going: check that run is alive at all."""
-        if self.leading():
-            self.recovery.declare_lost(self.lock.epoch)
+        """A tick found the previous run still going: check that run is alive at all, in the
+        host's thread at once (never in APScheduler's loop, which a lock wait would stall
+        into coalescing ticks)."""
+        self._next_recovery = 0.0
+        self._wake.set()
 
     def _later(self, order: DispatchOrder, at: datetime) -> None:
         self.supervisor.later(order, at)
