@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.observability import init_observability
     from app.observability.logging import configure_logging
     from app.observability.run_logs import install_run_logs
+    from app.page_weight import init_page_weight
     from app.request_limits import init_request_limits
     from app.requestctx import init_request_context
     from app.rollups.keeper import RollupKeeper
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
         keeper.start()
 
     init_request_context(server)  # first: every later hook and refusal carries the request id
+    init_page_weight(server)  # compresses what every later hook answered; bundles cached a year
     init_observability(server, settings)  # before auth, so refusals are counted and traced
     server.extensions.setdefault("dugout.readiness", []).extend(readiness_checks(settings, db))
     server.register_blueprint(api.bp)
