@@ -208,6 +208,28 @@ def test_remotely_the_token_decides_the_role(dugout, served, db, make_user) -> N
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "needs"),
+    [
+        (("jobs", "pause", "grading"), "pause needs the operator role."),
+        (("jobs", "resume", "grading"), "resume needs the operator role."),
+        (("jobs", "run", "grading"), "Running a pipeline needs the operator role."),
+        (("breaker", "reset", "collection"), "breaker_reset needs the operator role."),
+        (("kill-switch", "engage"), "kill_switch needs the admin role."),
+        (("kill-switch", "lift"), "kill_switch needs the admin role."),
+    ],
+)
+def test_remotely_a_viewer_token_is_refused_every_action_and_audited(
+    dugout, served, db, make_user, args, needs
+) -> None:
+    viewer = make_user("viewer")
+    remote = ("--url", served, "--token", _token(db, viewer))
+    code, out = dugout(*args, "--reason", "curious", *remote)
+    assert code == 1 and needs in out
+    assert [outcome for _, outcome in _audit(db, viewer)] == ["denied"]
+    assert _commands(db) == []
+
+
 def test_remotely_without_a_token_or_a_server(dugout, served) -> None:
     code, out = dugout("jobs", "list", "--url", served)
     assert code == 1 and "--url needs --token" in out
