@@ -140,7 +140,7 @@ SEED_SQL = [
         r.finished_at - make_interval(secs => lat / 1000), r.finished_at, lat,
         'Price beats the devigged consensus', md5(r.id::text || n)
     FROM pipeline_runs r
-    CROSS JOIN LATERAL generate_series(1, (random() * 2.2)::int) AS n
+    CROSS JOIN LATERAL generate_series(1, (random() * 2.2 + r.duration_ms * 0)::int) AS n
     CROSS JOIN LATERAL (
         SELECT (ARRAY['h2h', 'h2h', 'spreads', 'totals'])[1 + floor(random() * 4)::int] AS market,
                CASE WHEN random() < 0.5 THEN 'home' ELSE 'away' END AS side,
@@ -152,21 +152,25 @@ SEED_SQL = [
     """,
     # one recommendation per bet (the first detection of it), graded after the game
     """
-    INSERT INTO recommendations (id, opportunity_id, strategy, game_key, market, side, book,
-        price, point, ev, stake_units, rank, status, close_price, close_fair_prob, clv,
-        created_at, updated_at)
-    SELECT DISTINCT ON (game_key, market, side, strategy) gen_random_uuid(), id, strategy,
+    INSERT INTO recommendations (id, opportunity_id, bet_key, kind, strategies, strategy,
+        game_key, market, side, book, price, point, ev, stake_units, rank, status, close_price,
+        close_fair_prob, clv, created_at, updated_at)
+    SELECT DISTINCT ON (game_key, market, side, strategy) gen_random_uuid(), id,
+        game_key || '|' || market || '|' || side || '|' || coalesce(point::text, '') || '|'
+            || strategy,
+        'single', json_build_array(strategy), strategy,
         game_key, market, side, book, price, point, ev, round((kelly_fraction * 100)::numeric, 2),
         1, 'graded', price - 5, fair_prob + 0.01, (random() - 0.4) * 0.08, detected_at, detected_at
     FROM opportunities
     WHERE detected_at >= %(start)s AND detected_at < %(end)s
     ORDER BY game_key, market, side, strategy, detected_at
-    ON CONFLICT (game_key, market, side, strategy) DO NOTHING
+    ON CONFLICT (bet_key) DO NOTHING
     """,
     """
-    INSERT INTO grades (id, recommendation_id, strategy, result, stake_units, profit_units, clv,
-        graded_at)
-    SELECT gen_random_uuid(), rec.id, rec.strategy, g.result, rec.stake_units,
+    INSERT INTO grades (id, recommendation_id, strategy, strategies, result, stake_units,
+        profit_units, clv, graded_at)
+    SELECT gen_random_uuid(), rec.id, rec.strategy, json_build_array(rec.strategy), g.result,
+        rec.stake_units,
         CASE g.result WHEN 'win' THEN rec.stake_units * 0.95 WHEN 'loss' THEN -rec.stake_units
              ELSE 0 END, rec.clv, rec.created_at + interval '4 hours'
     FROM recommendations rec
@@ -313,7 +317,11 @@ def cases(
                 lambda w=window: viewer.callback(
                     "..overview-cards.children...overview-runs.children...overview-latency.figure"
                     "...overview-success.figure...overview-freshness.figure..",
-                    [_i("overview-refresh", "n_intervals", 1), _i("overview-window", "value", w)],
+                    [
+                        _i("overview-refresh", "n_intervals", 1),
+                        _i("overview-window", "value", w),
+                        _i("overview-percentile", "value", "p95"),
+                    ],
                 ),
             )
         )
@@ -385,6 +393,26 @@ def cases(
     out.append(("pipeline_run.layout", "-", run_page))
     out.append(
         (
+            "shell.market_state",
+            "-",
+            lambda: viewer.callback(
+                "market-state.children",
+                [_i("shell-refresh", "n_intervals", 1), _i("_pages_location", "pathname", "/")],
+            ),
+        )
+    )
+    out.append(
+        (
+            "pipelines.load_grid",
+            "6h",
+            lambda: viewer.callback(
+                "runs-grid.children",
+                [_i("grid-window", "value", "6h"), _i("runs-refresh", "n_intervals", 0)],
+            ),
+        )
+    )
+    out.append(
+        (
             "strategies.refresh_strategies",
             "all (1y)",
             lambda: viewer.callback(
@@ -440,7 +468,14 @@ def cases(
             "audit.load_audit",
             "-",
             lambda: admin.callback(
-                "admin-audit.children", [_i("admin-audit-refresh", "n_intervals", 0)]
+                "..admin-audit.children...audit-action.options...audit-outcome.options..",
+                [
+                    _i("admin-audit-refresh", "n_intervals", 0),
+                    _i("audit-actor", "value", None),
+                    _i("audit-action", "value", None),
+                    _i("audit-outcome", "value", None),
+                    _i("audit-window", "value", "7d"),
+                ],
             ),
         )
     )
