@@ -193,42 +193,39 @@ def executor_command(mode: str, reason: str) -> None:
     down, `configured` to go back to DUGOUT_EXECUTOR."""
     import getpass
 
-    from app.audit import AuditEntry, append_audit
-    from scheduler.commands import write_command
-    from scheduler.control import KillSwitch
+    from app.accounts import CLI_ROLE
+    from scheduler.breakglass import BreakGlass, BreakGlassRefused
 
     try:
         settings = load_every_setting()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    if mode == "celery" and settings.executor != "celery":
-        raise click.ClickException("Celery is not configured here (DUGOUT_EXECUTOR=local).")
     db = Database(settings.resolved_database_url)
     assert db.sessionmaker is not None
-    actor = f"cli:{getpass.getuser()}"
-    entry = AuditEntry(
-        actor=actor,
-        role="cli",
-        action="executor",
-        outcome="requested",
-        target=mode,
-        reason=reason,
-        source_ip="local",
+
+    def no_runs() -> Any:  # this command never runs a pipeline
+        raise RuntimeError("dugout executor runs no pipeline")
+
+    policy = BreakGlass(  # the one policy: reason, audit first, then the command
+        sessions=db.sessionmaker,
+        audit=settings_audit_log(settings, db.sessionmaker),
+        celery_configured=settings.executor == "celery",
+        executor=no_runs,
+        meta=lambda: {"source_ip": "local"},
     )
-    request = append_audit(
-        settings_audit_log(settings, db.sessionmaker), entry
-    )  # first: no record, no switch
-    command_id = write_command(
-        db.sessionmaker,
-        "executor",
-        None,
-        actor=actor,
-        reason=reason,
-        params={"mode": mode},
-        kill_switch=KillSwitch(db.sessionmaker),
-        audit_seq=request.seq,  # the leader's outcome record names it
-    )
-    db.dispose()
+    try:
+        command_id = policy.submit_command(
+            "executor",
+            None,
+            actor=f"cli:{getpass.getuser()}",
+            role=CLI_ROLE,
+            reason=reason,
+            params={"mode": mode},
+        )
+    except BreakGlassRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
     click.echo(f"executor switched to {mode} (command {command_id})")
 
 

@@ -157,6 +157,23 @@ def test_locally_the_kill_switch_stops_an_operator_but_not_an_admin(dugout, db, 
     assert code == 0 and "kill switch lifted" in out
 
 
+def test_the_executor_switch_goes_through_the_same_policy(dugout, db) -> None:
+    code, out = dugout("executor", "celery", "--reason", "try")
+    assert code == 1 and "Celery is not configured here" in out
+    code, out = dugout("executor", "local", "--reason", "  ")
+    assert code == 1 and "Say why: a reason is required." in out
+    code, out = dugout("executor", "local", "--reason", "redis is down")
+    assert code == 0 and "executor switched to local" in out
+    assert _audit(db, CLI_ACTOR) == [
+        ("executor", "refused"),
+        ("executor", "refused"),
+        ("executor", "requested"),
+    ]
+    with db.session() as s:
+        command = s.scalars(select(SchedulerCommand)).one()
+        assert (command.params["mode"], command.audit_seq is not None) == ("local", True)
+
+
 def test_as_an_unknown_account_is_refused(dugout) -> None:
     code, out = dugout("jobs", "pause", "grading", "--reason", "x", "--as", "ghost")
     assert code == 1 and "no active account named 'ghost'" in out
