@@ -24,23 +24,24 @@ def market_pill(view: MarketView | None, now: datetime) -> Any:
     reason in its tooltip and for screen readers."""
     if view is None:
         return html.Span()
+    head = "Market open" if view.is_open else "Market closed"
     parts: list[str] = []
-    if view.is_open:
-        parts.append("Market open")
-        if view.next_first_pitch is not None:
-            pitch = view.next_first_pitch
-            parts.append(f"next first pitch {pitch:%H:%M} UTC ({_until(pitch, now)})")
-    else:
-        parts.append("Market closed")
-        if view.opens_at is not None:
-            parts.append(f"lines up {view.opens_at:%a %H:%M} UTC ({_until(view.opens_at, now)})")
-        else:
-            parts.append("no games scheduled")
+    if view.is_open and view.next_first_pitch is not None:
+        pitch = view.next_first_pitch
+        parts.append(f"next first pitch {pitch:%H:%M} UTC ({_until(pitch, now)})")
+    elif view.opens_at is not None:
+        parts.append(f"lines up {view.opens_at:%a %H:%M} UTC ({_until(view.opens_at, now)})")
+    elif not view.is_open:
+        parts.append("no games scheduled")
     if view.in_play:
         parts.append(f"{view.in_play} in play")
-    text = " · ".join(parts)
+    detail = "".join(f" · {p}" for p in parts)
     return dbc.Badge(
-        [text, html.Span(f". {view.reason}", className="visually-hidden")],
+        [  # a phone shows the state alone; the details from a laptop's width on
+            head,
+            html.Span(detail, className="d-none d-xl-inline"),
+            html.Span(f". {view.reason}", className="visually-hidden"),
+        ],
         color="success" if view.is_open else "secondary",
         pill=True,
         className=f"me-2 market-pill market-{view.status}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -18,10 +19,15 @@ OVERLAP = timedelta(minutes=2)
 
 
 class QuoteHistory:
-    """The lookback window of quotes for every source, refreshed incrementally."""
+    """The lookback window of quotes for every source, refreshed incrementally.
+
+    Rows are kept in (last_update, arrival) order, so a tick prunes and selects by bisection
+    and copies one slice instead of walking and re-sorting the whole window."""
 
     def __init__(self) -> None:
-        self._rows: dict[QuoteKey, tuple[str, Quote]] = {}
+        self._keys: set[QuoteKey] = set()
+        self._rows: list[tuple[datetime, int, str, Quote, QuoteKey]] = []
+        self._arrivals = 0
         self._watermark: datetime | None = None
         self._lock = threading.Lock()
 
@@ -36,16 +42,14 @@ class QuoteHistory:
         wanted = set(sources)
         with self._lock:
             self._load(session, since, now)
-            kept: dict[QuoteKey, tuple[str, Quote]] = {}
-            quotes: list[Quote] = []
-            for key, (src, quote) in self._rows.items():  # one pass: prune and select
-                if quote.last_update >= since:
-                    kept[key] = (src, quote)
-                    if src in wanted and quote.last_update <= now:
-                        quotes.append(quote)
-            self._rows = kept
-        quotes.sort(key=lambda q: q.last_update)  # nearly sorted already: close to linear
-        return quotes
+            rows = self._rows
+            cut = bisect_left(rows, since, key=_updated)
+            if cut:
+                for row in rows[:cut]:
+                    self._keys.discard(row[4])
+                del rows[:cut]
+            end = bisect_right(rows, now, key=_updated)
+            return [row[3] for row in rows[:end] if row[2] in wanted]
 
     def _load(self, session: Session, since: datetime, now: datetime) -> None:
         query = select(
@@ -62,18 +66,39 @@ class QuoteHistory:
         if self._watermark is not None:
             query = query.where(QuoteRow.collected_at >= self._watermark - OVERLAP)
         newest = self._watermark
+        fresh: list[tuple[datetime, int, str, Quote, QuoteKey]] = []
         for src, game, market, side, book, price, point, last_update, collected in session.execute(
             query
         ):
             key = (src, game, market, side, book, last_update)
-            if key not in self._rows:
-                self._rows[key] = (src, Quote(game, market, side, book, price, point, last_update))
+            if key not in self._keys:
+                self._keys.add(key)
+                self._arrivals += 1
+                quote = Quote(game, market, side, book, price, point, last_update)
+                fresh.append((last_update, self._arrivals, src, quote, key))
             if collected <= now and (newest is None or collected > newest):
                 newest = collected
         self._watermark = newest
+        if not fresh:
+            return
+        fresh.sort(key=_order)
+        if not self._rows or _order(fresh[0]) >= _order(self._rows[-1]):
+            self._rows.extend(fresh)  # the usual tick: everything new is newer
+        else:
+            for row in fresh:
+                insort(self._rows, row, key=_order)
 
     def clear(self) -> None:
         """Forget everything (the next window reads the database afresh)."""
         with self._lock:
             self._rows.clear()
+            self._keys.clear()
             self._watermark = None
+
+
+def _updated(row: tuple[datetime, int, str, Quote, QuoteKey]) -> datetime:
+    return row[0]
+
+
+def _order(row: tuple[datetime, int, str, Quote, QuoteKey]) -> tuple[datetime, int]:
+    return row[0], row[1]
