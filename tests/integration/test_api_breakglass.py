@@ -209,3 +209,28 @@ def test_a_leader_applies_what_the_api_asked_and_audits_the_outcome(api, app, db
     assert (outcome.outcome, outcome.request_seq) == ("succeeded", request.seq)
     jobs = {j["job_id"]: j for j in operator.get("/api/jobs").json["jobs"]}
     assert jobs["collection"]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "status"),
+    [
+        ("/api/jobs/grading/pause", "operator", 202),  # holding jobs is still allowed
+        ("/api/jobs/grading/resume", "operator", 202),  # enabled; paused until the switch lifts
+        ("/api/breakers/collection/reset", "operator", 202),
+        ("/api/jobs/grading/run", "operator", 409),  # only an admin may run by hand
+        ("/api/jobs/grading/run", "admin", 202),
+        ("/api/kill-switch", "admin", 200),  # lifting it (nothing to wait for without a leader)
+    ],
+)
+def test_each_action_under_the_kill_switch(api, db, app, path, role, status) -> None:
+    engager = api("admin")
+    r = engager.post("/api/kill-switch", {"action": "engage", "reason": "books are off"})
+    assert r.json["kill_switch"]["engaged"] is True
+    caller = api(role)
+    body = {"reason": "on call", **({"action": "lift"} if path == "/api/kill-switch" else {})}
+    r = caller.post(path, body)
+    assert r.status_code in ((200, 202) if status == 200 else (status,)), r.json
+    expected = "denied" if status == 409 else "requested"
+    assert _audit(db, caller.username)[0].outcome == expected
+    if path == "/api/kill-switch":
+        assert r.json["kill_switch"]["engaged"] is False

@@ -276,5 +276,11 @@ def test_remotely_a_leader_applies_the_command_and_its_outcome_is_audited(
     while _audit(db, operator) != [("pause", "requested"), ("pause", "succeeded")]:
         assert time.monotonic() < deadline, _audit(db, operator)
         time.sleep(0.05)
+    admin = make_user("admin")
+    as_admin = ("--url", served, "--token", _token(db, admin))
+    code, out = dugout("kill-switch", "engage", "--reason", "books off", "--wait", "20", *as_admin)
+    assert code == 0 and "kill switch engaged: applied" in out
     code, out = dugout("jobs", "resume", "collection", "--reason", "done", "--wait", "20", *remote)
-    assert code == 0 and "resume collection: applied" in out
+    assert code == 0 and "it stays paused until the kill switch is lifted" in out
+    code, out = dugout("kill-switch", "lift", "--reason", "all clear", "--wait", "20", *as_admin)
+    assert code == 0 and "kill switch lifted: applied" in out
