@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, text
 from werkzeug.serving import make_server
 
 from app.accounts import issue_api_token
@@ -172,6 +172,25 @@ def test_the_executor_switch_goes_through_the_same_policy(dugout, db) -> None:
     with db.session() as s:
         command = s.scalars(select(SchedulerCommand)).one()
         assert (command.params["mode"], command.audit_seq is not None) == ("local", True)
+
+
+def test_no_audit_record_no_action(dugout, db) -> None:
+    """A real audit-write fault (the table renamed away): refused, nothing queued or run."""
+    with db.session() as s:
+        s.execute(text("ALTER TABLE audit_records RENAME TO audit_records_away"))
+    try:
+        for args in (("jobs", "pause", "grading"), ("jobs", "run", "grading"),
+                     ("kill-switch", "engage")):  # fmt: skip
+            code, out = dugout(*args, "--reason", "x")
+            assert code == 1 and "audit log could not be written" in out, out
+    finally:
+        with db.session() as s:
+            s.execute(text("ALTER TABLE audit_records_away RENAME TO audit_records"))
+    assert _commands(db) == []
+    with db.session() as s:
+        assert s.scalars(select(PipelineRun)).all() == []
+    code, out = dugout("kill-switch", "status")
+    assert "lifted" in out
 
 
 def test_as_an_unknown_account_is_refused(dugout) -> None:
