@@ -59,6 +59,10 @@ def serve_layout() -> Any:
             html.Main(dash.page_container, className="container-fluid py-3"),
             dcc.Store(id="session-role", data=role),
             dcc.Interval(id="shell-refresh", interval=refresh_ms()),
+            # live without waiting: a cheap token polled every second; pages' callbacks take
+            # it as an input, so they re-read only when a run was created, started or ended
+            dcc.Interval(id="live-poll", interval=LIVE_POLL_MS),
+            dcc.Store(id="live-token"),
         ]
     )
 
@@ -110,6 +114,19 @@ def refresh_ms(times: int = 1) -> int:
     from flask import current_app
 
     return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000 * times)
+
+
+LIVE_POLL_MS = 1000
+
+
+def live_token_update(_n: int | None, previous: str | None) -> Any:
+    """The change token, or no update while it has not moved (nothing downstream fires)."""
+    from app.db import get_db
+    from app.queries.live import change_token
+
+    with get_db().session() as session:
+        token = change_token(session)
+    return dash.no_update if token == previous else token
 
 
 def kill_switch_banner_update(_n: int | None, _path: str | None) -> Any:
@@ -251,6 +268,11 @@ def init_dash(server: Flask) -> Dash:
         Input("shell-refresh", "n_intervals"),
         Input("_pages_location", "pathname"),
     )(kill_switch_banner_update)
+    app.callback(
+        Output("live-token", "data"),
+        Input("live-poll", "n_intervals"),
+        dash.State("live-token", "data"),
+    )(live_token_update)
     app.callback(
         Output("market-state", "children"),
         Input("shell-refresh", "n_intervals"),

@@ -284,7 +284,9 @@ class Client:
         assert cookie is not None
         return cookie.value
 
-    def callback(self, output: str, inputs: list[dict[str, Any]]) -> None:
+    def callback(
+        self, output: str, inputs: list[dict[str, Any]], state: list[dict[str, Any]] | None = None
+    ) -> None:
         parts = [p for p in output.strip(".").split("...") if p]
         outs = [{"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]} for p in parts]
         body = {
@@ -292,6 +294,7 @@ class Client:
             "outputs": outs if output.startswith("..") else outs[0],
             "inputs": inputs,
             "changedPropIds": [f"{i['id']}.{i['property']}" for i in inputs],
+            **({"state": state} if state else {}),
         }
         r = self.http.post(
             "/_dash-update-component", json=body, headers={"X-CSRFToken": self.csrf()}
@@ -321,6 +324,7 @@ def cases(
                         _i("overview-refresh", "n_intervals", 1),
                         _i("overview-window", "value", w),
                         _i("overview-percentile", "value", "p95"),
+                        _i("live-token", "data", None),
                     ],
                 ),
             )
@@ -350,6 +354,7 @@ def cases(
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
                         _i("runs-refresh", "n_intervals", 0),
+                        _i("live-token", "data", None),
                     ],
                 ),
             )
@@ -367,6 +372,7 @@ def cases(
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
                         _i("runs-refresh", "n_intervals", 0),
+                        _i("live-token", "data", None),
                     ],
                 ),
             )
@@ -390,7 +396,29 @@ def cases(
         )
         assert r.status_code == 200
 
-    out.append(("pipeline_run.layout", "-", run_page))
+    out.append(("pipeline_run.layout 500 lines", "-", run_page))
+    out.append(
+        (
+            "pipeline_run.filter_logs",
+            "WARNING",
+            lambda: viewer.callback(
+                "run-logs-box.children",
+                [_i("run-log-level", "value", "WARNING")],
+                state=[_i("run-log-id", "data", {"id": run_id, "cid": None})],
+            ),
+        )
+    )
+    for window in ("1h", "24h", "30d"):
+        out.append(
+            (
+                "pipelines.load_grid",
+                window,
+                lambda w=window: viewer.callback(
+                    "runs-grid.children",
+                    [_i("grid-window", "value", w), _i("runs-refresh", "n_intervals", 0)],
+                ),
+            )
+        )
     out.append(
         (
             "shell.market_state",
@@ -531,6 +559,21 @@ def main() -> None:
             ).fetchone()[0]
         )
 
+    with psycopg.connect(pg_url(args.database)) as conn:  # the run page's 500 log lines
+        conn.execute("DELETE FROM run_logs WHERE run_id = %s", (run_id,))
+        conn.execute(
+            """
+            INSERT INTO run_logs (run_id, correlation_id, at, levelno, level, logger, message,
+                fields)
+            SELECT %(run)s, md5(%(run)s), now() - make_interval(secs => 500 - i),
+                CASE WHEN i %% 50 = 0 THEN 30 ELSE 20 END,
+                CASE WHEN i %% 50 = 0 THEN 'WARNING' ELSE 'INFO' END, 'dugout.pipelines',
+                'stage finished', json_build_object('stage', 'collect', 'n', i)
+            FROM generate_series(1, 500) AS i
+            """,
+            {"run": run_id},
+        )
+        conn.commit()
     store_rollups(url)
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()

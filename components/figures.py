@@ -58,10 +58,27 @@ def _base(title: str, x_title: str, y_title: str, uirevision: str | None = None)
     return go.Figure(layout=layout, _validate=False)
 
 
+WINDOW_UID = "window"  # the invisible trace that spans a time chart's window
+
+
 def _over(fig: go.Figure, span: tuple[datetime, datetime] | None) -> go.Figure:
-    """Show the whole selected window on the time axis, not just the part that has data."""
+    """Show the whole selected window on the time axis, not just the part that has data: an
+    invisible trace spans it and the axis autoranges. (A fixed `xaxis.range` moves with every
+    refresh, and Plotly lets a figure's own change beat the user's zoom despite uirevision.)"""
     if span is not None:
-        fig.update_xaxes(type="date", range=[span[0], span[1]])
+        fig.add_trace(
+            go.Scatter(
+                x=[span[0], span[1]],
+                y=[0, 0],
+                mode="markers",
+                marker={"opacity": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                uid=WINDOW_UID,
+                name="window",
+            )
+        )
+        fig.update_xaxes(type="date")
     return fig
 
 

@@ -104,9 +104,10 @@ def layout(**_: Any) -> html.Div:
     Input("overview-refresh", "n_intervals"),
     Input("overview-window", "value"),
     Input("overview-percentile", "value"),
+    Input("live-token", "data"),
 )
 def refresh_overview(
-    _n: int | None, window: str | None, percentile: str | None = "p95"
+    _n: int | None, window: str | None, percentile: str | None = "p95", _token: Any = None
 ) -> tuple[Any, ...]:
     """Read the ledger: summaries, percentiles and success rates bucketed in SQL. The charts
     keep zoom, pan and hidden pipelines across refreshes until the window changes."""

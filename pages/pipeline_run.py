@@ -46,13 +46,42 @@ def _template() -> str:
 
 
 def layout(run_id: str | None = None, **_: Any) -> Any:
-    """The run's facts, family, stage timeline and detail, and its log lines."""
+    """The run's facts, family, stage timeline and detail, and its log lines; re-read when the
+    live token moves while the run is still queued or running."""
     if not run_id:
         return empty_state("No run selected.")
     with get_db().session() as session:
         run = run_page(session, run_id, DEFAULT_LEVEL)
     if run is None:
         return empty_state(f"No run with id {run_id}.", "run-missing")
+    return html.Div(
+        [
+            dcc.Store(id="run-live", data={"id": run["id"], "status": run["status"]}),
+            html.Div(_body(run), id="run-body"),
+        ]
+    )
+
+
+@callback(
+    Output("run-body", "children"),
+    Output("run-live", "data"),
+    Input("live-token", "data"),
+    State("run-live", "data"),
+    prevent_initial_call=True,
+)
+def follow_run(_token: Any, live: dict[str, Any] | None) -> Any:
+    """A run still going is read again when the token moves; a finished one stays put."""
+    if not live or live.get("status") not in ("queued", "running"):
+        return dash.no_update, dash.no_update
+    with get_db().session() as session:
+        run = run_page(session, str(live.get("id")), DEFAULT_LEVEL)
+    if run is None:
+        return dash.no_update, dash.no_update
+    return _body(run), {"id": run["id"], "status": run["status"]}
+
+
+def _body(run: dict[str, Any]) -> Any:
+    """Everything the page shows about `run`."""
     colour = STATUS_COLOURS.get(run["status"], "secondary")
     why = None
     if run.get("reason"):

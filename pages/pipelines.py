@@ -135,6 +135,7 @@ def layout(**_: Any) -> html.Div:
     Input("runs-trigger", "value"),
     Input("runs-range", "value"),
     Input("runs-refresh", "n_intervals"),
+    Input("live-token", "data"),
 )
 def load_runs(
     page: int | None,
@@ -143,6 +144,7 @@ def load_runs(
     trigger: str | None,
     time_range: str | None,
     _n: int | None,
+    _token: Any = None,
 ) -> tuple[Any, int, str]:
     """One page of runs from the ledger, filtered in SQL."""
     now = utcnow()
@@ -161,8 +163,9 @@ def load_runs(
     Output("runs-grid", "children"),
     Input("grid-window", "value"),
     Input("runs-refresh", "n_intervals"),
+    Input("live-token", "data"),
 )
-def load_grid(window: str | None, _n: int | None) -> Any:
+def load_grid(window: str | None, _n: int | None, _token: Any = None) -> Any:
     """Pipelines x recent slots, each cell the slot's worst run, aggregated in SQL."""
     window = window if window in GRID_WINDOWS else "6h"
     with get_db().session() as session:

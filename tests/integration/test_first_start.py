@@ -69,6 +69,8 @@ def test_a_first_start_at_any_hour_shows_runs_and_opportunities(
                 [
                     {"id": "overview-refresh", "property": "n_intervals", "value": 1},
                     {"id": "overview-window", "property": "value", "value": "24h"},
+                    {"id": "overview-percentile", "property": "value", "value": "p95"},
+                    {"id": "live-token", "property": "data", "value": None},
                 ],
             )
         )

@@ -46,11 +46,13 @@ def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
             {"id": "overview-refresh", "property": "n_intervals", "value": 1},
             {"id": "overview-window", "property": "value", "value": "24h"},
             {"id": "overview-percentile", "property": "value", "value": "p99"},
+            {"id": "live-token", "property": "data", "value": None},
         ],
     )
     props = _props(r)
     latency = props["overview-latency"]["figure"]
-    assert [t["name"] for t in latency["data"]] == ["full"]  # one entry per pipeline
+    legend = [t["name"] for t in latency["data"] if t.get("showlegend", True)]
+    assert legend == ["full"]  # one entry per pipeline
     assert latency["layout"]["uirevision"] == "latency:24h"
     assert "p99" in latency["layout"]["yaxis"]["title"]["text"]
     runs = json.dumps(props["overview-runs"]["children"])
@@ -66,6 +68,7 @@ def test_pipelines_history_pages_on_the_server(login_as, seeded) -> None:
         {"id": "runs-trigger", "property": "value", "value": "schedule"},
         {"id": "runs-range", "property": "value", "value": "24h"},
         {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+        {"id": "live-token", "property": "data", "value": None},
     ]
     out = "..runs-history.data...runs-history.page_count...runs-count.children.."
     props = _props(viewer.callback(out, inputs))
@@ -167,7 +170,7 @@ def test_every_page_refreshes_on_the_configured_interval(make_app, make_user) ->
     admin.username = make_user("admin")
     assert admin.login(admin.username).status_code == 302
     shell = json.loads(admin.http.get("/_dash-layout").data)
-    assert _intervals(shell) == {"shell-refresh": 7000}
+    assert _intervals(shell) == {"shell-refresh": 7000, "live-poll": 1000}  # + the live token
     seen: dict[str, int] = {}
     for path in ("/", "/pipelines", "/strategies", "/opportunities", "/admin", "/admin/accounts",
                  "/admin/audit"):  # fmt: skip
@@ -238,6 +241,7 @@ def test_pipelines_filters_offer_the_vocabulary_and_filter_scheduler_triggers(db
             {"id": "runs-trigger", "property": "value", "value": trigger},
             {"id": "runs-range", "property": "value", "value": "1h"},
             {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+            {"id": "live-token", "property": "data", "value": None},
         ]
         rows = _props(viewer.callback(out, inputs))["runs-history"]["data"]
         assert [r["trigger"] for r in rows] == [trigger]

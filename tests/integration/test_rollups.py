@@ -226,6 +226,8 @@ def _read_every_page(client) -> str:
                     [
                         {"id": "overview-refresh", "property": "n_intervals", "value": 1},
                         {"id": "overview-window", "property": "value", "value": window},
+                        {"id": "overview-percentile", "property": "value", "value": "p95"},
+                        {"id": "live-token", "property": "data", "value": None},
                     ],
                 )
             )
@@ -251,6 +253,7 @@ def _read_every_page(client) -> str:
                         {"id": "runs-trigger", "property": "value", "value": None},
                         {"id": "runs-range", "property": "value", "value": time_range},
                         {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+                        {"id": "live-token", "property": "data", "value": None},
                     ],
                 )
             )

@@ -65,6 +65,7 @@ def test_grid_callback_for_a_viewer(login_as, db) -> None:
         [
             {"id": "grid-window", "property": "value", "value": "1h"},
             {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+            {"id": "live-token", "property": "data", "value": None},
         ],
     )
     assert r.status_code == 200, r.data
@@ -75,6 +76,7 @@ def test_grid_callback_for_a_viewer(login_as, db) -> None:
         [
             {"id": "grid-window", "property": "value", "value": "'; DROP TABLE x"},
             {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+            {"id": "live-token", "property": "data", "value": None},
         ],
     )
     assert bad.status_code == 200  # an unknown window is the default one, never a 500

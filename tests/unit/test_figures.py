@@ -55,7 +55,9 @@ def test_time_charts_span_the_selected_window_and_mark_a_lone_bucket() -> None:
     success = success_figure([RatePoint("collection", T0, 1, 1)], span=span)
     for fig in (latency, success):
         assert fig.layout.xaxis.type == "date"
-        assert tuple(fig.layout.xaxis.range) == span  # the whole 24 h, not one instant
+        (anchor,) = [t for t in fig.data if t.uid == "window"]
+        assert tuple(anchor.x) == span and anchor.showlegend is False  # the whole 24 h
+        assert fig.layout.xaxis.range is None  # autorange: a user's zoom is kept on refresh
     assert all("markers" in t.mode for t in latency.data)  # a single point is drawn
     busy = [
         LatencyPoint("collection", T0 - timedelta(minutes=i), 1, 5.0, 6.0, 7.0) for i in range(9)

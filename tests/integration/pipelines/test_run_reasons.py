@@ -57,6 +57,7 @@ def test_skip_reasons_reach_tables_status_and_jobs(db, login_as) -> None:
         {"id": "runs-trigger", "property": "value", "value": None},
         {"id": "runs-range", "property": "value", "value": "24h"},
         {"id": "runs-refresh", "property": "n_intervals", "value": 0},
+        {"id": "live-token", "property": "data", "value": None},
     ]
     r = viewer.callback(out, inputs)
     assert r.status_code == 200, r.data
