@@ -399,6 +399,17 @@ def cases(
     out.append(("pipeline_run.layout 500 lines", "-", run_page))
     out.append(
         (
+            "shell.live_token",
+            "-",
+            lambda: viewer.callback(
+                "live-token.data",
+                [_i("live-poll", "n_intervals", 1)],
+                state=[_i("live-token", "data", "unchanged?")],
+            ),
+        )
+    )
+    out.append(
+        (
             "pipeline_run.filter_logs",
             "WARNING",
             lambda: viewer.callback(
@@ -408,14 +419,18 @@ def cases(
             ),
         )
     )
-    for window in ("1h", "24h", "30d"):
+    for window in ("1h", "6h", "24h", "30d"):
         out.append(
             (
                 "pipelines.load_grid",
                 window,
                 lambda w=window: viewer.callback(
                     "runs-grid.children",
-                    [_i("grid-window", "value", w), _i("runs-refresh", "n_intervals", 0)],
+                    [
+                        _i("grid-window", "value", w),
+                        _i("runs-refresh", "n_intervals", 0),
+                        _i("live-token", "data", None),
+                    ],
                 ),
             )
         )
@@ -426,16 +441,6 @@ def cases(
             lambda: viewer.callback(
                 "market-state.children",
                 [_i("shell-refresh", "n_intervals", 1), _i("_pages_location", "pathname", "/")],
-            ),
-        )
-    )
-    out.append(
-        (
-            "pipelines.load_grid",
-            "6h",
-            lambda: viewer.callback(
-                "runs-grid.children",
-                [_i("grid-window", "value", "6h"), _i("runs-refresh", "n_intervals", 0)],
             ),
         )
     )
