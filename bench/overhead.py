@@ -316,9 +316,46 @@ def _scratch_pg() -> tuple[str, object]:
     return f"{url}/{name}", drop
 
 
+PREFECT_NOOP = """
+import statistics, sys, time
+from prefect import flow, task
+
+@task
+def one(): return None
+
+@task
+def two(): return None
+
+@task
+def three(): return None
+
+@flow
+def noop3():
+    one(); two(); three()
+
+for _ in range(3):
+    noop3()
+took = []
+for _ in range(int(sys.argv[1])):
+    started = time.perf_counter()
+    noop3()
+    took.append(time.perf_counter() - started)
+print(statistics.median(took) * 1000)
+"""
+
+
+def prefect_noop_ms(python: str, runs: int) -> float:
+    """Median wall ms of Prefect's 3-task no-op flow, run by the Python at `python`."""
+    done = subprocess.run(
+        [python, "-c", PREFECT_NOOP, str(runs)], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def noop_overhead(runs: int, workdir: Path) -> None:
     """Per-run cost and database transactions of a 3-stage no-op pipeline through the real
-    runner with metrics, spans and logs on, on SQLite and on PostgreSQL."""
+    runner with metrics, spans and logs on, on SQLite and on PostgreSQL; with PREFECT_PYTHON
+    (a Python with Prefect 3), Prefect's 3-task no-op flow in the same run, as a ratio."""
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
     from prometheus_client import CollectorRegistry
     from sqlalchemy import event
@@ -345,6 +382,7 @@ def noop_overhead(runs: int, workdir: Path) -> None:
     runner._stages = lambda: {**original(), "noop3": stages}  # type: ignore[assignment]
     print(f"\n== 3-stage no-op pipeline, {runs} runs each, metrics + spans + logs on ==")
     pg_url, drop = _scratch_pg()
+    medians: dict[str, float] = {}
     try:
         for label, url in (
             ("SQLite", f"sqlite:///{workdir / 'noop.sqlite3'}"),
@@ -370,6 +408,7 @@ def noop_overhead(runs: int, workdir: Path) -> None:
                 took.append(time.perf_counter() - started)
                 assert result.status == "succeeded", result
             cpu_ms = (time.process_time() - cpu) / runs * 1000
+            medians[label] = statistics.median(took) * 1000
             print(
                 f"  {label}: {commits.n / runs:.1f} transactions per run; per-run overhead "
                 f"median {statistics.median(took) * 1000:.2f} ms, p95 {_pct(took, 0.95) * 1000:.2f} "
@@ -379,6 +418,14 @@ def noop_overhead(runs: int, workdir: Path) -> None:
     finally:
         runner._stages = original  # type: ignore[assignment]
         drop()  # type: ignore[operator]
+    print(f"  (goal: at most 3 ms on SQLite and 6 ms on PostgreSQL; {os.cpu_count()} cores)")
+    prefect = os.environ.get("PREFECT_PYTHON")
+    if prefect:
+        ms = prefect_noop_ms(prefect, max(10, runs // 10))
+        print(
+            f"  Prefect 3-task no-op flow: median {ms:.1f} ms; Dugout on SQLite is "
+            f"1/{ms / medians['SQLite']:.0f} of it (goal: 1/300 or less)"
+        )
 
 
 def _free_port() -> int:

@@ -67,10 +67,15 @@ def _settled_edge() -> datetime:
     return floor_to(datetime.now(UTC) - SETTLE + timedelta(minutes=1), HOUR)
 
 
+def _still_open(oldest: datetime) -> bool:
+    """True when every slice a row at `oldest` or later falls in is still open."""
+    return floor_to(oldest, HOUR) + HOUR > _settled_edge()
+
+
 def _touch_settled(conn: Any, oldest: datetime | None) -> None:
     """A change to a slice that may be settled wakes the keeper after the commit and, on
     PostgreSQL, holds the rollup lock shared until then; `oldest` None: it may touch any."""
-    if oldest is not None and floor_to(oldest, HOUR) + HOUR > _settled_edge():
+    if oldest is not None and _still_open(oldest):
         return  # every slice it touches is still open: no refresh stores it yet
     conn.info[_DIRTY] = True
     if conn.dialect.name == "postgresql" and not conn.info.get(_SHARED):
@@ -89,6 +94,8 @@ def forget(
     """Delete the rollup slices that rows of `table` at `times` (column -> values) fall in."""
     values = {k: [aware(v) for v in vs if isinstance(v, datetime)] for k, vs in times.items()}
     every = [v for vs in values.values() for v in vs]
+    if not everything and every and _still_open(min(every)):
+        return  # no refresh stores an open slice: there is nothing to delete (a live run)
     _touch_settled(conn, None if everything or not every else min(every))
     slo = table_of(RollupSloHour)
     if everything:
