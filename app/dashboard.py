@@ -52,7 +52,7 @@ def serve_layout() -> Any:
                 username=username,
                 extra=html.Div(
                     [html.Div(id="market-state", role="status"), _zone_picker()],
-                    className="d-flex align-items-center",
+                    className="d-flex flex-wrap align-items-center",
                 ),
             ),
             html.Div(id="kill-switch-banner", role="alert"),

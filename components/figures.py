@@ -33,7 +33,7 @@ def strategy_colour(name: str) -> str:
 
 
 # Every chart's toolbar: no logo; on touch screens the stylesheet hides it (it covered titles).
-GRAPH_CONFIG: Any = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG: Any = {"displaylogo": False}
 
 # The template as plain data, expanded once: a figure built with validation off takes it as is
 # (validating and deep-copying "plotly_white" for every chart was most of a callback's time).

@@ -48,7 +48,7 @@ def navbar(
                     id="nav-collapse",
                     is_open=False,
                 ),
-                html.Div(right, className="d-flex align-items-center"),
+                html.Div(right, className="d-flex flex-wrap align-items-center gap-1 nav-right"),
             ],
             fluid=True,
         ),

@@ -55,7 +55,7 @@ def _new_game(db: Database, start: datetime, home: str = "SEA", away: str = "BOS
 def _bets_page(page, live_server, book: str = BOOK):
     """The bets page filtered to one book from its address."""
     page.goto(f"{live_server.url}/bets?book={quote(book)}")
-    page.wait_for_selector("#bets-table", timeout=20_000)
+    page.wait_for_selector("#bets-table", timeout=90_000)
 
 
 def _rows(page) -> list[dict[str, str]]:
@@ -73,7 +73,7 @@ def _rows(page) -> list[dict[str, str]]:
     )
 
 
-def _wait_rows(page, predicate: str, timeout: int = 30_000) -> None:
+def _wait_rows(page, predicate: str, timeout: int = 90_000) -> None:
     page.wait_for_function(
         "() => { const t = document.querySelector('#bets-table table'); if (!t) return false;"
         f" const text = t.innerText; return {predicate}; }}",
@@ -182,7 +182,7 @@ def test_csv_of_a_hostile_feed_has_no_live_formula(page_as, live_server) -> None
     page = page_as("viewer")
     _bets_page(page, live_server, book="@SUM")
     _wait_rows(page, "text.includes('Miami Marlins')")
-    with page.expect_download(timeout=30_000) as info:
+    with page.expect_download(timeout=90_000) as info:
         page.click("#bets-csv")
     download = info.value
     assert download.suggested_filename == f"dugout-bets-{datetime.now(UTC).date()}.csv"

@@ -18,6 +18,7 @@ PAGES = {
         "/strategies": "#strategy-units .js-plotly-plot",
         "/opportunities": "#opp-ev-hist .js-plotly-plot",
         "/bets": "#bets-table",
+        "/odds": "#odds-boards .card",
     },
     "admin": {
         "/admin": "#job-target",
@@ -42,7 +43,7 @@ def phone_as(browser, live_server):
         page.fill("#username", USERS[role])
         page.fill("#password", PASSWORD)
         page.click("#login-submit")
-        page.wait_for_selector("#nav-toggler", timeout=20_000)
+        page.wait_for_selector("#nav-toggler", timeout=60_000)
         return page
 
     yield factory
@@ -70,7 +71,7 @@ def _overflow(page) -> dict:
 def test_no_page_scrolls_sideways_on_a_phone(phone_as, live_server, role, path) -> None:
     page = phone_as(role)
     page.goto(f"{live_server.url}{path}")
-    page.wait_for_selector(PAGES[role][path], timeout=30_000)
+    page.wait_for_selector(PAGES[role][path], timeout=90_000)
     page.wait_for_load_state("networkidle")
     found = _overflow(page)
     assert found["width"] == WIDTH, found  # the layout viewport is the phone's (meta viewport)
@@ -81,7 +82,7 @@ def test_plotly_toolbar_hidden_on_touch(phone_as, live_server) -> None:
     page = phone_as("viewer")
     page.goto(f"{live_server.url}/opportunities")
     page.wait_for_selector(
-        "#opp-ev-hist .js-plotly-plot .modebar", state="attached", timeout=30_000
+        "#opp-ev-hist .js-plotly-plot .modebar", state="attached", timeout=90_000
     )
     shown = page.evaluate(
         "() => [...document.querySelectorAll('.modebar-container, .modebar')]"
