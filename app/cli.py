@@ -178,10 +178,12 @@ def first_start_seed(ctx: Context, now: datetime) -> Any:
 
 def _seed(ctx: Context, end: datetime, hours: float, step: int, why: str) -> Any:
     """Replay `hours` before `end` with a progress bar, store the rollups, audit it."""
-    from app.pipelines.seeding import seed_history
+    from app.db import utcnow
+    from app.pipelines.seeding import SeedReport, seed_history
     from app.rollups.keeper import refresh_all
 
     assert ctx.db.sessionmaker is not None
+    live = abs((utcnow() - end).total_seconds()) < 60  # not an injected moment
     with _progress() as progress:
         ticks = progress.add_task("replaying", total=None)
         report = seed_history(
@@ -193,6 +195,25 @@ def _seed(ctx: Context, end: datetime, hours: float, step: int, why: str) -> Any
             actor=_cli_actor(),
             progress=lambda done, total: progress.update(ticks, completed=done, total=total),
         )
+        for _ in range(3):  # the minutes the replay took, so history reaches the server's start
+            behind = (utcnow() - report.stop).total_seconds()
+            if not live or behind < step or report.stop < end:
+                break
+            more = seed_history(
+                ctx.settings,
+                ctx.db.sessionmaker,
+                end=utcnow(),
+                hours=behind / 3600,
+                step_s=step,
+                actor=_cli_actor(),
+            )
+            report = SeedReport(
+                report.runs + more.runs,
+                report.opportunities + more.opportunities,
+                report.start,
+                more.stop,
+            )
+            end = more.stop
         rollups = progress.add_task("storing rollups", total=None)
         refresh_all(ctx.db.sessionmaker, end)  # the batch's writer keeps rollups current
         progress.update(rollups, total=1, completed=1)

@@ -37,9 +37,9 @@ def market_pill(view: MarketView | None, now: datetime) -> Any:
         parts.append(f"{view.in_play} in play")
     detail = "".join(f" · {p}" for p in parts)
     return dbc.Badge(
-        [  # a phone shows the state alone; the details from a laptop's width on
+        [  # a phone or a laptop shows the state alone; the details on a wide screen
             head,
-            html.Span(detail, className="d-none d-xl-inline"),
+            html.Span(detail, className="d-none d-xxl-inline"),
             html.Span(f". {view.reason}", className="visually-hidden"),
         ],
         color="success" if view.is_open else "secondary",

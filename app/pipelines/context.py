@@ -93,6 +93,8 @@ class PipelineContext:
     strategies: Sequence[Any] = ()  # app.pipelines.strategies.base.Strategy
     # Newest last_update stored per (source, game, market, side, book): skips unchanged prices.
     seen_quotes: dict[tuple[str, str, str, str, str], datetime] = field(default_factory=dict)
+    # Mark of the games and scores last stored per source: unchanged ones are not written again.
+    seen_games: dict[str, int] = field(default_factory=dict)
     observers: Sequence[RunObserver] = ()
     history: QuoteHistory = field(default_factory=QuoteHistory)
     # Per-source resilience: waits between retries go through `sleep` (tests advance a clock);

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -107,3 +107,22 @@ def test_no_first_start_replay_outside_the_embedded_demo(embedded, monkeypatch) 
     monkeypatch.setenv("DUGOUT_DEMO_SEED_HOURS", "49")
     with pytest.raises(Exception, match="DUGOUT_DEMO_SEED_HOURS"):
         Context().settings  # noqa: B018 - a bad value stops the start, naming the variable
+
+
+def test_a_first_start_whose_replay_took_minutes_catches_up_before_serving(
+    embedded, monkeypatch
+) -> None:
+    import app.db
+
+    start = STARTS["july-evening"]
+    calls = []
+
+    def clock() -> datetime:  # the replay took five minutes of the wall clock
+        calls.append(1)
+        return start if len(calls) == 1 else start + timedelta(minutes=5)
+
+    monkeypatch.setenv("DUGOUT_DEMO_SEED_HOURS", "0.5")
+    monkeypatch.setattr(app.db, "utcnow", clock)
+    report = first_start_seed(Context(), start)
+    assert report is not None
+    assert report.runs == 30 + 5 and report.stop == start + timedelta(minutes=5)

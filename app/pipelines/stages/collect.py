@@ -133,12 +133,18 @@ def store_batch(
     now: datetime,
     seen: dict[tuple[str, str, str, str, str], datetime],
     provides: frozenset[str] | None = None,
+    games_seen: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Store one source's batch idempotently; returns counts for the stage record.
 
     Odds events are keyed to schedule games first (app.pipelines.identity), so quotes land on
-    the right game even in a process that has never seen the event before."""
+    the right game even in a process that has never seen the event before. `games_seen` holds
+    the mark of the games and scores this process last stored per source: the same ones again
+    (most ticks) are not written again. The batch's mark is returned as `games_mark`, for the
+    caller to remember once the transaction committed."""
     resolve_batch(session, batch, now)
+    games_mark = hash((tuple(batch.games), tuple(batch.scores)))
+    games_known = games_seen is not None and games_seen.get(batch.source) == games_mark
     content_hash = batch_hash(batch)
     newest_quote = _newest([q.last_update for q in batch.quotes])
     newest_split = _newest([s.as_of for s in batch.splits])
@@ -176,6 +182,7 @@ def store_batch(
     }
     if duplicate:
         return counts
+    counts["games_mark"] = games_mark
     snapshot = SourceSnapshot(
         id=uuid.uuid4(),
         source=batch.source,
@@ -188,7 +195,8 @@ def store_batch(
         run_id=run_id,
     )
     session.add(snapshot)
-    upsert_games(session, batch.games, now)
+    if not games_known:
+        upsert_games(session, batch.games, now)
     changed = []
     for q in batch.quotes:
         key = (batch.source, q.game_key, q.market, q.side, q.book)
@@ -214,7 +222,7 @@ def store_batch(
             )
             for r in batch.rejected
         )
-    counts["scores_changed"] = _apply_scores(session, batch, now)
+    counts["scores_changed"] = 0 if games_known else _apply_scores(session, batch, now)
     counts["stored_quotes"] = len(changed)
     return counts
 
@@ -389,11 +397,14 @@ def collect(src: Any) -> StageOutcome:
                 src.now,
                 src.ctx.seen_quotes,
                 frozenset(getattr(source, "provides", ())),
+                src.ctx.seen_games,
             )
             if kinds is None and getattr(source, "metered", None) and src.ctx.quota_plan:
                 polled = _state(session, source.name)
                 polled.last_poll_at, polled.next_poll_at = src.now, next_poll
         _remember(src.ctx.seen_quotes, batch)
+        if (games_mark := counts.pop("games_mark", None)) is not None:
+            src.ctx.seen_games[source.name] = games_mark  # committed: skip them while the same
         _quota_alert(src, source.name)
         # A duplicate snapshot quarantines nothing new: its rows were counted the first time.
         rejected = {} if counts["duplicate"] else dict(Counter(r.reason for r in batch.rejected))
