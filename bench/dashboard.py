@@ -570,7 +570,7 @@ def main() -> None:
             """
             INSERT INTO run_logs (run_id, correlation_id, at, levelno, level, logger, message,
                 fields)
-            SELECT %(run)s, md5(%(run)s), now() - make_interval(secs => 500 - i),
+            SELECT %(run)s::uuid, md5(%(run)s::text), now() - make_interval(secs => 500 - i),
                 CASE WHEN i %% 50 = 0 THEN 30 ELSE 20 END,
                 CASE WHEN i %% 50 = 0 THEN 'WARNING' ELSE 'INFO' END, 'dugout.pipelines',
                 'stage finished', json_build_object('stage', 'collect', 'n', i)
