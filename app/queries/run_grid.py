@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import PipelineRun
 from app.pipelines.reasons import run_reason
-from app.rollups.slices import floor_sql, floor_to, from_epoch
+from app.rollups.slices import aware, floor_sql, floor_to, from_epoch
 
 GRID_WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -31,7 +31,7 @@ SLOTS: dict[str, timedelta] = {  # 60 to 84 columns whatever the window
     "7d": timedelta(hours=2),
     "30d": timedelta(hours=12),
 }
-# worst first: the cell shows its slot's worst run (one digit, so text order is rank order)
+# worst first: the cell shows its slot's worst run
 RANK = {
     "failed": 6,
     "interrupted": 5,
@@ -53,7 +53,7 @@ class GridCell:
     runs: int
     by_status: dict[str, int] = field(default_factory=dict)
     mean_ms: float | None = None
-    run_id: uuid.UUID | None = None  # the worst (then newest) run of the slot
+    run_id: uuid.UUID | None = None  # the newest run of the slot's worst status
     reason: str = ""
 
 
@@ -79,21 +79,22 @@ def run_grid(session: Session, now: datetime, window: str) -> Grid:
         at += size
     r = PipelineRun
     slot = floor_sql(session, r.started_at, size).label("slot")
-    rank = case(*((r.status == s, str(n)) for s, n in RANK.items()), else_="0")
-    # rank, then start, then id: the max is the worst run, the newest of equals
-    key = func.max(
-        rank + literal("|") + cast(r.started_at, String) + literal("|") + cast(r.id, String)
-    )
-    duration = func.avg(r.duration_ms)
     rows = session.execute(
-        select(r.pipeline, slot, r.status, func.count(), duration, key)
+        select(
+            r.pipeline,
+            slot,
+            r.status,
+            func.count(),
+            func.avg(r.duration_ms),
+            func.max(r.started_at),
+        )
         .where(r.started_at >= first, r.started_at <= now)
         .group_by(r.pipeline, slot, r.status)
     ).all()
     cells: dict[tuple[str, datetime], GridCell] = {}
-    best: dict[tuple[str, datetime], str] = {}
+    newest: dict[tuple[str, datetime, str], datetime] = {}  # (pipeline, slot, status) -> start
     timed: dict[tuple[str, datetime], tuple[float, int]] = {}
-    for pipeline, epoch, status, n, mean, worst in rows:
+    for pipeline, epoch, status, n, mean, last in rows:
         at = from_epoch(epoch)
         k = (pipeline, at)
         cell = cells.setdefault(k, GridCell(pipeline, at, status, 0))
@@ -102,23 +103,39 @@ def run_grid(session: Session, now: datetime, window: str) -> Grid:
         if mean is not None:
             total, count = timed.get(k, (0.0, 0))
             timed[k] = (total + float(mean) * int(n), count + int(n))
-        if worst is not None and worst > best.get(k, ""):
-            best[k] = worst
+        newest[(pipeline, at, status)] = last
     for k, cell in cells.items():
         if k in timed:
             cell.mean_ms = timed[k][0] / timed[k][1]
         cell.status = max(cell.by_status, key=lambda s: RANK.get(s, 0))
-        cell.run_id = _run_id(best.get(k, ""))
+    _representatives(session, cells, newest)
     _reasons(session, cells)
     pipelines = sorted({p for p, _ in cells})
     return Grid(window, slots, pipelines, cells)
 
 
-def _run_id(key: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(key.rsplit("|", 1)[1])
-    except (IndexError, ValueError):
-        return None
+def _representatives(
+    session: Session,
+    cells: dict[tuple[str, datetime], GridCell],
+    newest: dict[tuple[str, datetime, str], datetime],
+) -> None:
+    """Each cell's run: the newest of its worst status, found by (pipeline, started_at) on the
+    ledger's (pipeline, started_at) index, a few hundred keys in one or two queries."""
+    wanted = {
+        (c.pipeline, aware(newest[(c.pipeline, c.slot, c.status)])): c for c in cells.values()
+    }
+    keys = list(wanted)
+    r = PipelineRun
+    for chunk in range(0, len(keys), 400):
+        part = keys[chunk : chunk + 400]
+        for rid, pipeline, started, status in session.execute(
+            select(r.id, r.pipeline, r.started_at, r.status).where(
+                tuple_(r.pipeline, r.started_at).in_(part)
+            )
+        ):
+            cell = wanted.get((pipeline, aware(started))) if started is not None else None
+            if cell is not None and status == cell.status:
+                cell.run_id = rid
 
 
 def _reasons(session: Session, cells: dict[tuple[str, datetime], GridCell]) -> None:
