@@ -19,7 +19,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     from app.dashboard import init_dash
     from app.db import Database
     from app.deployment import allow_hosts, private_sqlite_files, trust_proxies
-    from app.migrate import upgrade
+    from app.migrate import head_revision, upgrade
     from app.observability import init_observability
     from app.observability.logging import configure_logging
     from app.observability.run_logs import install_run_logs
@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
         upgrade(db.engine)
     assert db.sessionmaker is not None
     server.extensions["dugout.run_logs"] = install_run_logs(db.sessionmaker, settings)
+    head_revision()  # the migration scripts read once now, not by the first health check
     if settings.rollup_keeper:  # rollups current from start-up on: the first reader pays nothing
         assert db.sessionmaker is not None
         keeper = RollupKeeper(db.sessionmaker)
