@@ -144,9 +144,10 @@ def test_jobs_table_rows_and_empty_state() -> None:
     assert rows[2]["interval"] == rows[2]["next_run_at"] == "after upstream"
 
 
-def test_confirmation_names_action_target_and_reason() -> None:
-    text = confirm_text("pause", "grading", "games delayed")
-    assert text.startswith("pause grading?") and "Reason: games delayed" in text
+def test_confirmation_asks_the_question_with_the_reason() -> None:
+    text = confirm_text("Pause grading?", "games delayed")  # the question comes in whole now
+    assert text.startswith("Pause grading?") and "Reason: games delayed" in text
+    assert "audit log" in text
 
 
 def test_heartbeat_age_from_a_clock_a_little_ahead_reads_0_s() -> None:
