@@ -11,3 +11,25 @@ def test_the_first_health_check_finds_the_migration_head_already_read(make_app) 
     head_revision.cache_clear()  # as in a new process
     make_app()
     assert head_revision.cache_info().currsize == 1
+
+
+def test_the_keeper_compiles_the_health_reports_statements_before_the_first_reader(
+    make_app,
+) -> None:
+    import time
+
+    from app.db import utcnow
+    from app.observability.slo import slo_reports
+
+    app = make_app()
+    keeper = app.extensions["dugout.rollups"]
+    deadline = time.monotonic() + 120  # a condition, not a duration: the keeper's first pass
+    while not keeper.warmed and keeper.last_error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert keeper.warmed, keeper.last_error
+    db = app.extensions["dugout.db"]
+    compiled = db.engine._compiled_cache  # SQLAlchemy's per-engine statement cache
+    before = len(compiled)
+    with db.session() as session:
+        slo_reports(session, utcnow())
+    assert len(compiled) == before  # the first reader compiles nothing
