@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import html
+from dash import dcc, html
 
 from app.pipelines.odds import decimal_to_american
 from app.queries.odds import MARKETS, SIDES, BookPrice, GameBoard, HistoryPoint, MarketBoard
@@ -123,12 +124,10 @@ def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
                         html.Span(
                             ("started " if started else "") + when, className="small text-muted"
                         ),
-                        dbc.Button(
+                        dcc.Link(
                             "Line history",
-                            id={"type": "odds-game", "key": board.game_key},
-                            size="sm",
-                            color="link",
-                            className="ms-auto p-0",
+                            href=f"/odds?game={quote(board.game_key)}",
+                            className="ms-auto small odds-history-link",
                         ),
                     ],
                     className="d-flex flex-wrap align-items-baseline gap-1 mb-1",

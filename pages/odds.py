@@ -8,7 +8,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, dcc, html
 
 from app.dashboard import default_zone, page_now, refresh_ms
 from app.db import get_db
@@ -25,8 +25,10 @@ dash.register_page(
 SHARP_BOOKS = DemoSource.sharp_books | OddsApiSource.sharp_books
 
 
-def layout(**_: Any) -> html.Div:
-    """The line history (for the chosen game), then every game's card."""
+def layout(game: Any = None, **_: Any) -> html.Div:
+    """The line history (for the game in the address: a card's link sets it, so a refresh
+    or a reload keeps it), then every game's card."""
+    game = game if isinstance(game, str) and 0 < len(game) <= 64 else None
     return html.Div(
         [
             html.H1("Odds", className="h3"),
@@ -41,7 +43,12 @@ def layout(**_: Any) -> html.Div:
                     dbc.Col(
                         [
                             dbc.Label("Line history", html_for="odds-game", className="small mb-0"),
-                            dcc.Dropdown(id="odds-game", options=[], placeholder="choose a game"),
+                            dcc.Dropdown(
+                                id="odds-game",
+                                options=[{"label": game, "value": game}] if game else [],
+                                value=game,
+                                placeholder="choose a game",
+                            ),
                         ],
                         xs=12,
                         md=6,
@@ -87,20 +94,6 @@ def refresh_boards(_n: int | None, tz_name: Any) -> tuple[Any, Any]:
         for b in boards
     ]
     return boards_view(boards, tz, now), options
-
-
-@callback(
-    Output("odds-game", "value"),
-    Input({"type": "odds-game", "key": ALL}, "n_clicks"),
-    prevent_initial_call=True,
-)
-def choose_game(clicks: list[Any]) -> Any:
-    """A card's 'Line history' button chooses its game (new cards arrive with no clicks)."""
-    triggered = ctx.triggered_id
-    if not isinstance(triggered, dict) or not any(isinstance(c, int) and c for c in clicks or []):
-        return no_update
-    key = triggered.get("key")
-    return key if isinstance(key, str) and len(key) <= 64 else no_update
 
 
 @callback(

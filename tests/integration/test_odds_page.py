@@ -28,6 +28,7 @@ def test_cards_picker_and_history(app, login_as, market) -> None:  # noqa: F811
     cards = json.dumps(props["odds-boards"]["children"])
     assert "Boston Red Sox @ Seattle Mariners" in cards and "odds-best" in cards
     assert "Fair (sharp)" in cards and "open -125" in cards and "2026-07-04 16:00 EDT" in cards
+    assert "/odds?game=g1" in cards  # a card's link chooses its game (kept in the address)
     assert props["odds-game"]["options"] == [{"label": "BOS @ SEA 07-04", "value": "g1"}]
     chart = _props(
         viewer.callback(
@@ -54,3 +55,15 @@ def test_cards_picker_and_history(app, login_as, market) -> None:  # noqa: F811
         state=[{"id": "odds-game", "property": "options", "value": "nonsense"}],
     )
     assert junk.status_code == 200
+
+
+def test_the_address_chooses_the_game(login_as, market) -> None:  # noqa: F811
+    r = login_as("viewer").callback(
+        ".._pages_content.children..._pages_store.data..",
+        [
+            {"id": "_pages_location", "property": "pathname", "value": "/odds"},
+            {"id": "_pages_location", "property": "search", "value": "?game=g1"},
+        ],
+    )
+    page = json.dumps(_props(r))
+    assert '"value": "g1"' in page
