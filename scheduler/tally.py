@@ -22,17 +22,17 @@ from sqlalchemy.orm import Session, aliased
 from app.models import (
     OpportunityRow,
     PipelineRun,
-    QuarantinedRow,
     SourceSnapshot,
     StageRun,
 )
 
 SUCCESS = ("succeeded", "partial")
 UNFINISHED = ("queued", "running")
+# What a run wrote as the tick's data (quarantined rows are the record of a feed's errors,
+# kept whatever became of the attempt, so they do not make a writer of data)
 DATA_COLUMNS: tuple[Any, ...] = (
     SourceSnapshot.run_id,
     OpportunityRow.run_id,
-    QuarantinedRow.run_id,
 )
 
 

@@ -25,11 +25,30 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, event, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.models import PipelineRun, SchedulerLease, StageRun
+from app.models import (
+    PipelineRun,
+    QuarantinedRow,
+    QuoteRow,
+    SchedulerLease,
+    SourceSnapshot,
+    SplitRow,
+    StageRun,
+)
 from app.observability.logging import new_correlation_id
 
 log = logging.getLogger("dugout.pipelines.ledger")
@@ -645,12 +664,39 @@ def interrupt_runs(
                 )
                 .execution_options(synchronize_session=False)
             )
+            if status == "interrupted":
+                _discard_partial_data(session, found)
     if found:
         log.warning(
             "runs ended without finishing",
             extra={"runs": len(found), "status": status, "error_type": reason.error_type},
         )
     return found
+
+
+def _discard_partial_data(session: Session, run_ids: list[uuid.UUID]) -> None:
+    """Drop the source data an interrupted attempt committed before it lost its executor (a
+    stage's data commits before its stage row closes): the retry collects the tick once more,
+    so the tick's data has one writer. Quarantined rows stay: they are the record of what a
+    feed sent wrong, whatever became of the attempt. Opportunities and bets are keyed."""
+    snapshots = select(SourceSnapshot.id).where(SourceSnapshot.run_id.in_(run_ids))
+    for model in (QuoteRow, SplitRow):
+        session.execute(
+            delete(model)
+            .where(model.snapshot_id.in_(snapshots))
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(QuarantinedRow)
+        .where(QuarantinedRow.snapshot_id.in_(snapshots))
+        .values(snapshot_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(SourceSnapshot)
+        .where(SourceSnapshot.run_id.in_(run_ids))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def fail_unfinished(

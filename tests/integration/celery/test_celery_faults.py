@@ -87,20 +87,19 @@ def test_a_worker_lost_mid_run_under_the_scheduler_costs_one_retry_never_a_doubl
     retry = wait_for(retried_and_chained, 180, step_s=0.2)
     later = [r for r in runs(sessions, "collection") if r.scheduled_for]
     newest = max(r.scheduled_for for r in later)
-    wait_for(  # collection goes on: two later ticks succeed
-        lambda: (
-            len(
-                [
-                    r
-                    for r in runs(sessions, "collection")
-                    if r.scheduled_for and r.scheduled_for > newest and r.status == "succeeded"
-                ]
-            )
-            >= 2
-        ),
-        180,
-        step_s=0.2,
-    )
+
+    def two_later_successes() -> list[PipelineRun]:
+        ok = [
+            r
+            for r in runs(sessions, "collection")
+            if r.scheduled_for and r.scheduled_for > newest and r.status == "succeeded"
+        ]
+        return ok if len(ok) >= 2 else []
+
+    later_ok = wait_for(two_later_successes, 180, step_s=0.2)  # collection goes on
+    settled = max(r.scheduled_for for r in later_ok)
+    # ...and the chain of each tick up to there has finished before every process stops
+    wait_for(lambda: _chained_up_to(sessions, settled), 180, step_s=0.2)
     processes.stop_all()  # the ledger at rest
 
     rows = {r.id: r for r in runs(sessions)}
@@ -110,10 +109,25 @@ def test_a_worker_lost_mid_run_under_the_scheduler_costs_one_retry_never_a_doubl
     assert len(retry) == 1 and retry[0].attempt == 2
     ticks = {
         (t.pipeline, t.tick): t
-        for t in assert_exactly_once(sessions, pipelines=("collection", "analysis"))
+        for t in assert_exactly_once(sessions, pipelines=("collection", "analysis"), until=settled)
     }
     assert ticks[("collection", lost.scheduled_for)].executions == 1
     assert ticks[("analysis", lost.scheduled_for)].executions == 1
+
+
+def _chained_up_to(sessions, tick) -> bool:
+    """Every collection tick up to `tick` that succeeded has its analysis run finished."""
+    rows = runs(sessions)
+    done = {
+        r.scheduled_for
+        for r in rows
+        if r.pipeline == "collection"
+        and r.scheduled_for
+        and r.scheduled_for <= tick
+        and r.status in ("succeeded", "partial")
+    }
+    chained = {r.scheduled_for for r in rows if r.pipeline == "analysis" and r.finished_at}
+    return done <= chained
 
 
 def _retried_and_chained(sessions, lost_id, tick) -> list[PipelineRun]:

@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from app.models import PipelineRun, QuarantinedRow, SchedulerLease, StageRun
+from app.models import (
+    PipelineRun,
+    QuarantinedRow,
+    QuoteRow,
+    SchedulerLease,
+    SourceSnapshot,
+    StageRun,
+)
 from app.pipelines import runner
 from app.pipelines.context import PipelineContext, StageOutcome
 from app.pipelines.ledger import (
@@ -216,3 +223,85 @@ def test_a_queued_run_is_claimed_once(db, ctx, monkeypatch) -> None:
         runner.run_pipeline(ctx, "probe", "manual", run_id=run_id, queued=True)
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(StageRun)) == 1
+
+
+def _snapshot_with_quote(db, run_id: uuid.UUID, tag: str) -> None:
+    with db.sessionmaker.begin() as s:
+        snap = SourceSnapshot(
+            source="demo", content_hash=f"hash-{tag}", fetched_at=NOW, quotes=1, run_id=run_id
+        )
+        s.add(snap)
+        s.flush()
+        s.add(
+            QuoteRow(
+                snapshot_id=snap.id,
+                source="demo",
+                game_key=f"2026-07-04-NYY@BOS-{tag}",
+                market="h2h",
+                side="home",
+                book="fanduel",
+                price=-120,
+                last_update=NOW,
+                collected_at=NOW,
+            )
+        )
+        s.add(QuarantinedRow(source="demo", field="price", reason="bad", run_id=run_id, payload={}))
+
+
+def _data(db, run_id: uuid.UUID) -> tuple[int, int, int]:
+    with db.session() as s:
+        snaps = select(SourceSnapshot.id).where(SourceSnapshot.run_id == run_id)
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(SourceSnapshot)
+                .where(SourceSnapshot.run_id == run_id)
+            ),
+            s.scalar(
+                select(func.count()).select_from(QuoteRow).where(QuoteRow.snapshot_id.in_(snaps))
+            ),
+            s.scalar(
+                select(func.count())
+                .select_from(QuarantinedRow)
+                .where(QuarantinedRow.run_id == run_id)
+            ),
+        )
+
+
+def test_an_interrupted_attempt_leaves_no_data_for_its_retry_to_double(db) -> None:
+    """A stage's data commits before its stage row closes: an attempt that loses its executor
+    between the two has data on record. Interrupting it discards that data (its retry collects
+    the tick once more), so the tick's data has one writer; what the feed sent wrong stays
+    quarantined, and a failed run keeps what it wrote."""
+    lost = open_run(
+        db.sessionmaker,
+        RunOpening("collection", "schedule"),
+        NOW,
+        first_stage="collect",
+        clock=lambda: NOW,
+    )
+    kept = open_run(
+        db.sessionmaker,
+        RunOpening("grading", "schedule"),
+        NOW,
+        first_stage="grade",
+        clock=lambda: NOW,
+    )
+    _snapshot_with_quote(db, lost.run_id, "lost")
+    _snapshot_with_quote(db, kept.run_id, "kept")
+    assert _data(db, lost.run_id) == (1, 1, 1)
+    gone = interrupt_runs(
+        db.sessionmaker, Interruption("LeaderLost", "epoch over"), NOW, ids=[lost.run_id]
+    )
+    assert gone == [lost.run_id]
+    assert _data(db, lost.run_id) == (0, 0, 1)
+    failed = interrupt_runs(
+        db.sessionmaker,
+        Interruption("Shutdown", "stopped"),
+        NOW,
+        ids=[kept.run_id],
+        status="failed",
+    )
+    assert failed == [kept.run_id] and _data(db, kept.run_id) == (1, 1, 1)
+    lost.close()
+    kept.close()

@@ -143,8 +143,11 @@ def test_a_long_database_outage_under_two_hosts_runs_each_tick_once(
         processes.stop_all()  # the ledger at rest
 
         ticks = assert_exactly_once(sessions, pipelines=("collection", "analysis"))
-        collected = [t for t in ticks if t.pipeline == "collection" and t.executions]
-        assert len(collected) >= 15
+        # 3 ticks before, 10 into the outbox, 5 after: each has its row (a tick skipped while the
+        # one before still ran, as on a loaded machine, is a row with its reason, not a gap)
+        recorded = [t for t in ticks if t.pipeline == "collection"]
+        assert len(recorded) >= 15
+        assert all(t.executions or set(t.statuses) == {"skipped"} for t in recorded), recorded
         with sessions() as s:
             alert = s.scalars(select(Alert).where(Alert.key == DATABASE_LOST)).one()
             assert alert.status == "resolved"
