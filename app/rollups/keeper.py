@@ -86,13 +86,23 @@ class RollupKeeper:
         return stored
 
     def warm(self) -> None:
-        """Evaluate every SLO once, so the statements the health report runs are compiled (and
-        cached by the engine) before the first reader asks: its first call costs what the
-        next one does."""
+        """Evaluate every SLO and read the overview's default window once, so the statements
+        the first page runs are compiled (and cached by the engine) before the first reader
+        asks: its first call costs what the next one does. Reads only."""
         from app.observability.slo import slo_reports
+        from app.queries.run_charts import WINDOWS, latency_series, success_series
+        from app.queries.runs import pipeline_summaries, recent_runs
+        from app.queries.sources import source_freshness
 
+        now = self.clock()
         with self.sessions() as session:
-            slo_reports(session, self.clock())
+            slo_reports(session, now)
+            for window in ("24h",):  # the overview's default
+                pipeline_summaries(session, now - WINDOWS[window], now)
+                latency_series(session, now, window)
+                success_series(session, now, window)
+            recent_runs(session, limit=15)
+            source_freshness(session, now)
         self.warmed = True
 
     def _loop(self) -> None:

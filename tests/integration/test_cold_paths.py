@@ -13,13 +13,16 @@ def test_the_first_health_check_finds_the_migration_head_already_read(make_app) 
     assert head_revision.cache_info().currsize == 1
 
 
-def test_the_keeper_compiles_the_health_reports_statements_before_the_first_reader(
+def test_the_keeper_compiles_the_overviews_statements_before_the_first_reader(
     make_app,
 ) -> None:
     import time
 
     from app.db import utcnow
     from app.observability.slo import slo_reports
+    from app.queries.run_charts import WINDOWS, latency_series, success_series
+    from app.queries.runs import pipeline_summaries, recent_runs
+    from app.queries.sources import source_freshness
 
     app = make_app()
     keeper = app.extensions["dugout.rollups"]
@@ -30,6 +33,12 @@ def test_the_keeper_compiles_the_health_reports_statements_before_the_first_read
     db = app.extensions["dugout.db"]
     compiled = db.engine._compiled_cache  # SQLAlchemy's per-engine statement cache
     before = len(compiled)
-    with db.session() as session:
-        slo_reports(session, utcnow())
+    now = utcnow()
+    with db.session() as session:  # what the overview's two callbacks read first
+        slo_reports(session, now)
+        pipeline_summaries(session, now - WINDOWS["24h"], now)
+        latency_series(session, now, "24h")
+        success_series(session, now, "24h")
+        recent_runs(session, limit=15)
+        source_freshness(session, now)
     assert len(compiled) == before  # the first reader compiles nothing
