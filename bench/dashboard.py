@@ -592,7 +592,7 @@ def main() -> None:
             }
         )
         keeper = app.extensions["dugout.rollups"]
-        while keeper.passes < 1 and keeper.last_error is None:  # its start-up pass
+        while not keeper.warmed and keeper.last_error is None:  # its start-up pass and warm-up
             time.sleep(0.05)
         print(f"app started, keeper's start-up pass done in {time.perf_counter() - began:.1f} s")
         db = app.extensions["dugout.db"]
