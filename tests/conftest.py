@@ -66,14 +66,24 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 def _truncate_all(url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
     engine = build_engine(url)
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        # the audit table refuses TRUNCATE (a trigger); the test superuser sets it aside
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text(f"TRUNCATE {names} CASCADE"))
-        # APScheduler's job store: one-shot orders left by an earlier test must not run here
-        conn.execute(text("DROP TABLE IF EXISTS scheduled_jobs"))
+    for attempt in range(10):
+        try:
+            with engine.begin() as conn:
+                # the audit table refuses TRUNCATE (a trigger); the test superuser sets it aside
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                conn.execute(text(f"TRUNCATE {names} CASCADE"))
+                # APScheduler's job store: one-shot orders left by an earlier test must not run
+                conn.execute(text("DROP TABLE IF EXISTS scheduled_jobs"))
+            break
+        except OperationalError as exc:
+            # a process an earlier test started may still be ending (its last statements can
+            # deadlock with TRUNCATE's locks); PostgreSQL aborts one side, so try again
+            if "deadlock detected" not in str(exc) or attempt == 9:
+                raise
     engine.dispose()
 
 
@@ -98,9 +108,12 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]
 
     yield factory
     for app in built:
+        executor = app.extensions.get("dugout.executor")  # a run-now's local executor
+        if executor is not None:
+            executor.shutdown(wait=True)  # its runs end here, not in the next test
         keeper = app.extensions.get("dugout.rollups")
         if keeper is not None:
-            keeper.stop()
+            keeper.stop(timeout=300.0)  # a refresh in progress finishes on a loaded machine
 
 
 @pytest.fixture
