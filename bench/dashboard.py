@@ -444,6 +444,67 @@ def cases(
             ),
         )
     )
+    for window in ("7d", "30d", "season"):
+        out.append(
+            (
+                "strategies.refresh_strategies",
+                window,
+                lambda w=window: viewer.callback(
+                    "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                    "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                    [
+                        _i("strategy-refresh", "n_intervals", 0),
+                        _i("strategy-window", "value", w),
+                        _i("strategy-split", "value", "market"),
+                    ],
+                ),
+            )
+        )
+    for state in (None, "settled"):
+        out.append(
+            (
+                "bets.refresh_bets",
+                state or "all",
+                lambda st=state: viewer.callback(
+                    "..bets-table.data...bets-totals.children...bets-note.children..."
+                    "bets-book.options..",
+                    [
+                        _i("bets-state", "value", st),
+                        _i("bets-strategy", "value", None),
+                        _i("bets-book", "value", None),
+                        _i("bets-market", "value", None),
+                        _i("bets-dates", "start_date", None),
+                        _i("bets-dates", "end_date", None),
+                        _i("display-tz", "value", "America/New_York"),
+                        _i("bets-refresh", "n_intervals", 0),
+                    ],
+                ),
+            )
+        )
+    out.append(
+        (
+            "opportunities.refresh_arbitrage",
+            "24h",
+            lambda: viewer.callback(
+                "..opp-arb-table.data...opp-book.options..",
+                [
+                    _i("opp-book", "value", None),
+                    _i("opp-refresh", "n_intervals", 0),
+                    _i("display-tz", "value", None),
+                ],
+            ),
+        )
+    )
+    out.append(
+        (
+            "odds.refresh_boards",
+            "36h",
+            lambda: viewer.callback(
+                "..odds-boards.children...odds-game.options..",
+                [_i("odds-refresh", "n_intervals", 0), _i("display-tz", "value", None)],
+            ),
+        )
+    )
     out.append(
         (
             "strategies.refresh_strategies",
