@@ -69,7 +69,9 @@ def bet_row(b: BetView, tz: ZoneInfo, now: datetime) -> dict[str, Any]:
         "kind": b.kind,
         "bet": ("Arbitrage " if arb else "")
         + side_label(b.market, b.side, b.point, b.home, b.away),
-        "price": american(b.price),
+        # an arbitrage has no one price (its legs carry theirs); the stored figure is the
+        # position's combined odds, which reads as nonsense beside a single bet's price
+        "price": DASH if arb else american(b.price),
         "stake": units(b.stake_units),
         "book": " + ".join(book_name(k) for k in books),
         "state": b.state,

@@ -35,10 +35,17 @@ def _side_title(market: str, side: str, board: GameBoard) -> str:
     return board.home if side == "home" else board.away
 
 
-def _move(p: BookPrice) -> str:
+def _point(market: str, point: float | None) -> str:
+    """A line as bettors write it: run lines signed ('+1.5 '), totals plain ('8.5 ')."""
+    if point is None:
+        return ""
+    return f"{point:+g} " if market == "spreads" else f"{point:g} "
+
+
+def _move(p: BookPrice, market: str = "") -> str:
     """The change since the book's first quote: 'open +140' or 'open 8.5'."""
     if p.point != p.open_point and p.open_point is not None:
-        return f"open {p.open_point:g} {american(p.open_price)}"
+        return f"open {_point(market, p.open_point)}{american(p.open_price)}"
     if p.price != p.open_price:
         return f"open {american(p.open_price)}"
     return ""
@@ -55,8 +62,8 @@ def _cell(board: MarketBoard, book: str, side: str) -> html.Td:
         and book in best[1]
         and (board.market == "h2h" or _line_of(price) == board.line)
     )
-    point = "" if price.point is None else f"{price.point:g} "
-    move = _move(price)
+    point = _point(board.market, price.point)
+    move = _move(price, board.market)
     return html.Td(
         [
             html.Span(f"{point}{american(price.price)}", className="fw-bold" if is_best else ""),
@@ -175,9 +182,7 @@ def history_figure(
             go.Scatter(
                 x=[p.at.astimezone(tz).replace(tzinfo=None) for p in pts],
                 y=[p.price for p in pts],
-                customdata=[
-                    f"{'' if p.point is None else f'{p.point:g} '}{american(p.price)}" for p in pts
-                ],
+                customdata=[f"{_point(market, p.point)}{american(p.price)}" for p in pts],
                 name=f"{book_name(book)} {side}",
                 legendgroup=book,
                 mode="lines+markers",

@@ -49,6 +49,7 @@ def test_one_row_per_bet_with_names_signs_and_zone(app, login_as, db) -> None:
     assert (won["clv"], won["close"], won["units"]) == ("+5.00%", "-125", "+0.91 u")
     arb = next(r for r in rows if r["kind"] == "arbitrage")
     assert arb["bet"] == "Arbitrage both sides 8.5" and arb["book"] == "BetMGM + DraftKings"
+    assert arb["price"] == "—"  # the legs carry the prices
     assert arb["legs"] == "Over 8.5 +105 DraftKings 0.99 u / Under 8.5 +103 BetMGM 1.01 u"
     books = [o["label"] for o in props["bets-book"]["options"]]
     assert books == ["BetMGM", "Caesars", "DraftKings", "FanDuel"]
