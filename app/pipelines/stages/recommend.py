@@ -64,6 +64,10 @@ def _arbs(opps: Sequence[OpportunityRow]) -> dict[str, list[OpportunityRow]]:
     groups: dict[str, list[OpportunityRow]] = {}
     for (game, market, _), legs in sorted(found.items(), key=lambda kv: kv[0][2]):
         sides = {leg.side: leg for leg in legs}  # one leg per side, the newest detection
+        if len(sides) < 2:
+            # a re-detection stores only the leg whose price changed (the other's row exists):
+            # one leg is a plain bet, not an arbitrage, and is never staked as one
+            continue
         line = market_line(_quote(legs[0], game, market))
         groups[arb_key(game, market, line)] = list(sides.values())
     return groups

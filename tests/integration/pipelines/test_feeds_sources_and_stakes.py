@@ -233,3 +233,35 @@ def test_without_splits_rlm_and_sharp_action_are_idle_in_status(make_app) -> Non
     console.print(render_status(report))
     printed = console.export_text()
     assert "Idle strategies" in printed and "reverse_line_movement" in printed
+
+
+def test_a_lone_arbitrage_leg_is_never_staked_as_an_arbitrage(app, db) -> None:
+    """A re-detection stores only the leg whose price moved (the other leg's row exists, its
+    fingerprint unique): that lone leg is not a position and gets no arbitrage stake, which
+    would grade as a plain bet that can lose."""
+    from app.models import PipelineRun
+
+    ctx = build_context(app.extensions["dugout.settings"], db.sessionmaker, sources=[])
+    run_id = uuid.uuid4()
+    with db.sessionmaker.begin() as s:
+        s.add(PipelineRun(id=run_id, pipeline="analysis", trigger="schedule", correlation_id="c"))
+        s.add(
+            Game(
+                game_key="2024-07-13-BOS@NYY",
+                home="NYY",
+                away="BOS",
+                commence_time=T0 + timedelta(hours=8),
+                updated_at=T0,
+            )
+        )
+        s.flush()
+        at = T0 + timedelta(seconds=1)
+        s.add(_opp(run_id, "arbitrage", "away", "draftkings", 135, 0.0, 0.06, at))
+    src = StageRunContext(ctx, run_id, T0 + timedelta(seconds=2), "recommendations")
+    src.results["analyze"] = None  # type: ignore[assignment]
+    outcome = recommend(src)
+    assert outcome.detail.get("arbitrage", 0) == 0
+    with db.session() as s:
+        assert (
+            s.scalars(select(Recommendation).where(Recommendation.kind == "arbitrage")).all() == []
+        )
