@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -118,7 +119,8 @@ def _opp(run_id, strategy: str, side: str, book: str, price: int, kelly: float, 
     )
 
 
-def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
+def _analysis_run_and_game(app, db) -> tuple[Any, uuid.UUID]:
+    """A pipeline context without sources, an analysis run and the game its signals are on."""
     from app.models import PipelineRun
 
     ctx = build_context(app.extensions["dugout.settings"], db.sessionmaker, sources=[])
@@ -134,7 +136,12 @@ def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
                 updated_at=T0,
             )
         )
-        s.flush()
+    return ctx, run_id
+
+
+def test_one_bet_one_stake_and_an_arbitrage_is_one_position(app, db) -> None:
+    ctx, run_id = _analysis_run_and_game(app, db)
+    with db.sessionmaker.begin() as s:
         for strategy in ("ev", "steam", "stale_line"):  # one stale price, three strategies
             s.add(_opp(run_id, strategy, "away", "fanduel", 150, 0.0151, 0.04, T0))
         at = T0 + timedelta(seconds=1)
@@ -239,22 +246,8 @@ def test_a_lone_arbitrage_leg_is_never_staked_as_an_arbitrage(app, db) -> None:
     """A re-detection stores only the leg whose price moved (the other leg's row exists, its
     fingerprint unique): that lone leg is not a position and gets no arbitrage stake, which
     would grade as a plain bet that can lose."""
-    from app.models import PipelineRun
-
-    ctx = build_context(app.extensions["dugout.settings"], db.sessionmaker, sources=[])
-    run_id = uuid.uuid4()
+    ctx, run_id = _analysis_run_and_game(app, db)
     with db.sessionmaker.begin() as s:
-        s.add(PipelineRun(id=run_id, pipeline="analysis", trigger="schedule", correlation_id="c"))
-        s.add(
-            Game(
-                game_key="2024-07-13-BOS@NYY",
-                home="NYY",
-                away="BOS",
-                commence_time=T0 + timedelta(hours=8),
-                updated_at=T0,
-            )
-        )
-        s.flush()
         at = T0 + timedelta(seconds=1)
         s.add(_opp(run_id, "arbitrage", "away", "draftkings", 135, 0.0, 0.06, at))
     src = StageRunContext(ctx, run_id, T0 + timedelta(seconds=2), "recommendations")

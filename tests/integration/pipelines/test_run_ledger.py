@@ -184,21 +184,20 @@ def test_a_leader_replaced_before_the_run_opened_writes_no_run(db, ctx, monkeypa
         assert s.scalar(select(func.count()).select_from(PipelineRun)) == 0
 
 
+def _scheduled(db, pipeline: str, first_stage: str):
+    """An open scheduled run of `pipeline`, its first stage running, on the frozen clock."""
+    return open_run(
+        db.sessionmaker,
+        RunOpening(pipeline, "schedule"),
+        NOW,
+        first_stage=first_stage,
+        clock=lambda: NOW,
+    )
+
+
 def test_lapsed_heartbeats_are_interrupted_and_fresh_ones_kept(db) -> None:
-    stale = open_run(
-        db.sessionmaker,
-        RunOpening("collection", "schedule"),
-        NOW,
-        first_stage="collect",
-        clock=lambda: NOW,
-    )
-    fresh = open_run(
-        db.sessionmaker,
-        RunOpening("grading", "schedule"),
-        NOW,
-        first_stage="grade",
-        clock=lambda: NOW,
-    )
+    stale = _scheduled(db, "collection", "collect")
+    fresh = _scheduled(db, "grading", "grade")
     later = NOW + timedelta(seconds=40)
     assert fresh.heartbeat(later)
     gone = interrupt_runs(
@@ -273,20 +272,8 @@ def test_an_interrupted_attempt_leaves_no_data_for_its_retry_to_double(db) -> No
     between the two has data on record. Interrupting it discards that data (its retry collects
     the tick once more), so the tick's data has one writer; what the feed sent wrong stays
     quarantined, and a failed run keeps what it wrote."""
-    lost = open_run(
-        db.sessionmaker,
-        RunOpening("collection", "schedule"),
-        NOW,
-        first_stage="collect",
-        clock=lambda: NOW,
-    )
-    kept = open_run(
-        db.sessionmaker,
-        RunOpening("grading", "schedule"),
-        NOW,
-        first_stage="grade",
-        clock=lambda: NOW,
-    )
+    lost = _scheduled(db, "collection", "collect")
+    kept = _scheduled(db, "grading", "grade")
     _snapshot_with_quote(db, lost.run_id, "lost")
     _snapshot_with_quote(db, kept.run_id, "kept")
     assert _data(db, lost.run_id) == (1, 1, 1)
