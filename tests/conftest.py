@@ -217,6 +217,27 @@ def anon(app: Flask) -> Client:
 
 
 @pytest.fixture(autouse=True)
+def rollup_keepers_stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every rollup keeper a test starts stops when the test ends, whoever built its app
+    (make_app or a direct create_app): a keeper left running refreshes every minute, with the
+    real clock, whatever database it points at, so later tests on the shared PostgreSQL
+    database would find rollup rows their own writes never caused."""
+    from app.rollups.keeper import RollupKeeper
+
+    started: list[RollupKeeper] = []
+    original = RollupKeeper.start
+
+    def start(self: RollupKeeper) -> None:
+        started.append(self)
+        original(self)
+
+    monkeypatch.setattr(RollupKeeper, "start", start)
+    yield
+    for keeper in started:
+        keeper.stop(timeout=300.0)  # a refresh in progress finishes on a loaded machine
+
+
+@pytest.fixture(autouse=True)
 def threads_not_lingering() -> Iterator[None]:
     """Fail a test that leaves non-daemon threads running (after Celery's fixture of that name)."""
     before = set(threading.enumerate())
