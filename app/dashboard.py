@@ -16,6 +16,7 @@ from flask_login import current_user
 
 from app.accounts import role_allows
 from app.auth import guard_of
+from components.figures import figure_store
 from components.navbar import navbar
 
 # `pages/` and `assets/` are installed beside `app/` (see pyproject's package data), so the same
@@ -117,6 +118,20 @@ def refresh_ms(times: int = 1) -> int:
 
 
 LIVE_POLL_MS = 1000
+
+
+def keep_view(*graph_ids: str) -> None:
+    """For each chart made with `components.figures.chart`: a browser-side callback hands the
+    graph the figure its server callback stored, with the axes' ranges the user zoomed or
+    panned to while the figure's uirevision is unchanged (assets/charts.js says why Dash 4
+    needs this). Called at a page module's top level, as its callbacks are."""
+    for graph_id in graph_ids:
+        dash.clientside_callback(
+            dash.ClientsideFunction("dugout", "keepView"),
+            Output(graph_id, "figure"),
+            Input(figure_store(graph_id), "data"),
+            dash.State(graph_id, "figure"),
+        )
 
 
 def live_token_update(_n: int | None, previous: str | None) -> Any:

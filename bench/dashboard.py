@@ -318,8 +318,8 @@ def cases(
                 "overview.refresh_overview",
                 window,
                 lambda w=window: viewer.callback(
-                    "..overview-cards.children...overview-runs.children...overview-latency.figure"
-                    "...overview-success.figure...overview-freshness.figure..",
+                    "..overview-cards.children...overview-runs.children...overview-latency-figure.data"
+                    "...overview-success-figure.data...overview-freshness-figure.data..",
                     [
                         _i("overview-refresh", "n_intervals", 1),
                         _i("overview-window", "value", w),
@@ -451,7 +451,7 @@ def cases(
                 window,
                 lambda w=window: viewer.callback(
                     "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
-                    "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                    "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                     [
                         _i("strategy-refresh", "n_intervals", 0),
                         _i("strategy-window", "value", w),
@@ -511,7 +511,7 @@ def cases(
             "all (1y)",
             lambda: viewer.callback(
                 "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
-                "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                 [
                     _i("strategy-refresh", "n_intervals", 0),
                     _i("strategy-window", "value", "all"),
@@ -525,7 +525,7 @@ def cases(
             "opportunities.refresh_opportunities",
             "24h",
             lambda: viewer.callback(
-                "..opp-table.data...opp-ev-hist.figure...opp-latency-hist.figure..",
+                "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data..",
                 [
                     _i("opp-strategy", "value", None),
                     _i("opp-min-ev", "value", None),

@@ -8,6 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from dash import dcc, html
 
 # Okabe-Ito: distinguishable with the common forms of colour blindness.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -34,6 +35,24 @@ def strategy_colour(name: str) -> str:
 
 # Every chart's toolbar: no logo; on touch screens the stylesheet hides it (it covered titles).
 GRAPH_CONFIG: Any = {"displaylogo": False}
+
+
+def figure_store(graph_id: str) -> str:
+    """The id of the store a chart's server callback writes its figure to: the page's
+    `keep_view` hands it to the graph with the user's zoom kept (see assets/charts.js)."""
+    return f"{graph_id}-figure"
+
+
+def chart(graph_id: str, figure: Any = None, **graph: Any) -> html.Div:
+    """A chart that keeps its zoom and pan across refreshes: the graph and the store its
+    figure arrives in (the page registers `app.dashboard.keep_view(graph_id)`)."""
+    return html.Div(
+        [
+            dcc.Graph(id=graph_id, config=graph.pop("config", GRAPH_CONFIG), **graph),
+            dcc.Store(id=figure_store(graph_id), data=figure),
+        ]
+    )
+
 
 # The template as plain data, expanded once: a figure built with validation off takes it as is
 # (validating and deep-copying "plotly_white" for every chart was most of a callback's time).

@@ -10,12 +10,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
-from app.dashboard import default_zone, page_now, refresh_ms
+from app.dashboard import default_zone, keep_view, page_now, refresh_ms
 from app.db import get_db
 from app.pipelines.sources.demo import DemoSource
 from app.pipelines.sources.odds_api import OddsApiSource
 from app.queries.odds import MARKETS, line_history, odds_boards
-from components.figures import GRAPH_CONFIG
+from components.figures import chart, figure_store
 from components.formatting import market_name, matchup, zone
 from components.odds import boards_view, history_figure
 
@@ -67,7 +67,7 @@ def layout(game: Any = None, **_: Any) -> html.Div:
                 ],
                 className="g-2",
             ),
-            dcc.Graph(id="odds-history", config=GRAPH_CONFIG),
+            chart("odds-history"),
             html.Div(id="odds-boards"),
             dcc.Interval(id="odds-refresh", interval=refresh_ms()),
         ]
@@ -96,8 +96,11 @@ def refresh_boards(_n: int | None, tz_name: Any) -> tuple[Any, Any]:
     return boards_view(boards, tz, now), options
 
 
+keep_view("odds-history")
+
+
 @callback(
-    Output("odds-history", "figure"),
+    Output(figure_store("odds-history"), "data"),
     Input("odds-game", "value"),
     Input("odds-market", "value"),
     Input("display-tz", "value"),

@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
 
-from app.dashboard import default_zone, page_now, refresh_ms
+from app.dashboard import default_zone, keep_view, page_now, refresh_ms
 from app.db import get_db
 from app.pipelines.strategies import ALL_STRATEGIES
 from app.queries.opportunities import (
@@ -20,7 +20,7 @@ from app.queries.opportunities import (
     opportunity_books,
 )
 from components.csv_safety import csv_download
-from components.figures import GRAPH_CONFIG, histogram
+from components.figures import chart, figure_store, histogram
 from components.formatting import book_options, zone
 from components.opportunities import ARB_COLUMNS, COLUMNS, arbitrage_rows, opportunity_rows
 
@@ -120,8 +120,8 @@ def layout(**_: Any) -> html.Div:
             _table("opp-arb-table", ARB_COLUMNS, 10),
             dbc.Row(
                 [
-                    dbc.Col(dcc.Graph(id="opp-ev-hist", config=GRAPH_CONFIG), md=6),
-                    dbc.Col(dcc.Graph(id="opp-latency-hist", config=GRAPH_CONFIG), md=6),
+                    dbc.Col(chart("opp-ev-hist"), md=6),
+                    dbc.Col(chart("opp-latency-hist"), md=6),
                 ],
                 className="mt-2",
             ),
@@ -139,10 +139,13 @@ def _min_ev(raw: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+keep_view("opp-ev-hist", "opp-latency-hist")
+
+
 @callback(
     Output("opp-table", "data"),
-    Output("opp-ev-hist", "figure"),
-    Output("opp-latency-hist", "figure"),
+    Output(figure_store("opp-ev-hist"), "data"),
+    Output(figure_store("opp-latency-hist"), "data"),
     Input("opp-strategy", "value"),
     Input("opp-min-ev", "value"),
     Input("opp-book", "value"),

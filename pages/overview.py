@@ -9,13 +9,20 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
-from app.dashboard import refresh_ms
+from app.dashboard import keep_view, refresh_ms
 from app.db import get_db, utcnow
 from app.observability.status import build_status
 from app.queries.run_charts import WINDOWS, latency_series, success_series
 from app.queries.runs import pipeline_summaries, recent_runs
 from app.queries.sources import source_freshness
-from components.figures import PERCENTILES, freshness_figure, latency_figure, success_figure
+from components.figures import (
+    PERCENTILES,
+    chart,
+    figure_store,
+    freshness_figure,
+    latency_figure,
+    success_figure,
+)
 from components.ledger import runs_table, summary_cards
 from components.status import alerts_list, checks_list, scheduler_summary, slo_cards
 from scheduler.status import scheduler_status
@@ -77,17 +84,15 @@ def layout(**_: Any) -> html.Div:
                                 inline=True,
                                 className="small text-end",
                             ),
-                            dcc.Graph(id="overview-latency", config={"displaylogo": False}),
+                            chart("overview-latency"),
                         ],
                         lg=8,
                     ),
-                    dbc.Col(
-                        dcc.Graph(id="overview-freshness", config={"displaylogo": False}), lg=4
-                    ),
+                    dbc.Col(chart("overview-freshness"), lg=4),
                 ],
                 className="mt-3",
             ),
-            dcc.Graph(id="overview-success", config={"displaylogo": False}),
+            chart("overview-success"),
             html.H2("Recent runs", className="h5 mt-3"),
             html.Div(id="overview-runs"),
             dcc.Interval(id="overview-refresh", interval=refresh_ms()),
@@ -95,12 +100,15 @@ def layout(**_: Any) -> html.Div:
     )
 
 
+keep_view("overview-latency", "overview-success", "overview-freshness")
+
+
 @callback(
     Output("overview-cards", "children"),
     Output("overview-runs", "children"),
-    Output("overview-latency", "figure"),
-    Output("overview-success", "figure"),
-    Output("overview-freshness", "figure"),
+    Output(figure_store("overview-latency"), "data"),
+    Output(figure_store("overview-success"), "data"),
+    Output(figure_store("overview-freshness"), "data"),
     Input("overview-refresh", "n_intervals"),
     Input("overview-window", "value"),
     Input("overview-percentile", "value"),

@@ -11,10 +11,11 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 from flask import current_app
 
+from app.dashboard import keep_view
 from app.db import get_db
 from app.observability.run_logs import run_log_lines
 from app.queries.run_page import run_page
-from components.figures import stage_gantt
+from components.figures import chart, figure_store, stage_gantt
 from components.ledger import STATUS_COLOURS, empty_state
 from components.run_page import (
     LOG_LEVELS,
@@ -58,12 +59,20 @@ def layout(run_id: str | None = None, **_: Any) -> Any:
         [
             dcc.Store(id="run-live", data={"id": run["id"], "status": run["status"]}),
             html.Div(_body(run), id="run-body"),
+            # outside the body, so a re-read keeps the user's zoom (a new graph would not)
+            chart("run-gantt", stage_gantt(run["stages"])),
+            html.Div(_details(run), id="run-details"),
         ]
     )
 
 
+keep_view("run-gantt")
+
+
 @callback(
     Output("run-body", "children"),
+    Output(figure_store("run-gantt"), "data"),
+    Output("run-details", "children"),
     Output("run-live", "data"),
     Input("live-token", "data"),
     State("run-live", "data"),
@@ -72,16 +81,18 @@ def layout(run_id: str | None = None, **_: Any) -> Any:
 def follow_run(_token: Any, live: dict[str, Any] | None) -> Any:
     """A run still going is read again when the token moves; a finished one stays put."""
     if not live or live.get("status") not in ("queued", "running"):
-        return dash.no_update, dash.no_update
+        return (dash.no_update,) * 4
     with get_db().session() as session:
         run = run_page(session, str(live.get("id")), DEFAULT_LEVEL)
     if run is None:
-        return dash.no_update, dash.no_update
-    return _body(run), {"id": run["id"], "status": run["status"]}
+        return (dash.no_update,) * 4
+    status = {"id": run["id"], "status": run["status"]}
+    return _body(run), stage_gantt(run["stages"]), _details(run), status
 
 
 def _body(run: dict[str, Any]) -> Any:
-    """Everything the page shows about `run`."""
+    """What the page shows above the stage timeline: the run's status, why, its facts and
+    what it wrote."""
     colour = STATUS_COLOURS.get(run["status"], "secondary")
     why = None
     if run.get("reason"):
@@ -129,9 +140,15 @@ def _body(run: dict[str, Any]) -> Any:
             ),
             html.H2("What it wrote", className="h6 mt-2"),
             written(run["written"]),
-            dcc.Graph(
-                figure=stage_gantt(run["stages"]), id="run-gantt", config={"displaylogo": False}
-            ),
+        ]
+    )
+
+
+def _details(run: dict[str, Any]) -> Any:
+    """What the page shows below the stage timeline: each stage's detail, the run's family
+    and its log lines."""
+    return html.Div(
+        [
             html.H2("Stages", className="h6 mt-2"),
             stage_details(run["stages"]),
             family(run),

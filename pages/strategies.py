@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 from flask import current_app
 
-from app.dashboard import page_now, refresh_ms
+from app.dashboard import keep_view, page_now, refresh_ms
 from app.db import get_db
 from app.pipelines.build import provided_kinds, strategy_config_from_env
 from app.pipelines.coverage import strategy_coverage
@@ -32,10 +32,11 @@ from app.queries.strategy_stats import (
 )
 from app.rollups.grade_days import clv_bin_edges
 from components.figures import (
-    GRAPH_CONFIG,
+    chart,
     clv_figure,
     clv_over_time_figure,
     cumulative_units_figure,
+    figure_store,
 )
 from components.formatting import threshold_rows
 from components.ledger import records_table
@@ -109,9 +110,9 @@ def layout(**_: Any) -> html.Div:
             ),
             _table("strategy-stats", STAT_COLUMNS),
             html.Div(_table("strategy-splits", SPLIT_COLUMNS), id="strategy-splits-box"),
-            dcc.Graph(id="strategy-units", config=GRAPH_CONFIG),
-            dcc.Graph(id="strategy-clv-time", config=GRAPH_CONFIG),
-            dcc.Graph(id="strategy-clv", config=GRAPH_CONFIG),
+            chart("strategy-units"),
+            chart("strategy-clv-time"),
+            chart("strategy-clv"),
             html.H2("Thresholds in force", className="h5 mt-3"),
             records_table(
                 [{"setting": r["setting"], "value": r["value"]} for r in threshold_rows(config)],
@@ -132,13 +133,16 @@ def _idle_reasons() -> dict[str, str]:
     }
 
 
+keep_view("strategy-units", "strategy-clv-time", "strategy-clv")
+
+
 @callback(
     Output("strategy-stats", "data"),
     Output("strategy-splits", "data"),
     Output("strategy-splits-box", "className"),
-    Output("strategy-units", "figure"),
-    Output("strategy-clv-time", "figure"),
-    Output("strategy-clv", "figure"),
+    Output(figure_store("strategy-units"), "data"),
+    Output(figure_store("strategy-clv-time"), "data"),
+    Output(figure_store("strategy-clv"), "data"),
     Input("strategy-refresh", "n_intervals"),
     Input("strategy-window", "value"),
     Input("strategy-split", "value"),

@@ -64,8 +64,8 @@ def test_a_first_start_at_any_hour_shows_runs_and_opportunities(
         viewer = _viewer(app)
         overview = _props(
             viewer.callback(
-                "..overview-cards.children...overview-runs.children...overview-latency.figure..."
-                "overview-success.figure...overview-freshness.figure..",
+                "..overview-cards.children...overview-runs.children...overview-latency-figure.data..."
+                "overview-success-figure.data...overview-freshness-figure.data..",
                 [
                     {"id": "overview-refresh", "property": "n_intervals", "value": 1},
                     {"id": "overview-window", "property": "value", "value": "24h"},

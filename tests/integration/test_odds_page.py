@@ -32,7 +32,7 @@ def test_cards_picker_and_history(app, login_as, market) -> None:  # noqa: F811
     assert props["odds-game"]["options"] == [{"label": "BOS @ SEA 07-04", "value": "g1"}]
     chart = _props(
         viewer.callback(
-            "odds-history.figure",
+            "odds-history-figure.data",
             [
                 {"id": "odds-game", "property": "value", "value": "g1"},
                 {"id": "odds-market", "property": "value", "value": "totals"},
@@ -43,10 +43,10 @@ def test_cards_picker_and_history(app, login_as, market) -> None:  # noqa: F811
             ],
         )
     )
-    traces = chart["odds-history"]["figure"]["data"]
+    traces = chart["odds-history-figure"]["data"]["data"]
     assert {t["name"] for t in traces} >= {"Pinnacle over", "DraftKings under"}
     junk = viewer.callback(
-        "odds-history.figure",
+        "odds-history-figure.data",
         [
             {"id": "odds-game", "property": "value", "value": {"x": 1}},
             {"id": "odds-market", "property": "value", "value": "'; drop"},

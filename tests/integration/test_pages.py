@@ -40,8 +40,8 @@ def _props(response) -> dict:
 def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
     viewer = login_as("viewer")
     r = viewer.callback(
-        "..overview-cards.children...overview-runs.children...overview-latency.figure..."
-        "overview-success.figure...overview-freshness.figure..",
+        "..overview-cards.children...overview-runs.children...overview-latency-figure.data..."
+        "overview-success-figure.data...overview-freshness-figure.data..",
         [
             {"id": "overview-refresh", "property": "n_intervals", "value": 1},
             {"id": "overview-window", "property": "value", "value": "24h"},
@@ -50,7 +50,7 @@ def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
         ],
     )
     props = _props(r)
-    latency = props["overview-latency"]["figure"]
+    latency = props["overview-latency-figure"]["data"]
     legend = [t["name"] for t in latency["data"] if t.get("showlegend", True)]
     assert legend == ["full"]  # one entry per pipeline
     assert latency["layout"]["uirevision"] == "latency:24h"
@@ -93,7 +93,7 @@ def test_run_detail_page_shows_stages(login_as, seeded) -> None:
 
 def test_opportunities_live_view_is_one_row_per_bet(login_as, seeded) -> None:
     viewer = login_as("viewer")
-    out = "..opp-table.data...opp-ev-hist.figure...opp-latency-hist.figure.."
+    out = "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data.."
     inputs = [
         {"id": "opp-strategy", "property": "value", "value": None},
         {"id": "opp-min-ev", "property": "value", "value": None},
@@ -115,7 +115,7 @@ def test_strategies_page_reads_grades(login_as, seeded) -> None:
     props = _props(
         viewer.callback(
             "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
-            "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+            "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
             [
                 {"id": "strategy-refresh", "property": "n_intervals", "value": 0},
                 {"id": "strategy-window", "property": "value", "value": "all"},
@@ -123,7 +123,7 @@ def test_strategies_page_reads_grades(login_as, seeded) -> None:
             ],
         )
     )
-    assert "strategy-units" in props and "strategy-clv" in props
+    assert "strategy-units-figure" in props and "strategy-clv-figure" in props
     rows = {r["strategy"]: r for r in props["strategy-stats"]["data"]}
     assert set(rows) >= {"ev", "arbitrage", "steam", "stale_line", "sharp_action"}  # every one
     for row in rows.values():  # a short record is marked, never presented as a verdict

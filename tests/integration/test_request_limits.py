@@ -68,7 +68,7 @@ def test_forged_filter_values_of_the_wrong_type_answer_400(login_as, tracebacks)
     """Before the fix a dict where a number belongs gave a 500 with a traceback."""
     viewer = login_as("viewer")
     r = viewer.callback(
-        "..opp-table.data...opp-ev-hist.figure...opp-latency-hist.figure..",
+        "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data..",
         [
             {"id": "opp-strategy", "property": "value", "value": None},
             {"id": "opp-min-ev", "property": "value", "value": {"a": 1}},
@@ -130,7 +130,9 @@ def test_fuzzed_callback_bodies_never_500(app, make_user, body) -> None:
 )
 def test_fuzzed_callback_values_never_500(app, make_user, inputs) -> None:
     client = _session(app, make_user)
-    r = client.callback("..opp-table.data...opp-ev-hist.figure...opp-latency-hist.figure..", inputs)
+    r = client.callback(
+        "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data..", inputs
+    )
     assert r.status_code in CLEAN | {200, 204}, (inputs, r.status_code, r.data[:200])
 
 

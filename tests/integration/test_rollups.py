@@ -221,8 +221,8 @@ def _read_every_page(client) -> str:
         out.append(
             _props(
                 client.callback(
-                    "..overview-cards.children...overview-runs.children...overview-latency.figure"
-                    "...overview-success.figure...overview-freshness.figure..",
+                    "..overview-cards.children...overview-runs.children...overview-latency-figure.data"
+                    "...overview-success-figure.data...overview-freshness-figure.data..",
                     [
                         {"id": "overview-refresh", "property": "n_intervals", "value": 1},
                         {"id": "overview-window", "property": "value", "value": window},
@@ -262,7 +262,7 @@ def _read_every_page(client) -> str:
         _props(
             client.callback(
                 "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
-                "strategy-units.figure...strategy-clv-time.figure...strategy-clv.figure..",
+                "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                 [
                     {"id": "strategy-refresh", "property": "n_intervals", "value": 0},
                     {"id": "strategy-window", "property": "value", "value": "all"},
