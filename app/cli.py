@@ -583,7 +583,8 @@ def _add_commands() -> None:
     """Commands that live beside the subsystems they drive."""
     from app.cli_breakglass import COMMANDS as BREAKGLASS_COMMANDS
     from app.cli_config import config_cmd
-    from app.cli_status import live_cmd, slo_group, status_cmd
+    from app.cli_live import live_cmd
+    from app.cli_status import slo_group, status_cmd
     from scheduler.cli import executor_command, scheduler_command, worker_command
 
     commands = (

@@ -1,4 +1,5 @@
-"""Terminal commands: `dugout slo rules|report|evaluate`, `dugout status`, `dugout live`.
+"""Terminal commands: `dugout slo rules|report|evaluate`, `dugout status` (`dugout live` is
+in app/cli_live.py).
 
 app/cli.py adds them with `main.add_command(...)`; they share its lazily built Context.
 """
@@ -7,13 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -188,31 +187,6 @@ def status_cmd(as_json: bool) -> None:
     else:
         _console().print(render_status(report))
     click.get_current_context().exit(report.exit_code)
-
-
-@click.command("live")
-@click.option(
-    "--interval",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(0.5, 3600),
-    help="Seconds between refreshes.",
-)
-@click.option("--iterations", default=0, type=click.IntRange(0), help="Stop after N (0: never).")
-def live_cmd(interval: float, iterations: int) -> None:
-    """A live terminal view of health, SLOs, alerts and runs (Ctrl-C to leave)."""
-    ctx = _context()
-    done = 0
-    with Live(render_status(collect_status(ctx)), console=_console(), auto_refresh=False) as live:
-        try:
-            while True:
-                done += 1
-                if iterations and done >= iterations:
-                    break
-                time.sleep(interval)  # screen refresh pacing, not time logic
-                live.update(render_status(collect_status(ctx)), refresh=True)
-        except KeyboardInterrupt:
-            pass
 
 
 @click.group("slo")

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from app.cli_status import live_cmd, slo_group, status_cmd
+from app.cli_live import live_cmd
+from app.cli_status import slo_group, status_cmd
 from app.db import utcnow
 from app.models import Alert, SchedulerLease
 from app.observability.readiness import check_redis
