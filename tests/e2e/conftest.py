@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -46,10 +47,10 @@ class LiveServer:
         )
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Serve the embedded default on a free port with one user per role."""
-    var_dir = tmp_path_factory.mktemp("live") / "var"
+@contextlib.contextmanager
+def serving(var_dir: Path, seed: bool, **settings: str) -> Iterator[LiveServer]:
+    """`dugout serve` on a free port with one user per role, on a day and more of demo
+    history when `seed`, with extra `DUGOUT_*` settings; stopped on leaving."""
     port = _free_port()
     env = {
         **os.environ,
@@ -57,14 +58,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         "DUGOUT_LOG_LEVEL": "WARNING",
         "DUGOUT_ADMIN_PASSWORD": PASSWORD,
         "DUGOUT_NEW_PASSWORD": PASSWORD,
+        **settings,
     }
     server = LiveServer(f"http://127.0.0.1:{port}", var_dir, env)
     for role, name in USERS.items():
         result = server.cli("users", "add", name, "--role", role, "--reason", "e2e")
         assert result.returncode == 0, result.stderr
-    # a day and more of history, so there are finished games and graded bets to chart
-    seeded = server.cli("demo", "seed", "--hours", "30", "--step", "600")
-    assert seeded.returncode == 0, seeded.stderr
+    if seed:  # finished games and graded bets to chart
+        seeded = server.cli("demo", "seed", "--hours", "30", "--step", "600")
+        assert seeded.returncode == 0, seeded.stderr
     log = (var_dir / "server.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "dugout"), "serve", "--port", str(port), "--workers", "2"],
@@ -83,10 +85,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             proc.kill()
             pytest.fail(f"server did not start: {(var_dir / 'server.log').read_text()[-2000:]}")
         time.sleep(0.2)
-    yield server
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Serve the embedded default on a free port with one user per role."""
+    with serving(tmp_path_factory.mktemp("live") / "var", seed=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -115,15 +126,17 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page_as(browser, live_server):
-    """A fresh browser context logged in through the real login form as `role`."""
+def page_as(browser, request):
+    """A fresh browser context logged in through the real login form as `role`, on `server`
+    (default: the seeded `live_server`)."""
     contexts = []
 
-    def factory(role: str):
+    def factory(role: str, server: LiveServer | None = None):
+        server = server or request.getfixturevalue("live_server")
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{live_server.url}/login")
+        page.goto(f"{server.url}/login")
         page.fill("#username", USERS[role])
         page.fill("#password", PASSWORD)
         page.click("#login-submit")

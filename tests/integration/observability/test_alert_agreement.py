@@ -5,42 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from click.testing import CliRunner
 
 from app.cli_status import status_cmd
 from app.observability.alerts import evaluate
 from app.observability.slo import ALERT_LEVELS, SLO_BY_NAME
-from tests.integration.observability.ledger import run
+from tests.integration.observability.ledger import page_burn, ticket_burn
 
 HEALTH = (
     "..overview-slo.children...overview-alerts.children...overview-scheduler.children..."
     "overview-checks.children.."
 )
-
-
-def _ticket_burn(now: datetime) -> list:
-    """Pipeline latency: 27 quiet days, then 3 days with 9 slow runs in 432, one of them 3 h
-    ago. 3 d (2.1 %) and 6 h (2.8 %) burn over 1x: a ticket; 1 h and 2 h have none slow, 6 h
-    stays under the 6x page line; 30 d is 0.83 % of the 1 % budget: not exhausted."""
-    rows = [run(now - timedelta(days=30) + timedelta(hours=h)) for h in range(27 * 24)]
-    start = now - timedelta(days=3)
-    slow = {3 * 144 - 18} | {i * 48 for i in range(8)}  # 3 h ago, and 8 older than 6 h
-    for i in range(3 * 144):
-        rows.append(
-            run(start + timedelta(minutes=10 * i), duration_ms=40_000 if i in slow else 200)
-        )
-    return rows
-
-
-def _page_burn(now: datetime) -> list:
-    """Pipeline reliability (grading runs): the last hour fails one run in four (50x)."""
-    rows = []
-    for i in range(60):
-        status = "failed" if i % 4 == 0 else "succeeded"
-        rows.append(run(now - timedelta(minutes=60 - i), status, pipeline="grading"))
-    return rows
 
 
 def _levels(tree: object, cls: str) -> list[str]:
@@ -53,7 +30,7 @@ def test_cards_alert_list_and_status_agree_for_ticket_and_page(
 ) -> None:
     now = datetime.now(UTC)
     with db.session() as s:
-        s.add_all(_ticket_burn(now) + _page_burn(now))
+        s.add_all(ticket_burn(now) + page_burn(now))
     evaluate(db.sessionmaker, now)
     viewer = login_as("viewer")
     r = viewer.callback(HEALTH, [{"id": "overview-refresh", "property": "n_intervals", "value": 1}])
