@@ -97,6 +97,9 @@ class PipelineContext:
     seen_games: dict[str, int] = field(default_factory=dict)
     observers: Sequence[RunObserver] = ()
     history: QuoteHistory = field(default_factory=QuoteHistory)
+    # Per game, what the strategies found at the previous tick (app.pipelines.analysis_memo);
+    # None: every tick analyses every game afresh.
+    analysis_memo: Any = None
     # Per-source resilience: waits between retries go through `sleep` (tests advance a clock);
     # `breakers` is the database-backed breaker book (None: no breaker, e.g. a bare context).
     sleep: Callable[[float], None] = time.sleep

@@ -35,6 +35,7 @@ class SeedReport:
     opportunities: int
     start: datetime
     stop: datetime
+    markets_reused: int = 0  # market analyses carried from the tick before (incremental)
 
 
 class ReplayClock:
@@ -84,8 +85,12 @@ def seed_history(
     step_s: int = 60,
     actor: str = "seed",
     progress: Progress | None = None,
+    incremental: bool = True,
 ) -> SeedReport:
-    """Replay the demo market's last `hours` before `end` as full runs (trigger `seed`)."""
+    """Replay the demo market's last `hours` before `end` as full runs (trigger `seed`);
+    `incremental` analyses only the games whose inputs changed since the previous tick (the
+    same opportunities: app.pipelines.analysis_memo), else every game at every tick."""
+    from app.pipelines.analysis_memo import AnalysisMemo
     from app.pipelines.build import build_context, build_sources, demo_day_for
     from app.pipelines.ledger import RunBatch
     from app.pipelines.runner import run_pipeline
@@ -116,6 +121,7 @@ def seed_history(
         clock=clock,
         sources=build_sources(settings) if rolling else build_sources(settings, day=day),
     )
+    memo = pctx.analysis_memo = AnalysisMemo() if incremental else None
     with RunBatch(sessions) as batch:
         pctx.sessions = batch.sessions
         for done, tick in enumerate(ticks, 1):
@@ -133,4 +139,4 @@ def seed_history(
     runs = batch.flushed
     with sessions() as session:
         after = session.scalar(select(func.count()).select_from(OpportunityRow)) or 0
-    return SeedReport(runs, after - before, start, stop)
+    return SeedReport(runs, after - before, start, stop, memo.reused if memo else 0)

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import OpportunityRow, SourceState
+from app.pipelines.analysis_memo import MarketIndexes
 from app.pipelines.context import StageOutcome
 from app.pipelines.market import MarketIndex
 from app.pipelines.store import insert_ignoring_duplicates, load_market_state
-from app.pipelines.types import Opportunity
+from app.pipelines.types import MarketState, Opportunity
 
 log = logging.getLogger("dugout.pipelines.analyze")
 
@@ -65,7 +66,10 @@ def opportunity_row(opp: Opportunity, run_id: uuid.UUID) -> dict[str, Any]:
 
 
 def date_repicks(
-    session: Session, rows: list[dict[str, Any]], index: MarketIndex, since: datetime
+    session: Session,
+    rows: list[dict[str, Any]],
+    index: MarketIndex | MarketIndexes,
+    since: datetime,
 ) -> None:
     """Date re-picks by the change that made them.
 
@@ -149,6 +153,21 @@ def _judged(src: Any) -> list[tuple[str, str, SourceState | None, float]]:
     return out
 
 
+def _detect(
+    ctx: Any, state: MarketState, now: datetime
+) -> tuple[list[Opportunity], MarketIndex | MarketIndexes]:
+    """Every strategy's opportunities in turn, and the index they were found in; with the
+    context's analysis memo, markets unchanged since the previous tick keep their result."""
+    memo = ctx.analysis_memo
+    if memo is not None and memo.applies(ctx.strategies):
+        return memo.detect(ctx.strategies, state, now)
+    index = MarketIndex.build(state, now)  # one pass, shared by every strategy
+    found: list[Opportunity] = []
+    for strategy in ctx.strategies:
+        found.extend(strategy.detect(state, now, index))
+    return found, index
+
+
 def analyze(src: Any) -> StageOutcome:
     """Run every strategy on fresh data; store new opportunities once."""
     fresh, stale = fresh_sources(src)
@@ -164,10 +183,7 @@ def analyze(src: Any) -> StageOutcome:
         state = load_market_state(
             session, src.now, settings.lookback_s, settings.horizon_s, fresh, sharp, src.ctx.history
         )
-    index = MarketIndex.build(state, src.now)  # one pass, shared by every strategy
-    found: list[Opportunity] = []
-    for strategy in src.ctx.strategies:
-        found.extend(strategy.detect(state, src.now, index))
+    found, index = _detect(src.ctx, state, src.now)
     # Strategies judge the market as of the run's `now`; the opportunity was known only now.
     detected_at = max(src.ctx.clock(), src.now)
     rows = [opportunity_row(replace(o, detected_at=detected_at), src.run_id) for o in found]

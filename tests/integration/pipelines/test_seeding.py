@@ -90,3 +90,32 @@ def test_a_second_seed_over_the_same_hours_adds_nothing(db) -> None:
     again = seed_history(settings, db.sessionmaker, end=END + timedelta(seconds=30), hours=0.25)
     assert first.runs > 0
     assert (again.runs, again.opportunities) == (0, 0)
+
+
+def _stored(db) -> list[tuple]:
+    """Every stored opportunity as what it claims: fingerprint, times, EV, stake, wording."""
+    with db.session() as s:
+        return sorted(
+            (
+                o.fingerprint,
+                o.detected_at,
+                o.data_available_at,
+                o.ev,
+                o.kelly_fraction,
+                o.strategy,
+                o.explanation,
+            )
+            for o in s.scalars(select(OpportunityRow))
+        )
+
+
+def test_incremental_analysis_stores_what_recomputing_every_tick_stores(db) -> None:
+    settings = _settings()
+    full = seed_history(settings, db.sessionmaker, end=END, hours=HOURS, incremental=False)
+    recomputed = _stored(db)
+    _wipe(db)
+    incremental = seed_history(settings, db.sessionmaker, end=END, hours=HOURS)
+
+    assert full.markets_reused == 0 and incremental.markets_reused > 0  # it did carry results
+    assert (incremental.runs, incremental.opportunities) == (full.runs, full.opportunities)
+    assert recomputed and _stored(db) == recomputed

@@ -1,0 +1,137 @@
+"""Analysis across ticks, market by market: a market whose inputs did not change keeps its result.
+
+Every strategy judges one market of one game (h2h, spreads, totals) from that market's data
+alone (its quotes in the lookback window, its splits, the game itself) and from `now` only
+through its time windows (steam: which quotes lie before `now - steam_window`; stale line:
+which before `now - stale_window`). So a market's opportunities are a function of those inputs
+and of where each window cuts its quotes: when all of them are as at the previous tick, the
+strategies would find the same opportunities again, and the memo hands them back (dated `now`)
+instead of running them. Any other strategy class (whose use of time is not known here) turns
+the memo off.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.pipelines.market import MarketIndex
+from app.pipelines.strategies import ALL_STRATEGIES
+from app.pipelines.types import Game, MarketState, Opportunity, Quote, Split
+
+_KNOWN = frozenset(ALL_STRATEGIES.values())
+
+
+@dataclass(slots=True)
+class _MarketResult:
+    key: tuple[Any, ...]  # the market's inputs (see MarketInputs.key)
+    found: list[list[Opportunity]]  # per strategy, in the strategies' order
+    index: MarketIndex
+
+
+@dataclass(slots=True)
+class MarketInputs:
+    """What the strategies read of one market of one game at `now`."""
+
+    game: Game
+    quotes: list[Quote]  # oldest first, none after `now`
+    splits: list[Split]
+
+    def key(self, windows: Sequence[timedelta], now: datetime) -> tuple[Any, ...]:
+        """The market's inputs as one comparable value (the same objects compare fast)."""
+        cuts = tuple(
+            bisect_right(self.quotes, now - w, key=lambda q: q.last_update) for w in windows
+        )
+        return (self.game, tuple(self.quotes), tuple(self.splits), cuts)
+
+
+MarketKey = tuple[str, str]  # game_key, market
+
+
+def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, MarketInputs]:
+    """The data of every market with quotes or splits of a game not started at `now` (each in
+    the state's order, as MarketIndex.build orders the whole); a market with neither gives
+    no strategy anything to find."""
+    games = {k: g for k, g in state.games.items() if g.commence_time > now}
+    quotes: dict[MarketKey, list[Quote]] = defaultdict(list)
+    for q in sorted(state.history, key=lambda q: q.last_update):
+        if q.last_update <= now and q.game_key in games:
+            quotes[(q.game_key, q.market)].append(q)
+    splits: dict[MarketKey, list[Split]] = defaultdict(list)
+    for s in state.splits:
+        if s.game_key in games:
+            splits[(s.game_key, s.market)].append(s)
+    return {
+        k: MarketInputs(games[k[0]], quotes.get(k, []), splits.get(k, []))
+        for k in quotes.keys() | splits.keys()
+    }
+
+
+class MarketIndexes:
+    """The per-market indexes of one tick, read like one MarketIndex by the analysis stage."""
+
+    def __init__(self, indexes: dict[MarketKey, MarketIndex]) -> None:
+        self.indexes = indexes
+
+    def quotes_for_side(self, game_key: str, market: str, side: str) -> list[Quote]:
+        """Every book's current quote for one side, sorted by book."""
+        index = self.indexes.get((game_key, market))
+        return index.quotes_for_side(game_key, market, side) if index is not None else []
+
+
+class AnalysisMemo:
+    """Per market, the inputs the strategies saw at the previous tick and what they found."""
+
+    def __init__(self) -> None:
+        self._markets: dict[MarketKey, _MarketResult] = {}
+        self._strategies: tuple[int, ...] = ()
+        self.reused = self.computed = 0  # markets, for benchmarks and tests
+
+    @staticmethod
+    def applies(strategies: Sequence[Any]) -> bool:
+        """Whether every strategy is one whose use of time the memo knows."""
+        return all(type(s) in _KNOWN for s in strategies)
+
+    def detect(
+        self, strategies: Sequence[Any], state: MarketState, now: datetime
+    ) -> tuple[list[Opportunity], MarketIndexes]:
+        """What `strategy.detect(state, now)` finds, each strategy in turn, as one list, and
+        the per-market indexes; unchanged markets are not analysed again."""
+        ids = tuple(id(s) for s in strategies)
+        if ids != self._strategies:
+            self._markets.clear()
+            self._strategies = ids
+        windows = sorted(
+            {w for s in strategies for w in (s.config.steam_window, s.config.stale_window)}
+        )
+        results: dict[MarketKey, _MarketResult] = {}
+        # (game, market) order is the strategies' own output order (game, market, side, ...)
+        for market_key, inputs in sorted(inputs_by_market(state, now).items()):
+            key = (state.sharp_books, inputs.key(windows, now))
+            seen = self._markets.get(market_key)
+            if seen is not None and seen.key == key:
+                self.reused += 1
+                results[market_key] = seen
+                continue
+            self.computed += 1
+            sub = MarketState(
+                games={market_key[0]: inputs.game},
+                history=inputs.quotes,
+                splits=inputs.splits,
+                sharp_books=state.sharp_books,
+            )
+            index = MarketIndex.build(sub, now)
+            found = [s.detect(sub, now, index) for s in strategies]
+            results[market_key] = _MarketResult(key, found, index)
+        self._markets = results  # markets gone (started, out of the window) are forgotten
+        found_all = [
+            replace(o, detected_at=now) if o.detected_at != now else o
+            for i in range(len(strategies))
+            for r in results.values()
+            for o in r.found[i]
+        ]
+        return found_all, MarketIndexes({k: r.index for k, r in results.items()})
