@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -403,6 +404,13 @@ class Recommendation(Base):
         Index("ix_recommendations_status", "status"),
         Index("ix_recommendations_opportunity", "opportunity_id"),
         Index("ix_recommendations_game", "game_key"),
+        # the book picker's walk over the books of single bets (an arbitrage's are its legs')
+        Index(
+            "ix_recommendations_single_book",
+            "book",
+            postgresql_where=text("kind <> 'arbitrage'"),
+            sqlite_where=text("kind <> 'arbitrage'"),
+        ),
     )
 
 
@@ -419,7 +427,10 @@ class RecommendationLeg(Base):
     price: Mapped[int] = mapped_column(Integer, nullable=False)
     point: Mapped[float | None] = mapped_column(Float)
     stake_units: Mapped[float] = mapped_column(Float, nullable=False)
-    __table_args__ = (Index("ix_recommendation_legs_rec", "recommendation_id"),)
+    __table_args__ = (
+        Index("ix_recommendation_legs_rec", "recommendation_id"),
+        Index("ix_recommendation_legs_book", "book"),  # the book picker's walk
+    )
 
 
 class Grade(Base):
@@ -506,6 +517,30 @@ class RollupGradeDay(Base):
     clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     clv_bins: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+
+
+class RollupGradeSplit(Base):
+    """Bets graded on one UTC day for one strategy at one book in one market, voids left out:
+    the additive sums of the strategies page's statistics (strategy '*': the day was computed,
+    even when nothing was graded)."""
+
+    __tablename__ = "rollup_grade_splits"
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
+    book: Mapped[str] = mapped_column(String(32), primary_key=True)
+    market: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_stake: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    stake_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
 
 # --- control ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ callbacks to /_dash-update-component through the Flask test client for the 24 h 
 window: the first call of each, then `--repeat` warm ones. Prints figures; asserts nothing about
 time.
 
-Run: .venv/bin/python bench/dashboard.py [--reuse] [--days 365] [--repeat 20]
+Run: .venv/bin/python bench/dashboard.py [--reuse] [--days 365] [--repeat 20] [--only bets,odds]
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ from app import create_app
 from app.accounts import add_user
 from app.db import Base, Database, utcnow
 from app.migrate import upgrade
-from app.models import RollupGradeDay, RollupRunBucket, RollupRunDay, RollupSloHour
+from app.models import (
+    RollupGradeDay,
+    RollupGradeSplit,
+    RollupRunBucket,
+    RollupRunDay,
+    RollupSloHour,
+)
 from app.observability.slo import slo_reports
 from app.rollups.keeper import refresh_all
 
@@ -141,10 +147,11 @@ SEED_SQL = [
         'Price beats the devigged consensus', md5(r.id::text || n)
     FROM pipeline_runs r
     CROSS JOIN LATERAL generate_series(1, (random() * 2.2 + r.duration_ms * 0)::int) AS n
-    CROSS JOIN LATERAL (
-        SELECT (ARRAY['h2h', 'h2h', 'spreads', 'totals'])[1 + floor(random() * 4)::int] AS market,
-               CASE WHEN random() < 0.5 THEN 'home' ELSE 'away' END AS side,
-               CASE WHEN random() < 0.03 THEN 60000 + random() * 120000
+    CROSS JOIN LATERAL (  -- n * 0: drawn again for every row, not once for the statement
+        SELECT (ARRAY['h2h', 'h2h', 'spreads', 'totals'])[1 + floor(random() * 4 + n * 0)::int]
+                   AS market,
+               CASE WHEN random() + n * 0 < 0.5 THEN 'home' ELSE 'away' END AS side,
+               CASE WHEN random() + n * 0 < 0.03 THEN 60000 + random() * 120000
                     ELSE 1500 + random() * 20000 END AS lat
     ) m
     WHERE r.pipeline = 'analysis' AND r.status = 'succeeded'
@@ -158,13 +165,27 @@ SEED_SQL = [
     SELECT DISTINCT ON (game_key, market, side, strategy) gen_random_uuid(), id,
         game_key || '|' || market || '|' || side || '|' || coalesce(point::text, '') || '|'
             || strategy,
-        'single', json_build_array(strategy), strategy,
-        game_key, market, side, book, price, point, ev, round((kelly_fraction * 100)::numeric, 2),
+        CASE WHEN strategy = 'arbitrage' THEN 'arbitrage' ELSE 'single' END,
+        json_build_array(strategy), strategy, game_key, market, side,
+        CASE WHEN strategy <> 'arbitrage' THEN book WHEN book = 'pinnacle' THEN 'bovada+pinnacle'
+             ELSE book || '+pinnacle' END,
+        price, point, ev, round((kelly_fraction * 100)::numeric, 2),
         1, 'graded', price - 5, fair_prob + 0.01, (random() - 0.4) * 0.08, detected_at, detected_at
     FROM opportunities
     WHERE detected_at >= %(start)s AND detected_at < %(end)s
     ORDER BY game_key, market, side, strategy, detected_at
     ON CONFLICT (bet_key) DO NOTHING
+    """,
+    # an arbitrage position's two legs, at the two books its name joins
+    """
+    INSERT INTO recommendation_legs (id, recommendation_id, side, book, price, point, stake_units)
+    SELECT gen_random_uuid(), rec.id, leg.side, split_part(rec.book, '+', leg.k), leg.price,
+        rec.point, round((rec.stake_units / 2)::numeric, 4)
+    FROM recommendations rec
+    CROSS JOIN LATERAL (VALUES (1, 'away', 105 + (random() * 20)::int),
+                               (2, 'home', 102 + (random() * 10)::int + rec.price * 0))
+        AS leg(k, side, price)
+    WHERE rec.kind = 'arbitrage' AND rec.created_at >= %(start)s AND rec.created_at < %(end)s
     """,
     """
     INSERT INTO grades (id, recommendation_id, strategy, strategies, result, stake_units,
@@ -181,6 +202,73 @@ SEED_SQL = [
     WHERE rec.created_at >= %(start)s AND rec.created_at < %(end)s - interval '4 hours'
     ON CONFLICT (recommendation_id) DO NOTHING
     """,
+    # the games the opportunities name (MLB-YYYYMMDD-1..15), first pitches 17:05-03:05 UTC,
+    # through the next two days; final once a first pitch is four hours past
+    """
+    INSERT INTO games (id, game_key, home, away, commence_time, status, updated_at, game_number)
+    SELECT gen_random_uuid(), 'MLB-' || to_char(d, 'YYYYMMDD') || '-' || n,
+        (%(teams)s::text[])[1 + (2 * n + extract(doy FROM d)::int) %% 30],
+        (%(teams)s::text[])[1 + (2 * n + 1 + extract(doy FROM d)::int) %% 30],
+        d + interval '17 hours 5 minutes' + (n - 1) * interval '40 minutes',
+        CASE WHEN d + interval '17 hours 5 minutes' + (n - 1) * interval '40 minutes'
+                  < %(end)s::timestamptz - interval '4 hours' THEN 'final' ELSE 'scheduled' END,
+        d, 1
+    FROM generate_series(date_trunc('day', %(start)s::timestamptz),
+                         %(end)s::timestamptz + interval '2 days', interval '1 day') AS d,
+         generate_series(1, 15) AS n
+    ON CONFLICT (game_key) DO NOTHING
+    """,
+    # the odds screen's window: every book's price on every side, a new price every 72 minutes
+    # from a day before first pitch, for the games of the last three days and the next two
+    """
+    INSERT INTO quotes (id, source, game_key, market, side, book, price, point, last_update,
+        collected_at)
+    SELECT gen_random_uuid(), 'odds_api', g.game_key, s.market, s.side, b,
+        CASE WHEN s.side IN ('home', 'under') THEN -100 - (random() * 40)::int
+             ELSE 100 + (random() * 30)::int END, s.point, t, t
+    FROM games g
+    CROSS JOIN (VALUES ('h2h', 'away', NULL::float), ('h2h', 'home', NULL::float),
+                       ('spreads', 'away', 1.5), ('spreads', 'home', -1.5),
+                       ('totals', 'over', 8.5), ('totals', 'under', 8.5)) AS s(market, side, point)
+    CROSS JOIN unnest(%(books)s::text[]) AS b
+    CROSS JOIN generate_series(0, 19) AS k
+    CROSS JOIN LATERAL (SELECT g.commence_time - interval '1 day' + k * interval '72 minutes' AS t) x
+    WHERE g.commence_time >= greatest(%(start)s::timestamptz, %(end)s::timestamptz - interval '3 days')
+      AND g.commence_time < %(end)s::timestamptz + interval '2 days' AND x.t < %(end)s
+    ON CONFLICT ON CONSTRAINT uq_quotes_version DO NOTHING
+    """,
+]
+TEAMS = [
+    "ARI",
+    "ATL",
+    "BAL",
+    "BOS",
+    "CHC",
+    "CWS",
+    "CIN",
+    "CLE",
+    "COL",
+    "DET",
+    "HOU",
+    "KC",
+    "LAA",
+    "LAD",
+    "MIA",
+    "MIL",
+    "MIN",
+    "NYM",
+    "NYY",
+    "ATH",
+    "PHI",
+    "PIT",
+    "SD",
+    "SF",
+    "SEA",
+    "STL",
+    "TB",
+    "TEX",
+    "TOR",
+    "WSH",
 ]
 
 
@@ -234,7 +322,13 @@ def store_rollups(url: str) -> None:
     db = Database(url)
     assert db.engine is not None and db.sessionmaker is not None
     with db.session() as session:
-        for model in (RollupRunDay, RollupRunBucket, RollupSloHour, RollupGradeDay):
+        for model in (
+            RollupRunDay,
+            RollupRunBucket,
+            RollupSloHour,
+            RollupGradeDay,
+            RollupGradeSplit,
+        ):
             session.execute(model.__table__.delete())  # type: ignore[attr-defined]
     began = time.perf_counter()
     stored = refresh_all(db.sessionmaker, utcnow())
@@ -251,6 +345,7 @@ def seed(conn: psycopg.Connection[Any], start: datetime, end: datetime) -> None:
         "sources": list(SOURCES),
         "strategies": list(STRATEGIES),
         "books": list(BOOKS),
+        "teams": TEAMS,
     }
     print(f"seeding {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC")
     conn.execute("SELECT setseed(0.42)")
@@ -608,7 +703,13 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--only",
+        help="time only the callbacks whose name starts with one of these, comma-separated "
+        "(e.g. bets,strategies; default: every callback)",
+    )
     args = parser.parse_args()
+    only = tuple(p.strip() for p in args.only.split(",") if p.strip()) if args.only else ()
     logging.disable(logging.WARNING)
 
     began = time.perf_counter()
@@ -667,6 +768,8 @@ def main() -> None:
         print(f"\n{'callback':<38}{'window':<10}{'first':>9}{'p50':>9}{'p95':>9}{'1y/24h':>8}")
         p50_24h: dict[str, float] = {}
         for name, window, call in cases(app, clients, run_id):
+            if only and not name.startswith(only):
+                continue
             first, took = timed(call, args.repeat)
             p50, p95 = statistics.median(took), pct(took, 0.95)
             ratio = ""

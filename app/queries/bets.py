@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -194,11 +194,31 @@ def bet_totals(session: Session, f: BetFilter) -> BetTotals:
     )
 
 
+def _distinct_values(session: Session, column: Any, *where: ColumnElement[bool]) -> set[str]:
+    """The distinct values of an indexed column, one index probe each (a loose index scan:
+    each step asks for the first value above the last one found), not a scan of every row."""
+
+    def first_after(previous: Any | None) -> Any:
+        query = select(column).where(*where)
+        if previous is not None:
+            query = query.where(column > previous)
+        return query.order_by(column).limit(1).scalar_subquery()
+
+    walk = select(first_after(None).label("value")).cte("walk", recursive=True)
+    walk = walk.union_all(select(first_after(walk.c.value)).where(walk.c.value.is_not(None)))
+    found = session.scalars(select(walk.c.value).where(walk.c.value.is_not(None)))
+    return set(found)
+
+
 def bet_books(session: Session) -> list[str]:
-    """Every book a bet or an arbitrage leg was placed at (for the book picker)."""
-    singles = select(Recommendation.book).where(Recommendation.kind != "arbitrage")
-    legs = select(RecommendationLeg.book)
-    return sorted(set(session.scalars(singles.union(legs))))
+    """Every book a bet or an arbitrage leg was placed at (for the book picker): a walk over
+    the books' indexes, a probe per book, whatever the history's length."""
+    r = Recommendation
+    # the literal as the partial index states it, so both planners can use that index
+    single = r.kind != literal_column("'arbitrage'")
+    singles = _distinct_values(session, r.book, single)
+    legs = _distinct_values(session, RecommendationLeg.book)
+    return sorted(singles | legs)
 
 
 def bets(

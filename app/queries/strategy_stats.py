@@ -1,6 +1,7 @@
 """Strategy results with honest statistics: per strategy (and split by book and by market)
 bets, W-L-P, units, ROI with a 95 % interval, hit rate with its Wilson interval, average CLV
-with its interval, over a window, from one grouped SQL aggregate of the grades.
+with its interval, over a window, from grouped SQL sums: settled days from the split rollup
+(`app.rollups.grade_splits`), the rest from the grades.
 
 A bet several strategies flagged counts once, for the strategy credited with it (the signal
 with the highest EV, as grading attributes it). Voids are left out: no money was at risk.
@@ -18,10 +19,12 @@ import math
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.models import Grade, Recommendation
+from app.db import utcnow
+from app.rollups import grade_splits as splits
+from app.rollups.grade_days import first_day
+from app.rollups.slices import DAY, aware, ceil_to, floor_to, settled_before
 
 Z95 = 1.959964
 MIN_BETS_TO_JUDGE = 30  # below this a record says more about luck than about the strategy
@@ -137,46 +140,32 @@ class StrategyStats:
 
 
 def strategy_stats(
-    session: Session, since: datetime | None, until: datetime | None = None
+    session: Session,
+    since: datetime | None,
+    until: datetime | None = None,
+    now: datetime | None = None,
 ) -> dict[str, StrategyStats]:
-    """Per strategy credited, the graded bets (voids left out) graded in [since, until)."""
-    g, r = Grade, Recommendation
-    clv = g.clv
-    query = (
-        select(
-            g.strategy,
-            r.book,
-            r.market,
-            func.count(g.id),
-            func.sum(case((g.result == "win", 1), else_=0)),
-            func.sum(case((g.result == "loss", 1), else_=0)),
-            func.sum(case((g.result == "push", 1), else_=0)),
-            func.sum(g.stake_units),
-            func.sum(g.profit_units),
-            func.sum(g.profit_units * g.profit_units),
-            func.sum(g.profit_units * g.stake_units),
-            func.sum(g.stake_units * g.stake_units),
-            func.count(clv),
-            func.coalesce(func.sum(clv), 0.0),
-            func.coalesce(func.sum(clv * clv), 0.0),
-        )
-        .join(r, r.id == g.recommendation_id)
-        .where(g.result != "void")
-        .group_by(g.strategy, r.book, r.market)
-    )
-    if since is not None:
-        query = query.where(g.graded_at >= since)
-    if until is not None:
-        query = query.where(g.graded_at < until)
+    """Per strategy credited, the graded bets (voids left out) graded in [since, until): whole
+    settled days from the split rollup, the window's partial first day and the days not
+    settled yet (before `now`'s) summed from the grades, so the figures are a scan's."""
     out: dict[str, StrategyStats] = {}
-    for strategy, book, market, *sums in session.execute(query):
-        ints = [int(v or 0) for v in (*sums[:4], sums[9])]
-        floats = [float(v or 0.0) for v in (*sums[4:9], *sums[10:])]
-        part = ResultSums(
-            bets=ints[0], wins=ints[1], losses=ints[2], pushes=ints[3], clv_n=ints[4],
-            staked=floats[0], units=floats[1], units_sq=floats[2], units_stake=floats[3],
-            stake_sq=floats[4], clv_sum=floats[5], clv_sq=floats[6],
-        )  # fmt: skip
+    first = first_day(session)
+    if first is None:
+        return out
+    since = aware(since) if since is not None else None
+    until = aware(until) if until is not None else None
+    lo = max(first, ceil_to(since, DAY)) if since is not None else first
+    hi = settled_before(now or utcnow(), DAY)
+    if until is not None:
+        hi = min(hi, floor_to(until, DAY))
+    sums: splits.Sums = {}
+    if lo < hi:
+        splits.settled_sums(session, lo, hi, sums)
+        splits.ledger_sums(session, [(since, lo), (hi, until)], sums)
+    else:
+        splits.ledger_sums(session, [(since, until)], sums)
+    for (strategy, book, market), values in sorted(sums.items()):
+        part = ResultSums(**values)  # type: ignore[arg-type]
         stats = out.setdefault(strategy, StrategyStats(strategy))
         stats.total.add(part)
         stats.by_book.setdefault(book, ResultSums()).add(part)

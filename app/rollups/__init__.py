@@ -2,7 +2,8 @@
 
 A rollup row aggregates one closed slice of time; one module per table:
 `run_days` (runs per day), `run_buckets` (chart buckets of run durations and outcomes),
-`slo_hours` (SLO events per hour), `grade_days` (graded bets per day and strategy). Each has
+`slo_hours` (SLO events per hour), `grade_days` (graded bets per day and strategy),
+`grade_splits` (graded bets per day, strategy, book and market: the statistics). Each has
 `rows_from_ledger` (what a slice holds, computed from the raw rows), `refresh` (store the
 settled slices that are missing: the keeper's job) and a `settled_*` read (stored slices, and
 the missing ones computed for that read alone: reads never write).

@@ -20,6 +20,7 @@ from app.models import (
     OpportunityRow,
     PipelineRun,
     RollupGradeDay,
+    RollupGradeSplit,
     RollupRunBucket,
     RollupRunDay,
     RollupSloHour,
@@ -49,6 +50,7 @@ AGGREGATED: dict[str, frozenset[str]] = {
         {"strategy", "result", "stake_units", "profit_units", "clv", "graded_at"}
     ),
 }
+GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit)  # both cut by the grades' graded_at day
 _DIRTY = "dugout.rollups.dirty"  # connection info: this transaction changed settled slices
 _SHARED = "dugout.rollups.shared"  # connection info: this transaction holds the lock shared
 # engine -> its keeper's wake method, both held weakly: the keeper holds the engine itself
@@ -100,7 +102,8 @@ def forget(
     slo = table_of(RollupSloHour)
     if everything:
         if table == Grade.__tablename__:
-            _delete(conn, delete(table_of(RollupGradeDay)))
+            for model in GRADE_ROLLUPS:
+                _delete(conn, delete(table_of(model)))
             return
         _delete(conn, delete(slo))
         if table == PipelineRun.__tablename__:
@@ -131,13 +134,14 @@ def forget(
     elif table == OpportunityRow.__tablename__ and (detected := values.get("detected_at")):
         _forget_hours(conn, min(detected), max(detected))
     elif table == Grade.__tablename__ and (graded := values.get("graded_at")):
-        day = table_of(RollupGradeDay).c.day
-        _delete(
-            conn,
-            delete(table_of(RollupGradeDay)).where(
-                day >= floor_to(min(graded), DAY), day <= floor_to(max(graded), DAY)
-            ),
-        )
+        for model in GRADE_ROLLUPS:
+            day = table_of(model).c.day
+            _delete(
+                conn,
+                delete(table_of(model)).where(
+                    day >= floor_to(min(graded), DAY), day <= floor_to(max(graded), DAY)
+                ),
+            )
 
 
 def _forget_hours(conn: Any, lo: datetime, hi: datetime) -> None:

@@ -16,6 +16,7 @@ from app.models import (
     PipelineRun,
     Recommendation,
     RollupGradeDay,
+    RollupGradeSplit,
     RollupRunBucket,
     RollupRunDay,
     RollupSloHour,
@@ -27,7 +28,7 @@ from app.rollups.keeper import refresh_all
 from tests.integration.observability.ledger import run
 
 NOW = datetime(2026, 7, 4, 12, 7, tzinfo=UTC)
-ROLLUPS = (RollupRunDay, RollupRunBucket, RollupSloHour, RollupGradeDay)
+ROLLUPS = (RollupRunDay, RollupRunBucket, RollupSloHour, RollupGradeDay, RollupGradeSplit)
 
 
 def history(end: datetime = NOW) -> list[PipelineRun]:

@@ -8,8 +8,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
-from app.models import Grade, Recommendation
+from app.models import Grade, Recommendation, RollupGradeSplit
 from app.queries.strategy_stats import (
     MIN_BETS_TO_JUDGE,
     Z95,
@@ -18,6 +19,8 @@ from app.queries.strategy_stats import (
     wilson,
     window_start,
 )
+from app.rollups.grade_splits import INTEGER_SUMS, SPLIT_SUMS
+from app.rollups.keeper import refresh_all
 
 NOW = datetime(2026, 7, 4, 18, 0, tzinfo=UTC)
 BOOKS = ("fanduel", "draftkings", "williamhill_us")
@@ -50,7 +53,11 @@ def _bets(n: int, seed: int = 7) -> list[dict]:
 
 @pytest.fixture
 def graded(db):
-    bets = _bets(240)
+    return _store(db, _bets(240))
+
+
+def _store(db, bets: list[dict]) -> list[dict]:
+    """Each bet as a recommendation and its grade."""
     with db.session() as s:
         for i, b in enumerate(bets):
             rec = Recommendation(
@@ -133,6 +140,102 @@ def test_splits_add_up_and_windows_cut(db, graded) -> None:
         and b["graded_at"] >= NOW - timedelta(days=7)
     ]
     assert week["ev"].total.bets == len(in_week) < ev.total.bets
+
+
+def _scan(bets: list[dict], since: datetime | None, until: datetime | None) -> dict:
+    """Every (strategy, book, market)'s sums straight from the bets, voids left out."""
+    out: dict = {}
+    for b in bets:
+        if b["result"] == "void" or (since and b["graded_at"] < since):
+            continue
+        if until and b["graded_at"] >= until:
+            continue
+        t = out.setdefault((b["strategy"], b["book"], b["market"]), dict.fromkeys(SPLIT_SUMS, 0))
+        stake, profit, clv = b["stake"], b["profit"], b["clv"]
+        t["bets"] += 1
+        t["wins"] += b["result"] == "win"
+        t["losses"] += b["result"] == "loss"
+        t["pushes"] += b["result"] == "push"
+        t["staked"] += stake
+        t["units"] += profit
+        t["units_sq"] += profit * profit
+        t["units_stake"] += profit * stake
+        t["stake_sq"] += stake * stake
+        if clv is not None:
+            t["clv_n"] += 1
+            t["clv_sum"] += clv
+            t["clv_sq"] += clv * clv
+    return out
+
+
+def _splits(stats: dict) -> dict:
+    """The stats keyed (strategy, "book" | "market" | "total", value)."""
+    out: dict = {}
+    for name, st in stats.items():
+        out.update({(name, "book", k): v for k, v in st.by_book.items()})
+        out.update({(name, "market", k): v for k, v in st.by_market.items()})
+        out[(name, "total", "")] = st.total
+    return out
+
+
+def _expected(scan: dict) -> dict:
+    out: dict = {}
+    for (name, book, market), sums in scan.items():
+        for key in ((name, "book", book), (name, "market", market), (name, "total", "")):
+            t = out.setdefault(key, dict.fromkeys(SPLIT_SUMS, 0))
+            for k, v in sums.items():
+                t[k] += v
+    return out
+
+
+def _assert_same(stats: dict, scan: dict) -> None:
+    got, want = _splits(stats), _expected(scan)
+    assert set(got) == set(want)
+    for key, sums in got.items():
+        for name in SPLIT_SUMS:
+            value, expected = getattr(sums, name), want[key][name]
+            if name in INTEGER_SUMS:
+                assert value == expected, (key, name)
+            else:
+                assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), (key, name)
+
+
+WINDOWS_CUT = [
+    (None, None),
+    (NOW - timedelta(days=7), None),  # a partial first day: 18:00 onwards
+    (NOW - timedelta(days=30, hours=5), NOW - timedelta(days=2, hours=3)),
+    (NOW - timedelta(hours=3), None),  # inside the day not settled yet
+]
+
+
+def test_rollup_backed_stats_are_a_scan_of_the_grades(make_app) -> None:
+    db = make_app(rollup_keeper=False).extensions["dugout.db"]  # refreshed by hand at NOW
+    graded = _store(db, _bets(240))
+    with db.session() as s:  # nothing stored: every day summed from the grades
+        assert s.scalar(select(func.count()).select_from(RollupGradeSplit)) == 0
+        ledger = [strategy_stats(s, a, b, now=NOW) for a, b in WINDOWS_CUT]
+    for (a, b), stats in zip(WINDOWS_CUT, ledger, strict=True):
+        _assert_same(stats, _scan(graded, a, b))
+    refresh_all(db.sessionmaker, NOW)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(RollupGradeSplit)) > 40  # days stored
+        rolled = [strategy_stats(s, a, b, now=NOW) for a, b in WINDOWS_CUT]
+    for (a, b), stats in zip(WINDOWS_CUT, rolled, strict=True):
+        _assert_same(stats, _scan(graded, a, b))
+
+    # an old loss becomes a win: its stored day is forgotten and the figures follow
+    with db.session() as s:
+        old = s.scalars(
+            select(Grade).where(Grade.result == "loss").order_by(Grade.graded_at).limit(1)
+        ).one()
+        old.result, old.profit_units = "win", old.stake_units
+        changed = next(b for b in graded if b["graded_at"] == old.graded_at)
+    changed.update(result="win", profit=changed["stake"])
+    for _ in ("before the keeper's refresh", "after it"):
+        with db.session() as s:
+            for a, b in WINDOWS_CUT:
+                _assert_same(strategy_stats(s, a, b, now=NOW), _scan(graded, a, b))
+        refresh_all(db.sessionmaker, NOW)
 
 
 def test_interval_formulas() -> None:
