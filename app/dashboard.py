@@ -16,6 +16,7 @@ from flask_login import current_user
 
 from app.accounts import role_allows
 from app.auth import guard_of
+from app.page_weight import ASSETS_NOT_INCLUDED
 from components.figures import figure_store
 from components.navbar import navbar
 
@@ -271,6 +272,7 @@ def init_dash(server: Flask) -> Dash:
         use_pages=True,
         pages_folder="",  # load_pages below imports them under stable names
         assets_folder=str(ASSETS_DIR),
+        assets_path_ignore=ASSETS_NOT_INCLUDED,  # the Plotly bundle: only a chart loads it
         title="Dugout",
         update_title=None,  # type: ignore[arg-type]
         suppress_callback_exceptions=True,

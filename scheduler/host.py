@@ -43,6 +43,7 @@ from scheduler.outbox import (
     replay_file,
 )
 from scheduler.outcomes import CommandOutcomes
+from scheduler.pinned import PinnedReader
 from scheduler.queue import DbQueue
 from scheduler.recovery import RunRecovery, requeue_orphan
 from scheduler.resilience import BreakerBook, LoadSample
@@ -105,12 +106,14 @@ class SchedulerHost:
         sessions, config, clock = self.sessions, self.config, self.clock
         self.alerts = AlertBook(sessions, clock)
         self.kill_switch = KillSwitch(sessions, clock)
+        self.guard_reader = PinnedReader(sessions.kw["bind"])  # each tick's one read, pinned
         self.breakers = BreakerBook(
             sessions,
             threshold=config.breaker_threshold,
             cooldown_s=config.breaker_cooldown_s,
             clock=clock,
             alerts=self.alerts,
+            reader=self.guard_reader,
         )
         self.queue = DbQueue(
             sessions, lock_dir=None if self.is_postgres else self.var_dir, clock=clock
@@ -274,6 +277,7 @@ class SchedulerHost:
             self._step_down("host stopping")
         else:
             self.lock.close()
+        self.guard_reader.close()  # a late tick of a former term may have reopened it
 
     def _follow_round(self) -> None:
         """While another host leads (or none can): expire audited commands left too long."""
@@ -341,6 +345,7 @@ class SchedulerHost:
                 self.listener.stop()
             self.supervisor.stop()
         finally:
+            self.guard_reader.close()
             self.lock.release()
 
     # --- database loss -----------------------------------------------------------------------
@@ -359,6 +364,7 @@ class SchedulerHost:
         if self.listener is not None:
             self.listener.stop()
         self.supervisor.stop(timeout_s=5.0)
+        self.guard_reader.close()
         self.lock.release()
         assert isinstance(self.executor, LocalExecutor)
         local = LocalMode(

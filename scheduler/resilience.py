@@ -7,9 +7,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,9 +17,15 @@ from app.db import utcnow
 from app.models import CircuitBreaker
 from scheduler.alerts import AlertBook, breaker_key
 from scheduler.memory import memory_in_use_pct
+from scheduler.pinned import PinnedReader
 
 log = logging.getLogger("dugout.scheduler.resilience")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+_BREAKERS = cast(Table, CircuitBreaker.__table__)
+# Built once (Core, an expanding IN): every tick's guard runs it.
+_STATES = select(_BREAKERS.c.name, _BREAKERS.c.state).where(
+    _BREAKERS.c.name.in_(bindparam("names", expanding=True))
+)
 T = TypeVar("T")
 
 
@@ -69,7 +75,9 @@ class BreakerBook:
         cooldown_s: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
         alerts: AlertBook | None = None,
+        reader: PinnedReader | None = None,
     ) -> None:
+        self.reader = reader  # the guard's read path (see states); None: a pooled session
         self.sessions = sessions
         self.threshold = threshold
         self.cooldown_s = cooldown_s
@@ -104,13 +112,14 @@ class BreakerBook:
 
     def states(self, names: tuple[str, ...]) -> dict[str, str]:
         """The state of each named breaker that has a row, in one unlocked read (a dispatch's
-        guard asks the kill switch and its job's breaker at once, writing nothing)."""
-        with self.sessions() as session:
-            rows = session.execute(
-                select(CircuitBreaker.name, CircuitBreaker.state).where(
-                    CircuitBreaker.name.in_(names)
-                )
-            ).all()
+        guard asks the kill switch and its job's breaker at once, writing nothing), through
+        the pinned reader when there is one: one round trip, the latest commit."""
+        rows: list[Any]
+        if self.reader is not None:
+            rows = self.reader.rows(_STATES, {"names": list(names)})
+        else:
+            with self.sessions() as session:
+                rows = list(session.execute(_STATES, {"names": list(names)}).all())
         return {name: state for name, state in rows}
 
     def allow(self, name: str) -> BreakerDecision:
