@@ -20,13 +20,15 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Table,
     bindparam,
     delete,
@@ -50,6 +52,7 @@ from app.models import (
     StageRun,
 )
 from app.observability.logging import new_correlation_id
+from app.rollups.invalidation import forget
 
 log = logging.getLogger("dugout.pipelines.ledger")
 LEASE_NAME = "scheduler"
@@ -165,29 +168,57 @@ _CLOSE_STAGE = (
 _ADD_STAGE = insert(_STAGES)
 
 
-def _check_term(
-    session: Session, run_id: uuid.UUID, token: str, epoch: int | None, now: datetime
-) -> None:
-    """Inside `session`'s transaction: the run still holds its claim (renewing the heartbeat)
-    and, when it has one, its leader's epoch is current; else StaleWriter."""
-    claimed = session.connection().execute(
-        _RENEW, {"b_run_id": run_id, "b_token": token, "b_now": now}
+_END_RUN = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("b_run_id"))
+    .values(
+        status=bindparam("b_status"),
+        finished_at=bindparam("b_finished_at"),
+        duration_ms=bindparam("b_duration_ms"),
+        summary=bindparam("b_summary"),
+        error_type=bindparam("b_error_type"),
+        error_message=bindparam("b_error_message"),
+        claim_token=None,
     )
+)
+_ADD_RUN = insert(_RUNS)
+_EPOCH = (
+    select(SchedulerLease.epoch)
+    .where(SchedulerLease.name == LEASE_NAME)
+    .with_for_update(read=True)  # FOR SHARE on PostgreSQL; SQLite holds the write lock
+)
+
+
+@contextmanager
+def _transaction(sessions: sessionmaker[Session]) -> Iterator[Connection]:
+    """One transaction on the factory's engine as a bare connection: the ledger's own rows
+    are Core statements, and a Session around them cost more than the statements."""
+    bind = sessions.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            yield conn
+        return
+    with sessions.begin() as session:  # bound otherwise (a connection): through a session
+        yield session.connection()
+
+
+def _check_term(
+    conn: Connection, run_id: uuid.UUID, token: str, epoch: int | None, now: datetime
+) -> None:
+    """Inside `conn`'s transaction: the run still holds its claim (renewing the heartbeat)
+    and, when it has one, its leader's epoch is current; else StaleWriter."""
+    claimed = conn.execute(_RENEW, {"b_run_id": run_id, "b_token": token, "b_now": now})
     if getattr(claimed, "rowcount", 0) != 1:
         raise StaleWriter(run_id, "its claim was taken or ended by another owner")
-    _check_epoch(session, run_id, epoch)
+    _check_epoch(conn, run_id, epoch)
 
 
-def _check_epoch(session: Session, run_id: uuid.UUID, epoch: int | None) -> None:
-    """Inside `session`'s transaction: the leader epoch is still `epoch` (PostgreSQL holds the
+def _check_epoch(conn: Connection, run_id: uuid.UUID, epoch: int | None) -> None:
+    """Inside `conn`'s transaction: the leader epoch is still `epoch` (PostgreSQL holds the
     lease row shared until commit, so a new leader's epoch bump waits for this write)."""
     if epoch is None:
         return
-    current = session.scalar(
-        select(SchedulerLease.epoch)
-        .where(SchedulerLease.name == LEASE_NAME)
-        .with_for_update(read=True)  # FOR SHARE on PostgreSQL; SQLite holds the write lock
-    )
+    current = conn.execute(_EPOCH).scalar()
     if current != epoch:
         raise StaleWriter(run_id, f"leader epoch {epoch} is over (now {current})")
 
@@ -212,7 +243,9 @@ def _fence_commit(session: Session) -> None:
         return
     if session.new or session.dirty or session.deleted:
         session.flush()  # the data rows first, so SQLite holds the write lock
-    _check_term(session, handle.run_id, handle.token, handle.leader_epoch, handle.clock())
+    _check_term(
+        session.connection(), handle.run_id, handle.token, handle.leader_epoch, handle.clock()
+    )
 
 
 class RunHandle:
@@ -225,6 +258,7 @@ class RunHandle:
         token: str,
         leader_epoch: int | None,
         clock: Any,
+        opened_at: datetime | None = None,
     ) -> None:
         self.run_id = run_id
         self.token = token
@@ -232,16 +266,38 @@ class RunHandle:
         self.clock = clock
         self.base = base
         self.stage_id: uuid.UUID | None = None
+        # the run row's created_at and started_at, when this process wrote them (not a claim)
+        self.opened_at = opened_at
         self.sessions = self._fenced(base)
+        # one pooled connection for the run's own ledger transactions, from its opening to its
+        # end: a checkout per transaction cost a ping (pool_pre_ping) and a reset each time
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def _ledger_transaction(self) -> Iterator[Connection]:
+        """One transaction of the runner's thread on the run's own connection."""
+        bind = self.base.kw.get("bind")
+        if not isinstance(bind, Engine):
+            with _transaction(self.base) as conn:
+                yield conn
+            return
+        if self._conn is None or self._conn.closed:
+            self._conn = bind.connect()
+        with self._conn.begin():
+            yield self._conn
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _fenced(self, base: sessionmaker[Session]) -> sessionmaker[Session]:
         """A session factory whose every commit checks this run's term first."""
         return _FencedSessions(base, self)
 
     def _stage_rows(
-        self, session: Session, finished: StageRecord | None, skipped: Iterable[StageRecord]
+        self, conn: Connection, finished: StageRecord | None, skipped: Iterable[StageRecord]
     ) -> None:
-        conn = session.connection()
         if finished is not None and self.stage_id is not None:
             conn.execute(
                 _CLOSE_STAGE,
@@ -257,11 +313,9 @@ class RunHandle:
         if rows:
             conn.execute(_ADD_STAGE, rows)
 
-    def _start(self, session: Session, stage: str, now: datetime) -> None:
+    def _start(self, conn: Connection, stage: str, now: datetime) -> None:
         self.stage_id = uuid.uuid4()
-        session.connection().execute(
-            _ADD_STAGE, _stage_row(self.run_id, stage, "running", now, self.stage_id)
-        )
+        conn.execute(_ADD_STAGE, _stage_row(self.run_id, stage, "running", now, self.stage_id))
 
     def advance(
         self,
@@ -271,10 +325,10 @@ class RunHandle:
         now: datetime,
     ) -> None:
         """One transaction: close the stage that ended, add skipped ones, start `start`."""
-        with self.base.begin() as session:
-            _check_term(session, self.run_id, self.token, self.leader_epoch, now)
-            self._stage_rows(session, finished, skipped)
-            self._start(session, start, now)
+        with self._ledger_transaction() as conn:
+            _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
+            self._stage_rows(conn, finished, skipped)
+            self._start(conn, start, now)
 
     def finish(
         self,
@@ -284,9 +338,40 @@ class RunHandle:
         now: datetime,
     ) -> None:
         """One transaction: close the last stage, add skipped ones, and end the run."""
+        if self.opened_at is None:  # a claimed run: the ORM update finds its times to forget
+            self._finish_claimed(finished, skipped, ending, now)
+            return
+        with self._ledger_transaction() as conn:
+            _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
+            self._stage_rows(conn, finished, skipped)
+            # the rollup slices the run's row lies in (what an ORM update would forget)
+            opened = [self.opened_at]
+            forget(conn, _RUNS.name, {"created_at": opened, "started_at": opened})
+            conn.execute(
+                _END_RUN,
+                {
+                    "b_run_id": self.run_id,
+                    "b_status": ending.status,
+                    "b_finished_at": now,
+                    "b_duration_ms": ending.duration_ms,
+                    "b_summary": ending.summary,
+                    "b_error_type": ending.error_type,
+                    "b_error_message": ending.error_message,
+                },
+            )
+        self._release()
+
+    def _finish_claimed(
+        self,
+        finished: StageRecord | None,
+        skipped: Iterable[StageRecord],
+        ending: RunEnding,
+        now: datetime,
+    ) -> None:
         with self.base.begin() as session:
-            _check_term(session, self.run_id, self.token, self.leader_epoch, now)
-            self._stage_rows(session, finished, skipped)
+            conn = session.connection()
+            _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
+            self._stage_rows(conn, finished, skipped)
             session.execute(
                 update(PipelineRun)
                 .where(PipelineRun.id == self.run_id)
@@ -305,8 +390,8 @@ class RunHandle:
     def heartbeat(self, now: datetime) -> bool:
         """Renew the claim alone; False (nothing written) when the term is over."""
         try:
-            with self.base.begin() as session:
-                _check_term(session, self.run_id, self.token, self.leader_epoch, now)
+            with _transaction(self.base) as conn:
+                _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
         except StaleWriter:
             return False
         return True
@@ -314,6 +399,7 @@ class RunHandle:
     def close(self) -> None:
         """The run ended here (or is no longer ours): stop renewing its claim."""
         HEARTBEATS.forget(self)
+        self._release()
 
 
 def _stage_row(
@@ -446,15 +532,17 @@ def open_run(
     """Write the run row (status running, a fresh claim) and start its first stage, in one
     transaction that checks the leader epoch; DuplicateTick when the tick already has a run."""
     token = new_token()
-    handle = RunHandle(sessions, opening.run_id, token, opening.leader_epoch, clock)
+    handle = RunHandle(sessions, opening.run_id, token, opening.leader_epoch, clock, now)
     try:
-        with sessions.begin() as session:
-            session.add(_run_row(opening, "running", now, token))
-            session.flush()
-            _check_epoch(session, opening.run_id, opening.leader_epoch)
+        with handle._ledger_transaction() as conn:
+            conn.execute(_ADD_RUN, [_run_values(opening, "running", now, token)])
+            _check_epoch(conn, opening.run_id, opening.leader_epoch)
             if first_stage is not None:
-                handle._start(session, first_stage, now)
-    except IntegrityError as exc:
+                handle._start(conn, first_stage, now)
+    except BaseException as exc:
+        handle._release()
+        if not isinstance(exc, IntegrityError):
+            raise
         raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
     HEARTBEATS.keep(handle)
     return handle
@@ -467,7 +555,7 @@ def queue_run(sessions: sessionmaker[Session], opening: RunOpening, now: datetim
         with sessions.begin() as session:
             session.add(_run_row(opening, "queued", now, None))
             session.flush()
-            _check_epoch(session, opening.run_id, opening.leader_epoch)
+            _check_epoch(session.connection(), opening.run_id, opening.leader_epoch)
     except IntegrityError as exc:
         raise DuplicateTick(f"{opening.pipeline} tick {opening.scheduled_for} already ran") from exc
 
@@ -503,7 +591,7 @@ def claim_queued(
         if getattr(claimed, "rowcount", 0) != 1:
             return None
         if first_stage is not None:
-            handle._start(session, first_stage, now)
+            handle._start(session.connection(), first_stage, now)
     HEARTBEATS.keep(handle)
     return handle
 
@@ -541,7 +629,7 @@ def record_skip(
         with sessions.begin() as session:
             session.add(row)
             session.flush()
-            _check_epoch(session, row.id, leader_epoch)
+            _check_epoch(session.connection(), row.id, leader_epoch)
     except IntegrityError:  # the tick already has a run: it was decided elsewhere
         return None
     log.info(

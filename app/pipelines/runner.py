@@ -99,10 +99,12 @@ def _execute_stage(src: StageRunContext, name: str, fn: StageFn) -> StageOutcome
     """Run one stage whose row is already `running`; a stage's error becomes its outcome."""
     token = log_context_var.set({**(log_context_var.get() or {}), "stage": name})
     try:
-        with _tracer().start_as_current_span(f"stage {name}") as span:
-            span.set_attribute("dugout.stage", name)
-            span.set_attribute("dugout.run_id", str(src.run_id))
-            span.set_attribute("dugout.correlation_id", correlation_id_var.get() or "")
+        attributes = {  # given at the start: one attribute set, not a locked call per key
+            "dugout.stage": name,
+            "dugout.run_id": str(src.run_id),
+            "dugout.correlation_id": correlation_id_var.get() or "",
+        }
+        with _tracer().start_as_current_span(f"stage {name}", attributes=attributes) as span:
             outcome = fn(src)
             span.set_attribute("dugout.status", outcome.status)
             mark_outcome(span, outcome.status, outcome.error_message)
@@ -189,10 +191,9 @@ def run_pipeline(
     cid = correlation_id or correlation_id_var.get() or new_correlation_id()
     cid_token = correlation_id_var.set(cid)
     try:
-        with _tracer().start_as_current_span(f"pipeline {pipeline}") as span:
-            span.set_attribute("dugout.pipeline", pipeline)
-            span.set_attribute("dugout.trigger", trigger)
-            span.set_attribute("dugout.correlation_id", cid)
+        attributes = {"dugout.pipeline": pipeline, "dugout.trigger": trigger}
+        attributes["dugout.correlation_id"] = cid
+        with _tracer().start_as_current_span(f"pipeline {pipeline}", attributes=attributes) as span:
             trace_id = span.get_span_context().trace_id
             now = ctx.clock()
             opening = RunOpening(
