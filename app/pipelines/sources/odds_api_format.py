@@ -50,10 +50,7 @@ def parse_odds(
 ) -> Parsed:
     """Odds (american format) -> Games and Quotes; `known_keys` maps event id -> game key."""
     ctx = RowChecker(source, now, future_tolerance)
-    for event, game_key in _events(ctx, payload, "odds payload", known_keys or {}):
-        ctx.parsed.games.append(
-            Game(game_key, event.home, event.away, event.commence, event.event_id)
-        )
+    for event, game_key in _games(ctx, payload, "odds payload", known_keys or {}):
         books = event.row.get("bookmakers")
         if not isinstance(books, list):
             bad = RowError("bookmakers", "bookmakers is missing or not a list")
@@ -75,10 +72,7 @@ def parse_events(
 ) -> Parsed:
     """`/events` (free of charge) -> Games: ids, teams and commence times, no prices."""
     ctx = RowChecker(source, now, future_tolerance)
-    for event, game_key in _events(ctx, payload, "events payload", known_keys or {}):
-        ctx.parsed.games.append(
-            Game(game_key, event.home, event.away, event.commence, event.event_id)
-        )
+    _games(ctx, payload, "events payload", known_keys or {})  # headers are all /events holds
     return ctx.parsed
 
 
@@ -92,10 +86,7 @@ def parse_odds_scores(
 ) -> Parsed:
     """Scores -> Games and Scores: completed -> final, scores listed -> live, else scheduled."""
     ctx = RowChecker(source, now, future_tolerance)
-    for event, game_key in _events(ctx, payload, "scores payload", known_keys or {}):
-        ctx.parsed.games.append(
-            Game(game_key, event.home, event.away, event.commence, event.event_id)
-        )
+    for event, game_key in _games(ctx, payload, "scores payload", known_keys or {}):
         try:
             ctx.parsed.scores.append(_score(ctx, event, game_key))
         except RowError as bad:
@@ -106,6 +97,17 @@ def parse_odds_scores(
 def _summary(event: Mapping[str, Any]) -> dict[str, Any]:
     """An event without its (large) bookmakers list, for a quarantine record."""
     return {key: value for key, value in event.items() if key != "bookmakers"}
+
+
+def _games(
+    ctx: RowChecker, payload: Any, what: str, known_keys: Mapping[str, str]
+) -> list[tuple[_Event, str]]:
+    """The valid events with their game keys, each one's Game recorded in `ctx`."""
+    events = _events(ctx, payload, what, known_keys)
+    ctx.parsed.games.extend(
+        Game(key, event.home, event.away, event.commence, event.event_id) for event, key in events
+    )
+    return events
 
 
 def _events(
