@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import Settings, ensure_secret_key, load_settings
+from app.extensions import AUDIT, METRICS, READINESS, ROLLUPS, RUN_LOGS, SETTINGS
 
 
 def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
@@ -34,7 +35,7 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
     server = Flask(__name__)
     server.config["SECRET_KEY"] = ensure_secret_key(settings)
     server.config["TESTING"] = settings.testing
-    server.extensions["dugout.settings"] = settings
+    SETTINGS.put(server, settings)
     allow_hosts(server, settings.allowed_host_list)  # first: a wrong Host gets nothing else
 
     if settings.is_sqlite and not settings.database_url:  # ours: private from the first byte
@@ -46,25 +47,21 @@ def create_app(config: Mapping[str, Any] | Settings | None = None) -> Flask:
         assert db.engine is not None
         upgrade(db.engine)
     assert db.sessionmaker is not None
-    server.extensions["dugout.run_logs"] = install_run_logs(db.sessionmaker, settings)
+    RUN_LOGS.put(server, install_run_logs(db.sessionmaker, settings))
     head_revision()  # the migration scripts read once now, not by the first health check
     if settings.rollup_keeper:  # rollups current from start-up on: the first reader pays nothing
         assert db.sessionmaker is not None
-        keeper = RollupKeeper(db.sessionmaker)
-        server.extensions["dugout.rollups"] = keeper
-        keeper.start()
+        ROLLUPS.put(server, RollupKeeper(db.sessionmaker)).start()
 
     init_request_context(server)  # first: every later hook and refusal carries the request id
     init_page_weight(server)  # compresses what every later hook answered; bundles cached a year
     init_observability(server, settings)  # before auth, so refusals are counted and traced
-    server.extensions.setdefault("dugout.readiness", []).extend(readiness_checks(settings, db))
+    READINESS.setdefault(server, []).extend(readiness_checks(settings, db))
     server.register_blueprint(api.bp)
     server.register_blueprint(api_control.bp)  # break-glass over the API
-    server.extensions["dugout.audit"] = settings_audit_log(
-        settings,
-        db.sessionmaker,  # type: ignore[arg-type]
-        observers=[checkpoint_gauge(server.extensions["dugout.metrics"].registry)],
-    )
+    gauge = checkpoint_gauge(METRICS.of(server).registry)
+    audit = settings_audit_log(settings, db.sessionmaker, observers=[gauge])  # type: ignore[arg-type]
+    AUDIT.put(server, audit)
     auth.init_auth(server, settings, db)
     server.register_blueprint(health.bp)
     dash_app = init_dash(server)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.api_spec import OPENAPI
 from app.db import get_db
+from app.extensions import READINESS
 from app.observability.slo import slo_reports
 from app.observability.status import alert_dict, build_status
 from app.pipelines.context import system_clock
@@ -149,5 +150,5 @@ def slo() -> Response:
 def status() -> tuple[Response, int]:
     """Health, SLOs, open alerts, sources and recent runs; 503 when down."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    report = build_status(get_db(app), system_clock(), app.extensions.get("dugout.readiness", []))
+    report = build_status(get_db(app), system_clock(), READINESS.find(app) or [])
     return jsonify(report.as_dict()), 503 if report.verdict == "down" else 200

@@ -241,11 +241,9 @@ def settings_audit_log(
 
 def audit_log(app: Flask | None = None) -> AuditLog:
     """The AuditLog that create_app built for `app` (or the current app)."""
-    if app is None:
-        from flask import current_app
+    from app.extensions import AUDIT
 
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return app.extensions["dugout.audit"]  # type: ignore[no-any-return]
+    return AUDIT.of(app)
 
 
 # --- verification --------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     jsonify,
     redirect,
     render_template_string,
@@ -35,6 +34,7 @@ from app.config import Settings
 from app.db import Database, get_db, utcnow
 from app.denied_audit import DeniedAuditLimiter
 from app.deployment import session_cookie_name
+from app.extensions import CSRF, DENIED_AUDIT, DENIED_UNCOUNTED, LOGIN_THROTTLE, METRICS, SETTINGS
 from app.models import User, UserSession
 from app.passwords import verify_password
 from app.redirects import login_url, safe_next
@@ -95,7 +95,7 @@ class _TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def _settings() -> Settings:
-    return current_app.extensions["dugout.settings"]  # type: ignore[no-any-return]
+    return SETTINGS.of()
 
 
 def audit_event(
@@ -126,7 +126,7 @@ def audit_denied(action: str, reason: str) -> None:
     """Audit a denied request, within the per-client limit (the excess is counted and written
     as one record when the client's next window opens)."""
     client = request.remote_addr or "unknown"
-    write, carried = current_app.extensions["dugout.denied_audit"].admit(client)
+    write, carried = DENIED_AUDIT.of().admit(client)
     if carried:
         audit_event(
             "denied_requests",
@@ -138,7 +138,7 @@ def audit_denied(action: str, reason: str) -> None:
     if write:
         audit_event(action, OUTCOME_DENIED, target=request.path, reason=reason)
     else:
-        current_app.extensions["dugout.denied_uncounted"].inc()
+        DENIED_UNCOUNTED.of().inc()
 
 
 def _deny(status: int, action: str, message: str) -> Response:
@@ -258,7 +258,7 @@ def _load_from_token(req: Any) -> CurrentUser | None:
 
 def login_throttle(app: Flask | None = None) -> LoginThrottle:
     """The app's login throttle (built by init_auth)."""
-    return (app or current_app).extensions["dugout.login_throttle"]  # type: ignore[no-any-return]
+    return LOGIN_THROTTLE.of(app)
 
 
 def init_auth(app: Flask, settings: Settings, db: Database) -> None:
@@ -276,30 +276,28 @@ def init_auth(app: Flask, settings: Settings, db: Database) -> None:
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
         WTF_CSRF_CHECK_DEFAULT=False,  # checked below, after login, for cookie sessions only
     )
-    app.extensions["dugout.login_throttle"] = LoginThrottle(
-        db.sessionmaker,  # type: ignore[arg-type]
-        ThrottlePolicy(
-            account_free=settings.login_max_failures,
-            address_free=settings.login_address_max_failures,
-            window_s=settings.login_window_s,
-            base_delay_s=settings.login_delay_base_s,
-            max_delay_s=settings.login_delay_max_s,
-        ),
+    policy = ThrottlePolicy(
+        account_free=settings.login_max_failures,
+        address_free=settings.login_address_max_failures,
+        window_s=settings.login_window_s,
+        base_delay_s=settings.login_delay_base_s,
+        max_delay_s=settings.login_delay_max_s,
     )
-    app.extensions["dugout.denied_audit"] = DeniedAuditLimiter()
-    app.extensions["dugout.denied_uncounted"] = Counter(
+    LOGIN_THROTTLE.put(app, LoginThrottle(db.sessionmaker, policy))  # type: ignore[arg-type]
+    DENIED_AUDIT.put(app, DeniedAuditLimiter())
+    suppressed = Counter(
         "dugout_audit_denied_suppressed",
         "Denied requests past the per-client audit limit (summed into one record later).",
-        registry=app.extensions["dugout.metrics"].registry,
+        registry=METRICS.of(app).registry,
     )
+    DENIED_UNCOUNTED.put(app, suppressed)
     manager = LoginManager()
     manager.anonymous_user = Anonymous
     manager.session_protection = None  # our own server-side sessions replace it
     manager.user_loader(_load_session)
     manager.request_loader(_load_from_token)
     manager.init_app(app)
-    csrf = CSRFProtect(app)
-    app.extensions["dugout.csrf"] = csrf
+    csrf = CSRF.put(app, CSRFProtect(app))
 
     @app.before_request
     def _refuse_cross_site() -> Response | None:

@@ -16,6 +16,7 @@ from flask_login import current_user
 
 from app.accounts import role_allows
 from app.auth import guard_of
+from app.extensions import CLOCK, DASH, SETTINGS
 from app.page_weight import ASSETS_NOT_INCLUDED
 from components.figures import figure_store
 from components.navbar import navbar
@@ -72,19 +73,17 @@ def serve_layout() -> Any:
 def page_now() -> Any:
     """The moment a page reads as now: the app's injected clock (`dugout.clock`, as the
     health report uses) or the wall clock."""
-    from flask import current_app
 
     from app.db import utcnow
 
-    clock = current_app.extensions.get("dugout.clock")
+    clock = CLOCK.find()
     return clock() if clock is not None else utcnow()
 
 
 def default_zone() -> str:
     """The instance's display time zone (DUGOUT_DISPLAY_TZ), until a user picks another."""
-    from flask import current_app
 
-    return str(current_app.extensions["dugout.settings"].display_tz)
+    return str(SETTINGS.of().display_tz)
 
 
 def _zone_picker() -> Any:
@@ -113,9 +112,8 @@ def _zone_picker() -> Any:
 def refresh_ms(times: int = 1) -> int:
     """Every page's live-refresh interval: DUGOUT_REFRESH_INTERVAL_S x `times`, in milliseconds
     (slow-moving pages such as graded strategy results refresh every few intervals)."""
-    from flask import current_app
 
-    return int(current_app.extensions["dugout.settings"].refresh_interval_s * 1000 * times)
+    return int(SETTINGS.of().refresh_interval_s * 1000 * times)
 
 
 LIVE_POLL_MS = 1000
@@ -159,14 +157,13 @@ def market_state_update(_n: int | None, _path: str | None) -> Any:
     """Every page, every refresh: the market pill (open, next first pitch, or why closed)."""
     if not has_request_context() or not current_user.is_authenticated:
         return None
-    from flask import current_app
 
     from app.db import get_db
     from app.queries.market import market_view
     from components.market import market_pill
 
     now = page_now()
-    source = current_app.extensions["dugout.settings"].source
+    source = SETTINGS.of().source
     with get_db().session() as session:
         return market_pill(market_view(session, now, source), now)
 
@@ -329,5 +326,5 @@ def init_dash(server: Flask) -> Dash:
             return _shell(app, 403)
         return None
 
-    server.extensions["dugout.dash"] = app
+    DASH.put(server, app)
     return app

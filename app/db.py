@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from app.config import env_value
+from app.extensions import DB
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -125,7 +126,7 @@ class Database:
     def init_app(self, app: Flask, settings: Settings) -> None:
         """Bind to `app`: configure from settings and register under app.extensions."""
         self.configure(settings.resolved_database_url)
-        app.extensions["dugout.db"] = self
+        DB.put(app, self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -149,8 +150,4 @@ class Database:
 
 def get_db(app: Flask | None = None) -> Database:
     """The Database bound to `app` (or the current app)."""
-    if app is None:
-        from flask import current_app
-
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return app.extensions["dugout.db"]  # type: ignore[no-any-return]
+    return DB.of(app)

@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import select, text
 
 from app.db import Database, get_db
+from app.extensions import CLOCK, READINESS
 from app.migrate import is_current
 
 bp = Blueprint("health", __name__)
@@ -67,7 +68,7 @@ def readiness_checks(app: Flask) -> list[CheckResult]:
     results = [check_database(db)]
     if results[0].ok:
         results.append(check_migrations(db))
-    for extra in app.extensions.get("dugout.readiness", []):
+    for extra in READINESS.find(app) or []:
         results.append(extra())
     return results
 
@@ -146,7 +147,7 @@ def api_health() -> Response:
         "breakers": [],
     }
     if all(r.ok for r in results if r.name in ("database", "migrations")):
-        clock = app.extensions.get("dugout.clock") or (lambda: datetime.now(UTC))
+        clock = CLOCK.find(app) or (lambda: datetime.now(UTC))
         try:
             body["sources"], body["breakers"] = source_health(get_db(app), clock())
         except Exception as exc:  # the report still answers when this read fails

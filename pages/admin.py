@@ -19,8 +19,9 @@ from flask_login import current_user
 from app.accounts import role_allows
 from app.audit import ReasonError, check_reason
 from app.auth import guarded_callback
-from app.dashboard import refresh_ms
-from app.db import get_db, utcnow
+from app.dashboard import page_now, refresh_ms
+from app.db import get_db
+from app.extensions import SETTINGS
 from app.models import JobSchedule
 from app.pipelines.runner import PIPELINE_NAMES
 from components.controls import (
@@ -55,7 +56,7 @@ def _app() -> Any:
 
 def _command_wait_s() -> float:
     """How long an action waits for the leader to apply its command before showing 'pending'."""
-    extra = current_app.extensions["dugout.settings"].extra or {}
+    extra = SETTINGS.of().extra or {}
     return float(extra.get("command_wait_s", 3.0))
 
 
@@ -158,7 +159,7 @@ def layout(**_: Any) -> html.Div:
 )
 def load_scheduler(_n: int | None) -> tuple[Any, ...]:
     """Leader, the job table and the choices of the two forms."""
-    now = utcnow()
+    now = page_now()
     status = scheduler_status(_app(), now)
     jobs = status["jobs"]
     targets = [

@@ -9,8 +9,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
-from app.dashboard import keep_view, refresh_ms
-from app.db import get_db, utcnow
+from app.dashboard import keep_view, page_now, refresh_ms
+from app.db import get_db
+from app.extensions import READINESS, SETTINGS
 from app.observability.status import build_status
 from app.queries.run_charts import WINDOWS, latency_series, success_series
 from app.queries.runs import pipeline_summaries, recent_runs
@@ -121,7 +122,7 @@ def refresh_overview(
     keep zoom, pan and hidden pipelines across refreshes until the window changes."""
     window = window if window in WINDOWS else "24h"
     percentile = percentile if percentile in PERCENTILES else "p95"
-    now = utcnow()
+    now = page_now()
     span = (now - WINDOWS[window], now)
     with get_db().session() as session:
         summaries = pipeline_summaries(session, now - WINDOWS[window], now)
@@ -154,8 +155,8 @@ def refresh_overview(
 def refresh_health(_n: int | None) -> tuple[Any, ...]:
     """SLO cards, open alerts, the scheduler leader and dependency checks (as /api/health)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    now = utcnow()
-    report = build_status(get_db(app), now, app.extensions.get("dugout.readiness", []), runs=0)
+    now = page_now()
+    report = build_status(get_db(app), now, READINESS.find(app) or [], runs=0)
     checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
     try:
         status = scheduler_status(app, now)
@@ -172,10 +173,9 @@ def refresh_health(_n: int | None) -> tuple[Any, ...]:
 def _idle_slos(app: Any) -> dict[str, str]:
     """The freshness SLO is idle while the market is closed: nothing is due, so say why (at the
     moment the market pill uses)."""
-    from app.dashboard import page_now
     from app.queries.market import market_view
 
     now = page_now()
     with get_db(app).session() as session:
-        view = market_view(session, now, app.extensions["dugout.settings"].source)
+        view = market_view(session, now, SETTINGS.of(app).source)
     return {} if view.is_open else {"data_freshness": f"market closed: {view.reason}"}

@@ -9,10 +9,10 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
-from flask import current_app
 
 from app.dashboard import keep_view
 from app.db import get_db
+from app.extensions import SETTINGS
 from app.observability.run_logs import run_log_lines
 from app.queries.run_page import run_page
 from components.figures import chart, figure_store, stage_gantt
@@ -42,7 +42,7 @@ DEFAULT_LEVEL = "INFO"
 
 
 def _template() -> str:
-    settings = current_app.extensions.get("dugout.settings")
+    settings = SETTINGS.find()
     return str(getattr(settings, "trace_url_template", "") or "")
 
 

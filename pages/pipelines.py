@@ -10,8 +10,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
 
-from app.dashboard import refresh_ms
-from app.db import get_db, utcnow
+from app.dashboard import page_now, refresh_ms
+from app.db import get_db
 from app.queries.run_grid import GRID_WINDOWS, run_grid
 from app.queries.runs import RunFilter, runs_page
 from app.vocabulary import Pipeline, RunStatus, Trigger
@@ -147,7 +147,7 @@ def load_runs(
     _token: Any = None,
 ) -> tuple[Any, int, str]:
     """One page of runs from the ledger, filtered in SQL."""
-    now = utcnow()
+    now = page_now()
     span = RANGES.get(time_range or "all")
     filters = RunFilter(
         pipeline=pipeline, status=status, trigger=trigger, since=now - span if span else None
@@ -169,4 +169,4 @@ def load_grid(window: str | None, _n: int | None, _token: Any = None) -> Any:
     """Pipelines x recent slots, each cell the slot's worst run, aggregated in SQL."""
     window = window if window in GRID_WINDOWS else "6h"
     with get_db().session() as session:
-        return grid_view(run_grid(session, utcnow(), window))
+        return grid_view(run_grid(session, page_now(), window))

@@ -10,10 +10,10 @@ from typing import Any
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dash_table, dcc, html
-from flask import current_app
 
 from app.dashboard import keep_view, page_now, refresh_ms
 from app.db import get_db
+from app.extensions import SETTINGS
 from app.pipelines.build import provided_kinds, strategy_config_from_env
 from app.pipelines.coverage import strategy_coverage
 from app.pipelines.strategies import ALL_STRATEGIES
@@ -125,7 +125,7 @@ def layout(**_: Any) -> html.Div:
 
 
 def _idle_reasons() -> dict[str, str]:
-    settings = current_app.extensions["dugout.settings"]
+    settings = SETTINGS.of()
     return {
         r.strategy: r.reason or "idle"
         for r in strategy_coverage(provided_kinds(settings))

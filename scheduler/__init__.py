@@ -18,6 +18,7 @@ import weakref
 
 from flask import Flask
 
+from app.extensions import AUDIT, DB, EXECUTOR, METRICS, SCHEDULER, SETTINGS
 from scheduler.breakglass import (
     AuditUnavailable,
     BreakGlassRefused,
@@ -63,20 +64,21 @@ _process_hooks: list[bool] = []  # non-empty once the fork and exit hooks are in
 
 def init_scheduler(app: Flask) -> None:
     """Start this process's scheduler host for `app` (idempotent); it leads or stands by."""
-    if app.extensions.get("dugout.scheduler") is not None:
+    if SCHEDULER.find(app) is not None:
         return
-    settings = app.extensions["dugout.settings"]
-    sessions = app.extensions["dugout.db"].sessionmaker
+    settings = SETTINGS.of(app)
+    sessions = DB.of(app).sessionmaker
+    assert sessions is not None, "Database not configured"
     host = SchedulerHost(
         sessions=sessions,
         database_url=settings.resolved_database_url,
         executor=get_executor(app),
         config=SchedulerConfig.from_settings(settings),
         var_dir=settings.var_dir,
-        metrics=lambda: app.extensions.get("dugout.metrics"),
-        audit=app.extensions.get("dugout.audit"),
+        metrics=lambda: METRICS.find(app),
+        audit=AUDIT.find(app),
     )
-    app.extensions["dugout.scheduler"] = host
+    SCHEDULER.put(app, host)
     if not _process_hooks:
         os.register_at_fork(after_in_child=_after_fork_in_child)
         atexit.register(_stop_all)
@@ -91,8 +93,8 @@ def stop_scheduler(app: Flask, timeout_s: float = 30.0) -> list[uuid.UUID]:
     give runs in flight the rest of the time, then record the unfinished ones as interrupted
     and re-queue them through the command table. Returns the re-queued run ids."""
     deadline = time.monotonic() + timeout_s
-    host = app.extensions.pop("dugout.scheduler", None)
-    executor = app.extensions.pop("dugout.executor", None)
+    host = SCHEDULER.pop(app)
+    executor = EXECUTOR.pop(app)
     _apps.discard(app)
     stopper = None
     if host is not None:  # stepping down waits for its jobs, which wait for their runs
@@ -106,7 +108,8 @@ def stop_scheduler(app: Flask, timeout_s: float = 30.0) -> list[uuid.UUID]:
     from scheduler.commands import requeue_interrupted
     from scheduler.leader import host_identity
 
-    sessions = app.extensions["dugout.db"].sessionmaker
+    sessions = DB.of(app).sessionmaker
+    assert sessions is not None, "Database not configured"
     requeue_interrupted(
         sessions,
         left,
@@ -120,15 +123,15 @@ def _after_fork_in_child() -> None:
     """In a forked child: forget the parent's host and executor (their threads do not exist
     here and their connections belong to the parent, so never close them), then start anew."""
     for app in list(_apps):
-        if app.extensions.pop("dugout.scheduler", None) is None:
+        if SCHEDULER.pop(app) is None:
             continue
-        app.extensions.pop("dugout.executor", None)
+        EXECUTOR.pop(app)
         _apps.discard(app)
         init_scheduler(app)
 
 
 def _stop_all() -> None:
     for app in list(_apps):
-        host = app.extensions.get("dugout.scheduler")
+        host = SCHEDULER.find(app)
         if host is not None:
             host.stop(timeout_s=10.0)

@@ -39,6 +39,7 @@ from app.audit import (
     check_reason,
 )
 from app.db import get_db, utcnow
+from app.extensions import EXECUTOR, SCHEDULER, SETTINGS
 from app.models import JobSchedule, SchedulerCommand
 from app.pipelines.runner import PIPELINE_NAMES
 from app.requestctx import request_meta
@@ -489,22 +490,21 @@ def _sessions(app: Flask) -> sessionmaker[Session]:
 def get_executor(app: Flask) -> TaskExecutor:
     """The app's executor, built on first use: DUGOUT_EXECUTOR's choice (local thread pools over
     the app's pipeline context, or Celery with local standing by for the operator's switch)."""
-    executor = app.extensions.get("dugout.executor")
+    executor = EXECUTOR.find(app)
     if executor is None:
         from app.services import pipeline_context
 
-        settings = app.extensions["dugout.settings"]
-        built = build_executor(settings, _sessions(app), lambda: pipeline_context(app))
-        executor = app.extensions.setdefault("dugout.executor", built)
-    return executor  # type: ignore[no-any-return]
+        built = build_executor(SETTINGS.of(app), _sessions(app), lambda: pipeline_context(app))
+        executor = EXECUTOR.setdefault(app, built)
+    return executor
 
 
 def desk(app: Flask) -> BreakGlass:
     """The break-glass policy for `app`: its database, audit log, executor and scheduler host."""
-    settings = app.extensions["dugout.settings"]
+    settings = SETTINGS.of(app)
 
     def wake() -> None:
-        host = app.extensions.get("dugout.scheduler")
+        host = SCHEDULER.find(app)
         if host is not None:
             host.wake()
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import get_db, utcnow
+from app.extensions import SCHEDULER, SETTINGS
 from app.models import (
     CircuitBreaker,
     JobSchedule,
@@ -31,11 +32,11 @@ def scheduler_status(app: Flask, now: datetime | None = None) -> dict[str, Any]:
     """Everything the admin panel and `dugout status` show about scheduling, as plain data."""
     sessions = get_db(app).sessionmaker
     assert sessions is not None
-    settings = app.extensions.get("dugout.settings")
+    settings = SETTINGS.find(app)
     return scheduler_picture(
         sessions,
         configured_executor=getattr(settings, "executor", None) or "local",
-        host=app.extensions.get("dugout.scheduler"),
+        host=SCHEDULER.find(app),
         now=now,
     )
 

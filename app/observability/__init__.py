@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask
 
 from app.config import env_value
+from app.extensions import METRICS, OBSERVABILITY, PROCESS_METRICS
 
 # The observability knobs and their defaults: DUGOUT_<NAME>, read by the settings' rule set.
 KNOBS: dict[str, Any] = {
@@ -50,7 +51,7 @@ def check_settings(settings: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Observability:
-    """What init_observability built, kept in app.extensions["dugout.observability"]."""
+    """What init_observability built, kept in the OBSERVABILITY slot."""
 
     metrics: Any  # DugoutMetrics
     ledger: Any  # LedgerCollector
@@ -71,7 +72,7 @@ class Observability:
 def init_observability(app: Flask, settings: Any) -> None:
     """Metrics, tracing and alerting; call before auth so refusals are counted and traced.
     The app's wiring (create_app) adds the readiness checks and the JSON API."""
-    if "dugout.observability" in app.extensions:
+    if OBSERVABILITY.find(app) is not None:
         return
     from prometheus_client import CollectorRegistry
 
@@ -97,9 +98,8 @@ def init_observability(app: Flask, settings: Any) -> None:
     ledger = LedgerCollector(sessions, ttl_s=float(setting(settings, "metrics_ledger_ttl_s")))
     if multiprocess_dir() is None:
         registry.register(ledger)  # multiprocess: added to each scrape's fresh registry instead
-    app.extensions["dugout.process_metrics"] = register_process_metrics(
-        registry, interval_s=float(setting(settings, "process_metrics_interval_s"))
-    )
+    interval_s = float(setting(settings, "process_metrics_interval_s"))
+    PROCESS_METRICS.put(app, register_process_metrics(registry, interval_s=interval_s))
 
     if setting(settings, "tracing_enabled"):
         init_tracing(app, settings)  # first, so the hooks below run inside the request span
@@ -128,5 +128,5 @@ def init_observability(app: Flask, settings: Any) -> None:
             AlertingObserver(lambda now: evaluate(sessions, now, notifier), interval_s=interval),
         )
 
-    app.extensions["dugout.metrics"] = metrics
-    app.extensions["dugout.observability"] = Observability(metrics, ledger, observer, notifier)
+    METRICS.put(app, metrics)
+    OBSERVABILITY.put(app, Observability(metrics, ledger, observer, notifier))

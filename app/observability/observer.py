@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.extensions import OBSERVERS
 from app.models import OpportunityRow, QuarantinedRow, SourceState
 from app.observability.metrics import DugoutMetrics
 from app.observability.slo import (
@@ -248,4 +249,4 @@ class AlertingObserver(RunObserver):
 
 def register_observer(app: Any, observer: Any) -> None:
     """Add a run observer (metrics, alerts) to every pipeline run of this app (a Flask app)."""
-    app.extensions.setdefault("dugout.observers", []).append(observer)
+    OBSERVERS.setdefault(app, []).append(observer)

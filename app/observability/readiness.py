@@ -1,5 +1,5 @@
 """Readiness checks beyond the database: a scheduler leader with a fresh heartbeat, and Redis
-when the executor is Celery. Appended to app.extensions["dugout.readiness"]."""
+when the executor is Celery. Appended to the READINESS slot."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from app.extensions import TRACER_PROVIDER
 from app.observability.logging import correlation_id_var
 
 log = logging.getLogger("dugout.tracing")
@@ -154,7 +155,7 @@ def init_tracing(app: Any, settings: Any) -> TracerProvider:
         excluded_urls="healthz,readyz,assets/,_dash-component-suites/,_favicon",
         enable_commenter=False,
     )
-    app.extensions["dugout.tracer_provider"] = provider
+    TRACER_PROVIDER.put(app, provider)
     return provider
 
 

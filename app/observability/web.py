@@ -10,6 +10,7 @@ from flask import Flask, g, request
 from opentelemetry import trace
 from werkzeug.exceptions import HTTPException
 
+from app.extensions import CALLBACK_NAMES, DASH, HTTP_METRICS
 from app.observability.metrics import HTTP_BUCKETS, DugoutMetrics
 
 DASH_UPDATE = "/_dash-update-component"
@@ -34,7 +35,7 @@ def init_http_metrics(app: Flask, metrics: DugoutMetrics) -> Any:
         buckets=HTTP_BUCKETS,
         defaults_prefix="flask",
     )
-    app.extensions["dugout.http_metrics"] = exporter
+    HTTP_METRICS.put(app, exporter)
     return exporter
 
 
@@ -52,7 +53,7 @@ class CallbackNames:
         name = self._names.get(output)
         if name is not None:
             return name
-        dash_app = self.app.extensions.get("dugout.dash")
+        dash_app = DASH.find(self.app)
         entry = getattr(dash_app, "callback_map", {}).get(output) if dash_app else None
         fn = entry.get("callback") if isinstance(entry, dict) else None
         if fn is None:
@@ -66,7 +67,7 @@ class CallbackNames:
 def init_request_observability(app: Flask, metrics: DugoutMetrics) -> None:
     """Hooks that time Dash callbacks and put the correlation id and callback on the span."""
     names = CallbackNames(app)
-    app.extensions["dugout.callback_names"] = names
+    CALLBACK_NAMES.put(app, names)
 
     @app.before_request
     def _observe_start() -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,8 +58,7 @@ def test_a_first_start_at_any_hour_shows_runs_and_opportunities(
 
     app = create_app({"var_dir": str(embedded), "testing": True, "scheduler_enabled": False})
     try:
-        overview_page = sys.modules["pages.overview"]  # as this app executed it
-        monkeypatch.setattr(overview_page, "utcnow", lambda: start)  # the newcomer's moment
+        app.extensions["dugout.clock"] = lambda: start  # the newcomer's moment, on every page
         viewer = _viewer(app)
         overview = _props(
             viewer.callback(

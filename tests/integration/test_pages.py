@@ -12,11 +12,16 @@ from app.pipelines.runner import run_pipeline
 from app.pipelines.sources.demo import DemoSource
 from app.pipelines.strategies import build_strategies
 
+# An evening in July with games in play: the market is busy whatever the hour the suite runs
+# at (the demo keeps MLB's hours, so the wall clock's morning would find little to show)
+NOW = datetime(2026, 7, 4, 23, 30, tzinfo=UTC)
+
 
 @pytest.fixture
-def seeded(db):
-    """Thirty minutes of the demo market as real runs, ending now."""
-    now = datetime.now(UTC)
+def seeded(app, db):
+    """Thirty minutes of the demo market as real runs, ending at NOW, the pages' clock."""
+    now = NOW
+    app.extensions["dugout.clock"] = lambda: NOW
     demo = DemoSource(seed=3, day=(now - timedelta(hours=6)).date())
     clock_now = [now - timedelta(minutes=30)]
     ctx = PipelineContext(
