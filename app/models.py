@@ -490,6 +490,24 @@ class RollupRunBucket(Base):
     __table_args__ = (Index("ix_rollup_run_buckets_span", "bucket_start", "bucket_end"),)
 
 
+class RollupGridSlot(Base):
+    """One pipeline's runs of one status in one slot of the grid of runs: how many, their
+    summed duration, the newest start and that newest run (the cell links to it)."""
+
+    __tablename__ = "rollup_grid_slots"
+    size_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    timed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    duration_ms_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    newest_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    newest_run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    __table_args__ = (Index("ix_rollup_grid_slots_span", "slot_start", "slot_end"),)
+
+
 class RollupSloHour(Base):
     """Events and bad events of one SLO in one UTC hour."""
 

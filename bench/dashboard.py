@@ -8,6 +8,7 @@ window: the first call of each, then `--repeat` warm ones. Prints figures; asser
 time.
 
 Run: .venv/bin/python bench/dashboard.py [--reuse] [--days 365] [--repeat 20] [--only bets,odds]
+(`--only pipelines.load_grid` times the grid's windows alone)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from app.migrate import upgrade
 from app.models import (
     RollupGradeDay,
     RollupGradeSplit,
+    RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
     RollupSloHour,
@@ -325,6 +327,7 @@ def store_rollups(url: str) -> None:
         for model in (
             RollupRunDay,
             RollupRunBucket,
+            RollupGridSlot,
             RollupSloHour,
             RollupGradeDay,
             RollupGradeSplit,
@@ -514,7 +517,7 @@ def cases(
             ),
         )
     )
-    for window in ("1h", "6h", "24h", "30d"):
+    for window in ("1h", "6h", "24h", "7d", "30d"):
         out.append(
             (
                 "pipelines.load_grid",

@@ -38,12 +38,14 @@ def run_grid(grid: Grid) -> Any:
             if cell is None or cell.run_id is None:
                 children.append(html.Span(className="grid-cell s-none"))
                 continue
-            children.append(
+            title = cell_title(cell)
+            label: dict[str, Any] = {"aria-label": title}
+            children.append(  # one element a cell: the hover and the screen reader's label
                 html.A(
-                    html.Span(cell_title(cell), className="visually-hidden"),
                     href=f"/pipelines/{cell.run_id}",
-                    title=cell_title(cell),
+                    title=title,
                     className=f"grid-cell s-{cell.status}",
+                    **label,
                 )
             )
     legend = html.Div(

@@ -1,7 +1,9 @@
 """The grid of runs: pipelines x recent time slots, one cell per slot with the slot's worst
 status, its runs by status, their mean duration and the worst run (the cell links to it, with
-its reason). Aggregated in SQL over the window's rows alone (the started_at index), so a year
-of history costs what the window holds; the representative runs are then read by primary key."""
+its reason). The 1 h and 6 h windows are aggregated in SQL over the window's rows (the
+started_at index); the 24 h, 7 d and 30 d windows read their settled slots, each naming its
+newest run per status, from the grid rollup (`rollup_grid_slots`) and group only the open tail
+from the ledger, so a year of history costs a few hundred rollup rows."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import PipelineRun
 from app.pipelines.reasons import run_reason
-from app.rollups.slices import aware, floor_sql, floor_to, from_epoch
+from app.rollups import grid_slots
+from app.rollups.slices import floor_to, settled_before
 
 GRID_WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
@@ -31,6 +34,8 @@ SLOTS: dict[str, timedelta] = {  # 60 to 84 columns whatever the window
     "7d": timedelta(hours=2),
     "30d": timedelta(hours=12),
 }
+# slot size -> how far back its grid looks, for the windows whose settled slots are rolled up
+ROLLED_SLOTS: dict[timedelta, timedelta] = {SLOTS[w]: GRID_WINDOWS[w] for w in ("24h", "7d", "30d")}
 # worst first: the cell shows its slot's worst run
 RANK = {
     "failed": 6,
@@ -77,39 +82,30 @@ def run_grid(session: Session, now: datetime, window: str) -> Grid:
     while at <= now:
         slots.append(at)
         at += size
-    r = PipelineRun
-    slot = floor_sql(session, r.started_at, size).label("slot")
-    rows = session.execute(
-        select(
-            r.pipeline,
-            slot,
-            r.status,
-            func.count(),
-            func.avg(r.duration_ms),
-            func.max(r.started_at),
-        )
-        .where(r.started_at >= first, r.started_at <= now)
-        .group_by(r.pipeline, slot, r.status)
-    ).all()
+    tail = first
+    rows: list[dict[str, Any]] = []
+    if size in ROLLED_SLOTS:
+        tail = max(first, settled_before(now, size))
+        rows = grid_slots.settled_rows(session, first, tail, size)
+    rows += grid_slots.rows_from_ledger(session, tail, now, size, through=True)
     cells: dict[tuple[str, datetime], GridCell] = {}
-    newest: dict[tuple[str, datetime, str], datetime] = {}  # (pipeline, slot, status) -> start
+    groups: dict[tuple[str, datetime, str], dict[str, Any]] = {}  # (pipeline, slot, status)
     timed: dict[tuple[str, datetime], tuple[float, int]] = {}
-    for pipeline, epoch, status, n, mean, last in rows:
-        at = from_epoch(epoch)
+    for row in rows:
+        pipeline, at, status, n = row["pipeline"], row["slot_start"], row["status"], row["runs"]
         k = (pipeline, at)
         cell = cells.setdefault(k, GridCell(pipeline, at, status, 0))
-        cell.runs += int(n)
-        cell.by_status[status] = cell.by_status.get(status, 0) + int(n)
-        if mean is not None:
+        cell.runs += n
+        cell.by_status[status] = cell.by_status.get(status, 0) + n
+        if row["timed"]:
             total, count = timed.get(k, (0.0, 0))
-            timed[k] = (total + float(mean) * int(n), count + int(n))
-        newest[(pipeline, at, status)] = last
+            timed[k] = (total + row["duration_ms_sum"], count + row["timed"])
+        groups[(pipeline, at, status)] = row
     for k, cell in cells.items():
         if k in timed:
             cell.mean_ms = timed[k][0] / timed[k][1]
         cell.status = max(cell.by_status, key=lambda s: RANK.get(s, 0))
-    _representatives(session, cells, newest)
-    _reasons(session, cells)
+    _representatives(session, cells, groups)
     pipelines = sorted({p for p, _ in cells})
     return Grid(window, slots, pipelines, cells)
 
@@ -117,41 +113,30 @@ def run_grid(session: Session, now: datetime, window: str) -> Grid:
 def _representatives(
     session: Session,
     cells: dict[tuple[str, datetime], GridCell],
-    newest: dict[tuple[str, datetime, str], datetime],
+    groups: dict[tuple[str, datetime, str], dict[str, Any]],
 ) -> None:
-    """Each cell's run: the newest of its worst status, found by (pipeline, started_at) on the
-    ledger's (pipeline, started_at) index, a few hundred keys in one or two queries."""
-    wanted = {
-        (c.pipeline, aware(newest[(c.pipeline, c.slot, c.status)])): c for c in cells.values()
-    }
-    keys = list(wanted)
+    """Each cell's run, the newest of its worst status, and its reason: a rolled-up slot
+    names its run (its reason read by primary key); a slot grouped from the ledger finds it by
+    (pipeline, started_at) on the ledger's index. A few hundred keys in one or two queries."""
+    worst = {k: groups[(c.pipeline, c.slot, c.status)] for k, c in cells.items()}
+    named = {k: g["newest_run_id"] for k, g in worst.items() if g.get("newest_run_id")}
+    found = grid_slots.newest_runs(session, [g for k, g in worst.items() if k not in named])
+    for k, g in worst.items():
+        cell = cells[k]
+        if k in named:
+            cell.run_id = named[k]
+        elif facts := found.get((cell.pipeline, g["newest_started_at"], cell.status)):
+            cell.run_id = facts[0]
+            cell.reason = run_reason(*facts[1:]) if cell.status != "succeeded" else ""
+    ids = [named[k] for k in named if cells[k].status != "succeeded"]
+    reasons: dict[uuid.UUID, str] = {}
     r = PipelineRun
-    for chunk in range(0, len(keys), 400):
-        part = keys[chunk : chunk + 400]
-        for rid, pipeline, started, status in session.execute(
-            select(r.id, r.pipeline, r.started_at, r.status).where(
-                tuple_(r.pipeline, r.started_at).in_(part)
-            )
-        ):
-            cell = wanted.get((pipeline, aware(started))) if started is not None else None
-            if cell is not None and status == cell.status:
-                cell.run_id = rid
-
-
-def _reasons(session: Session, cells: dict[tuple[str, datetime], GridCell]) -> None:
-    """Each cell's reason: its representative run's, read by primary key in one query."""
-    ids = [c.run_id for c in cells.values() if c.run_id is not None and c.status != "succeeded"]
-    if not ids:
-        return
-    found: dict[uuid.UUID, Any] = {}
     for chunk in range(0, len(ids), 500):
-        r = PipelineRun
         for rid, status, summary, error in session.execute(
             select(r.id, r.status, r.summary, r.error_message).where(
                 r.id.in_(ids[chunk : chunk + 500])
             )
         ):
-            found[rid] = run_reason(status, summary, error)
-    for cell in cells.values():
-        if cell.run_id in found:
-            cell.reason = found[cell.run_id]
+            reasons[rid] = run_reason(status, summary, error)
+    for k in named:
+        cells[k].reason = reasons.get(named[k], "")

@@ -21,6 +21,7 @@ from app.models import (
     PipelineRun,
     RollupGradeDay,
     RollupGradeSplit,
+    RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
     RollupSloHour,
@@ -109,6 +110,7 @@ def forget(
         if table == PipelineRun.__tablename__:
             _delete(conn, delete(table_of(RollupRunDay)))
             _delete(conn, delete(table_of(RollupRunBucket)))
+            _delete(conn, delete(table_of(RollupGridSlot)))
         return
     if table == PipelineRun.__tablename__:
         if created := values.get("created_at"):
@@ -125,6 +127,13 @@ def forget(
                 conn,
                 delete(table_of(RollupRunBucket)).where(
                     b.bucket_start <= max(started), b.bucket_end > min(started)
+                ),
+            )
+            g = table_of(RollupGridSlot).c
+            _delete(
+                conn,
+                delete(table_of(RollupGridSlot)).where(
+                    g.slot_start <= max(started), g.slot_end > min(started)
                 ),
             )
             _forget_hours(conn, min(started), max(started))

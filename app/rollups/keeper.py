@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.observability.slo import COMPLIANCE_WINDOW, SLOS
 from app.queries.run_charts import ROLLED_BUCKETS
-from app.rollups import grade_days, grade_splits, run_buckets, run_days, slo_hours
+from app.queries.run_grid import ROLLED_SLOTS
+from app.rollups import grade_days, grade_splits, grid_slots, run_buckets, run_days, slo_hours
 from app.rollups.invalidation import on_forgotten
 
 log = logging.getLogger("dugout.rollups")
@@ -28,6 +29,7 @@ def refresh_all(sessions: sessionmaker[Session], now: datetime) -> dict[str, int
     sections: dict[str, Callable[[Session], int]] = {
         "run_days": lambda s: run_days.refresh(s, now),
         "run_buckets": lambda s: run_buckets.refresh(s, now, ROLLED_BUCKETS),
+        "grid_slots": lambda s: grid_slots.refresh(s, now, ROLLED_SLOTS),
         "slo_hours": lambda s: slo_hours.refresh(s, now, SLOS, SLO_REACH),
         "grade_days": lambda s: grade_days.refresh(s, now),
         "grade_splits": lambda s: grade_splits.refresh(s, now),

@@ -17,18 +17,27 @@ from app.models import (
     Recommendation,
     RollupGradeDay,
     RollupGradeSplit,
+    RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
     RollupSloHour,
 )
 from app.observability.slo import SLO_BY_NAME, slo_report
 from app.queries.run_charts import latency_series, success_series
+from app.queries.run_grid import run_grid
 from app.queries.runs import pipeline_summaries
 from app.rollups.keeper import refresh_all
 from tests.integration.observability.ledger import run
 
 NOW = datetime(2026, 7, 4, 12, 7, tzinfo=UTC)
-ROLLUPS = (RollupRunDay, RollupRunBucket, RollupSloHour, RollupGradeDay, RollupGradeSplit)
+ROLLUPS = (
+    RollupRunDay,
+    RollupRunBucket,
+    RollupGridSlot,
+    RollupSloHour,
+    RollupGradeDay,
+    RollupGradeSplit,
+)
 
 
 def history(end: datetime = NOW) -> list[PipelineRun]:
@@ -47,7 +56,23 @@ def figures(db, now: datetime = NOW) -> tuple:
         latency = latency_series(s, now, "7d")
         success = success_series(s, now, "30d")
         reliability = slo_report(s, SLO_BY_NAME["pipeline_reliability"], now).counts
-    return summaries, latency, success, reliability
+        grids = [grid_cells(run_grid(s, now, window)) for window in ("7d", "30d")]
+    return summaries, latency, success, reliability, grids
+
+
+def grid_cells(grid) -> dict:
+    """Each cell of a grid as comparable data: worst status, counts, mean, its run, why."""
+    return {
+        k: (
+            c.status,
+            c.runs,
+            sorted(c.by_status.items()),
+            round(c.mean_ms or 0, 6),
+            c.run_id,
+            c.reason,
+        )
+        for k, c in grid.cells.items()
+    }
 
 
 def stored(db) -> dict[str, list[tuple]]:
@@ -74,6 +99,7 @@ def test_rollups_match_a_fresh_scan_and_follow_changes(make_app) -> None:
     refresh_all(db.sessionmaker, NOW)
     after = counts(db)
     assert after["rollup_run_days"] and after["rollup_run_buckets"] and after["rollup_slo_hours"]
+    assert after["rollup_grid_slots"]
     assert figures(db) == scan  # read back from the rollups: the same figures
 
     summary = next(x for x in scan[0] if x.pipeline == "collection")
