@@ -161,8 +161,9 @@ def _base(f: BetFilter, *columns: Any) -> Any:
     )
 
 
-def bet_totals(session: Session, f: BetFilter) -> BetTotals:
-    """The filtered set summed in one aggregate query."""
+def _totals(session: Session, f: BetFilter) -> tuple[BetTotals, int]:
+    """The filtered set summed in one aggregate query, and how many of its bets have no game
+    row (they have no first pitch to sort by)."""
     r, g = Recommendation, Grade
     settled = and_(g.id.is_not(None), g.result != "void")
     row = session.execute(
@@ -178,9 +179,10 @@ def bet_totals(session: Session, f: BetFilter) -> BetTotals:
             func.coalesce(func.sum(case((g.result == "win", 1), else_=0)), 0),
             func.coalesce(func.sum(case((g.result == "loss", 1), else_=0)), 0),
             func.coalesce(func.sum(case((g.result == "push", 1), else_=0)), 0),
+            func.count(r.id) - func.count(Game.id),
         )
     ).one()
-    return BetTotals(
+    totals = BetTotals(
         int(row[0]),
         float(row[1]),
         int(row[2]),
@@ -192,6 +194,12 @@ def bet_totals(session: Session, f: BetFilter) -> BetTotals:
         int(row[8]),
         int(row[9]),
     )
+    return totals, int(row[10])
+
+
+def bet_totals(session: Session, f: BetFilter) -> BetTotals:
+    """The filtered set summed in one aggregate query."""
+    return _totals(session, f)[0]
 
 
 def _distinct_values(session: Session, column: Any, *where: ColumnElement[bool]) -> set[str]:
@@ -225,23 +233,8 @@ def bets(
     session: Session, f: BetFilter, now: datetime, limit: int = 500, offset: int = 0
 ) -> BetPage:
     """The bets matching `f`, newest first pitch first, with their legs and current prices."""
-    r, g = Recommendation, Grade
-    query = (
-        _base(
-            f,
-            r,
-            Game.home,
-            Game.away,
-            Game.commence_time,
-            _state_column().label("state"),
-            g.result,
-            g.profit_units,
-        )
-        .order_by(Game.commence_time.desc(), r.created_at.desc(), r.id)
-        .offset(offset)
-        .limit(limit + 1)
-    )
-    found = session.execute(query).all()
+    totals, gameless = _totals(session, f)
+    found = _page(session, f, totals.bets, gameless, offset, limit + 1)
     truncated = len(found) > limit
     found = found[:limit]
     ids = [row[0].id for row in found]
@@ -299,7 +292,52 @@ def bets(
                 still_available=best[2],
             )
         )
-    return BetPage(rows, bet_totals(session, f), truncated)
+    return BetPage(rows, totals, truncated)
+
+
+def _page(
+    session: Session, f: BetFilter, total: int, gameless: int, offset: int, want: int
+) -> list[Any]:
+    """Rows [offset, offset + want) of the filtered bets, newest first pitch first (then newest
+    bet, then id), as one ORDER BY over the whole set would give them; but the bets with a
+    game come from a walk down the games' first-pitch index (a page costs its rows, not the
+    history), and the bets without one (no first pitch: PostgreSQL sorts them first, SQLite
+    last) from a query of their own, asked only when the page reaches them."""
+    r, g = Recommendation, Grade
+    columns = (
+        r,
+        Game.home,
+        Game.away,
+        Game.commence_time,
+        _state_column().label("state"),
+        g.result,
+        g.profit_units,
+    )
+    with_game = (
+        select(*columns)
+        .select_from(Recommendation)
+        .join(Game, Game.game_key == r.game_key)
+        .outerjoin(Grade, Grade.recommendation_id == r.id)
+        .where(*_conditions(f))
+        .order_by(Game.commence_time.desc(), r.created_at.desc(), r.id)
+    )
+    without = _base(f, *columns).where(Game.id.is_(None)).order_by(r.created_at.desc(), r.id)
+    first_gameless = session.get_bind().dialect.name == "postgresql"
+    segments = [(without, gameless), (with_game, total - gameless)]
+    if not first_gameless:
+        segments.reverse()
+    out: list[Any] = []
+    start = offset
+    for query, size in segments:
+        if len(out) >= want:
+            break
+        if start >= size:
+            start -= size
+            continue
+        if size > 0:
+            out += session.execute(query.offset(start).limit(want - len(out))).all()
+        start = 0
+    return out
 
 
 Key = tuple[str, str, str]

@@ -89,13 +89,17 @@ class RollupKeeper:
         return stored
 
     def warm(self) -> None:
-        """Evaluate every SLO and read the overview's default window once, so the statements
-        the first page runs are compiled (and cached by the engine) before the first reader
-        asks: its first call costs what the next one does. Reads only."""
+        """Evaluate every SLO and read the defaults of the overview, strategies and bets pages
+        once, so the statements the first page runs are compiled (and cached by the engine)
+        before the first reader asks: its first call costs what the next one does. Reads
+        only."""
         from app.observability.slo import slo_reports
+        from app.queries.bets import BetFilter, bet_books, bets
         from app.queries.run_charts import WINDOWS, latency_series, success_series
         from app.queries.runs import pipeline_summaries, recent_runs
         from app.queries.sources import source_freshness
+        from app.queries.strategies import grade_days
+        from app.queries.strategy_stats import strategy_stats
 
         now = self.clock()
         with self.sessions() as session:
@@ -106,6 +110,10 @@ class RollupKeeper:
                 success_series(session, now, window)
             recent_runs(session, limit=15)
             source_freshness(session, now)
+            strategy_stats(session, None, now=now)  # the strategies page's default window
+            grade_days(session, now)
+            bets(session, BetFilter(), now, limit=1)  # the bets page's statements
+            bet_books(session)
         self.warmed = True
 
     def _loop(self) -> None:

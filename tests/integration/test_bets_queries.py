@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from app.queries.bets import BetFilter, bet_books, bet_totals, bets
+from app.queries.bets import BetFilter, _conditions, bet_books, bet_totals, bets
 from tests.integration.bets_data import NOW, quote_row, seed_bets
+
+MARKETS = ("h2h", "spreads", "totals")
 
 
 @pytest.fixture
@@ -93,3 +95,40 @@ def test_paging_says_when_more_exist(seeded) -> None:
     with seeded.session() as s:
         page = bets(s, BetFilter(), NOW, limit=3)
     assert len(page.rows) == 3 and page.truncated and page.totals.bets == 4
+
+
+def test_pages_walked_by_first_pitch_are_one_order_by_over_every_bet(db) -> None:
+    """The page of bets comes from a walk down the games' first pitches plus a query for the
+    bets with no game row; every page equals the slice of one ORDER BY over the whole set."""
+    from sqlalchemy import select
+
+    from app.models import Game, Grade, Recommendation
+    from tests.integration.bets_data import _game, _rec
+
+    with db.session() as s:
+        for day in range(6):
+            start = NOW - timedelta(days=day, hours=day % 2)
+            s.add(_game(f"g{day}", "SEA", "BOS", start))
+            for i in range(3):  # ties on first pitch and on creation time
+                at = NOW - timedelta(days=day, hours=4 + i % 2)
+                s.add(_rec(f"b{day}-{i}", f"g{day}", created_at=at, market=MARKETS[i]))
+        for i in range(4):  # games no row names: no first pitch to sort by
+            s.add(_rec(f"lost-{i}", f"missing-{i}", created_at=NOW - timedelta(hours=i % 2)))
+    r = Recommendation
+    whole = (
+        select(r.id)
+        .outerjoin(Game, Game.game_key == r.game_key)
+        .outerjoin(Grade, Grade.recommendation_id == r.id)
+        .order_by(Game.commence_time.desc(), r.created_at.desc(), r.id)
+    )
+    for f in (BetFilter(), BetFilter(market="h2h"), BetFilter(state="open")):
+        with db.session() as s:
+            every = list(s.scalars(whole.where(*_conditions(f))))
+            assert len(every) > 8
+            for offset in range(len(every) + 1):
+                for limit in (1, 3, 7, len(every)):
+                    page = bets(s, f, NOW, limit=limit, offset=offset)
+                    assert [row.id for row in page.rows] == [
+                        str(i) for i in every[offset : offset + limit]
+                    ], (f, offset, limit)
+                    assert page.truncated == (offset + limit < len(every))
