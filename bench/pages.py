@@ -16,6 +16,7 @@ Run: .venv/bin/python bench/pages.py [--hours 3] [--src DIR] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import socket
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,13 @@ import httpx
 BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "bench-password-0123"
-# Settled: the page's content is in, no Dash callback is pending, and at least `n` charts are
+# Settled: the page's content is in, no callback of its is pending, and at least `n` charts are
 # drawn by Plotly with the server's figure (a drawn chart has a layout; Dash's first empty
 # figure has none). Answers the browser's own clock, from the navigation's start.
 SETTLED_JS = """(n) => {
   const content = document.querySelector('#_pages_content');
   if (!content || content.children.length === 0) return false;
-  if (document.querySelector('[data-dash-is-loading="true"]')) return false;
+  if (content.querySelector('[data-dash-is-loading="true"]')) return false;
   const graphs = Array.from(content.querySelectorAll('.dash-graph'));
   if (graphs.length < n) return false;
   for (const g of graphs) {
@@ -47,6 +49,19 @@ SETTLED_JS = """(n) => {
     if (!plot.layout || Object.keys(plot.layout).length === 0) return false;
   }
   return performance.now();
+}"""
+
+STATE_JS = """() => {
+  const content = document.querySelector('#_pages_content');
+  return {
+    children: content ? content.children.length : null,
+    loading: Array.from((content || document).querySelectorAll('[data-dash-is-loading="true"]'))
+      .map(e => e.id || e.className),
+    charts: Array.from((content || document).querySelectorAll('.dash-graph')).map(g => {
+      const plot = g.querySelector('.js-plotly-plot');
+      return [g.id, plot ? Object.keys(plot.layout || {}).length : null];
+    }),
+  };
 }"""
 
 
@@ -136,9 +151,15 @@ def load(page: Any, meter: Meter, url: str, charts: int) -> tuple[int, float, in
     """(bytes, seconds to settled, Plotly downloads) for one navigation to `url` showing
     `charts` charts. The time is the browser's, from the navigation's start until the page
     settled with every chart drawn (Plotly's download, parse and first draw included)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     meter.reset()
     page.goto(url, wait_until="commit")
-    settled = page.wait_for_function(SETTLED_JS, arg=charts, timeout=90_000, polling="raf")
+    try:
+        settled = page.wait_for_function(SETTLED_JS, arg=charts, timeout=90_000, polling="raf")
+    except PlaywrightTimeout:
+        print(f"  {url} did not settle in 90 s: {page.evaluate(STATE_JS)}", file=sys.stderr)
+        return meter.bytes, float("nan"), meter.plotly
     seconds = float(settled.json_value()) / 1000
     page.wait_for_timeout(300)  # the network events of the last responses reach the meter
     return meter.bytes, seconds, meter.plotly
@@ -154,6 +175,12 @@ def charts_on(page: Any, url: str) -> int:
     return int(
         page.evaluate("() => document.querySelectorAll('#_pages_content .dash-graph').length")
     )
+
+
+def _median(values: list[float]) -> float:
+    """The median of the loads that settled (NaN when none did)."""
+    settled = [v for v in values if not math.isnan(v)]
+    return statistics.median(settled) if settled else float("nan")
 
 
 def measure(url: str, repeat: int) -> dict[str, dict[str, float]]:
@@ -198,8 +225,8 @@ def measure(url: str, repeat: int) -> dict[str, dict[str, float]]:
                 "charts": charts[path],
                 "cold_bytes": statistics.median(cold_bytes),
                 "warm_bytes": statistics.median(warm_bytes),
-                "settled_s": statistics.median(times),
-                "warm_settled_s": statistics.median(warm_times),
+                "settled_s": _median(times),
+                "warm_settled_s": _median(warm_times),
                 "plotly_cold": plotly,
                 "plotly_warm": warm_plotly,
             }
@@ -207,12 +234,17 @@ def measure(url: str, repeat: int) -> dict[str, dict[str, float]]:
     return figures
 
 
+def _least(values: Iterable[float]) -> float:
+    """The smallest time of the pages that settled."""
+    return min((v for v in values if not math.isnan(v)), default=float("nan")) or 1e-9
+
+
 def report(figures: dict[str, dict[str, float]]) -> None:
     """One line per page, with ratios to the lightest page (by cold bytes and by time)."""
     light_bytes = min(f["cold_bytes"] for f in figures.values()) or 1
-    light_s = min(f["settled_s"] for f in figures.values()) or 1e-9
+    light_s = _least(f["settled_s"] for f in figures.values())
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}")
-    light_warm = min(f["warm_settled_s"] for f in figures.values()) or 1e-9
+    light_warm = _least(f["warm_settled_s"] for f in figures.values())
     print(
         f"{'page':16} {'charts':>6} {'cold KB':>9} {'x':>5} {'warm KB':>8} {'cold s':>7} "
         f"{'x':>5} {'warm s':>7} {'x':>5} {'plotly':>7}"
