@@ -55,12 +55,14 @@ def run_grid(grid: Grid) -> Any:
         ],
         className="run-grid-legend small text-muted mt-1",
     )
+    window: dict[str, Any] = {"data-window": grid.window}  # which window the cells are of
     return html.Div(
         [
             html.Div(
                 children,
                 className="run-grid",
                 id="run-grid",
+                **window,
                 style={"gridTemplateColumns": f"max-content repeat({len(grid.slots)}, 1fr)"},
             ),
             legend,

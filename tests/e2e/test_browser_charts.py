@@ -16,6 +16,11 @@ pytestmark = pytest.mark.e2e
 
 LATENCY = "#overview-latency .js-plotly-plot"
 GD = f"document.querySelector('{LATENCY}')"
+# the pipeline line with the most points (not the invisible trace spanning the window)
+LONGEST = (
+    f"(() => {{ const ts = {GD}.data.filter(t => t.uid !== 'window'); "
+    "return ts.reduce((a, t) => (t.x.length > a.x.length ? t : a), ts[0]); })()"
+)
 
 
 @pytest.fixture
@@ -35,23 +40,31 @@ def _settled(page) -> None:
 def test_zoom_and_hidden_pipeline_survive_a_refresh(page_as, live_server, live_db) -> None:
     page = page_as("viewer")
     page.goto(f"{live_server.url}/")
-    page.wait_for_function(
-        f"() => {{ const g = {GD}; return g && g.data && g.data.length > 1 && "
-        "g.data[0].x.length > 3; }",
-        timeout=60_000,
-    )
+    try:
+        page.wait_for_function(
+            f"() => {{ const g = {GD}; return g && g.data && g.data.length > 1 && "
+            f"{LONGEST}.x.length > 3; }}",
+            timeout=60_000,
+        )
+    except Exception as error:  # say what the chart held instead
+        shown = page.evaluate(f"() => {GD} && {GD}.data && {GD}.data.map(t => [t.uid, t.x.length])")
+        raise AssertionError(f"no latency line of 4 points or more: {shown}") from error
     _settled(page)
     full = page.evaluate(f"() => {GD}._fullLayout.xaxis.range.slice()")
-    # zoom the time axis to the middle of the first pipeline's points, as a drag would
+    # zoom the time axis to the middle of the longest line's points, as a drag would
+    hidden = page.evaluate(f"() => {LONGEST}.uid")
     page.evaluate(
-        f"""() => {{ const g = {GD}; const x = g.data[0].x;
-            return Plotly.relayout(g, {{'xaxis.range': [x[1], x[x.length - 2]]}}); }}"""
+        f"""() => {{ const x = {LONGEST}.x;
+            return Plotly.relayout({GD}, {{'xaxis.range': [x[1], x[x.length - 2]]}}); }}"""
     )
-    page.locator("#overview-latency .legendtoggle").first.click()  # hide one pipeline
-    page.wait_for_function(f"() => {GD}.data[0].visible === 'legendonly'", timeout=30_000)
+    legend = page.locator("#overview-latency .legend .traces", has_text=hidden)
+    legend.locator(".legendtoggle").click()  # hide that pipeline, as a user does
+    page.wait_for_function(
+        f"() => {GD}.data.find(t => t.uid === '{hidden}').visible === 'legendonly'",
+        timeout=30_000,
+    )
     _settled(page)
     zoomed = page.evaluate(f"() => {GD}._fullLayout.xaxis.range.slice()")
-    hidden = page.evaluate(f"() => {GD}.data[0].uid")
     assert zoomed != full
     # mark the data on screen: a figure delivered by the server brings new arrays
     page.evaluate(f"() => {{ {GD}.data.dugoutShown = true; }}")

@@ -97,7 +97,8 @@ def test_grid_cells_link_to_runs(page_as, live_server) -> None:
     page = page_as("viewer")
     page.goto(f"{live_server.url}/pipelines")
     page.click("#grid-window label:has-text('24h')")
-    cell = page.wait_for_selector("#run-grid a.grid-cell", timeout=30_000)
+    # the 24 h grid's cells, not the default window's still on screen
+    cell = page.wait_for_selector("#run-grid[data-window='24h'] a.grid-cell", timeout=30_000)
     title = cell.get_attribute("title") or ""
     assert (
         re.search(r"\d+ (succeeded|partial|failed|skipped|running|queued|interrupted)", title)
