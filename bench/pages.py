@@ -167,11 +167,16 @@ def load(page: Any, meter: Meter, url: str, charts: int) -> tuple[int, float, in
 
 def charts_on(page: Any, url: str) -> int:
     """How many charts `url` shows once it has had all the time it needs (the count a measured
-    load waits for)."""
+    load waits for; a page that never settles counts the charts it has by then)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(url, wait_until="load")
-    page.wait_for_function(SETTLED_JS, arg=0, timeout=90_000)
-    page.wait_for_timeout(3000)  # a chart whose code is still loading is not counted yet
-    page.wait_for_function(SETTLED_JS, arg=0, timeout=90_000)
+    try:
+        page.wait_for_function(SETTLED_JS, arg=0, timeout=90_000)
+        page.wait_for_timeout(3000)  # a chart whose code is still loading is not counted yet
+        page.wait_for_function(SETTLED_JS, arg=0, timeout=90_000)
+    except PlaywrightTimeout:
+        print(f"  {url} did not settle in 90 s: {page.evaluate(STATE_JS)}", file=sys.stderr)
     return int(
         page.evaluate("() => document.querySelectorAll('#_pages_content .dash-graph').length")
     )
