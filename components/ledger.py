@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dash_table, html
+from dash import html
 
 from app.queries.runs import PipelineSummary, RunRow
+from components.grid import Column, table
 
 STATUS_COLOURS = {
     "succeeded": "success",
@@ -104,7 +105,7 @@ def run_cells(r: RunRow) -> dict[str, Any]:
         "attempt": r.attempt,
         "error": r.error or "",
         "reason": r.reason,
-        "link": f"[{str(r.id)[:8]}](/pipelines/{r.id})",
+        "link": str(r.id)[:8],  # drawn as a link to /pipelines/<id> (RunLink)
     }
 
 
@@ -120,53 +121,29 @@ def history_rows(runs: Sequence[RunRow]) -> list[dict[str, Any]]:
     ]
 
 
+RUN_COLUMNS = (
+    Column("link", "Run", pinned=True, run_link=True, sortable=False, width=95),
+    Column("pipeline", "Pipeline", width=120),
+    Column("status", "Status", status=True, width=110),
+    Column("started_at", "Started (UTC)", width=220),
+    Column("reason", "Why", width=260),
+    Column("trigger", "Trigger", width=110),
+    Column("actor", "By", width=100),
+    Column("duration_ms", "Duration (ms)", width=130),
+    Column("error", "Error", width=240),
+)
+
+
 def runs_table(runs: Sequence[RunRow], table_id: str = "runs-table") -> Any:
     """The recent runs as a table, with status colours that do not rely on colour alone."""
     if not runs:
         return empty_state("The run ledger is empty: no pipeline has run yet.", "runs-empty")
-    rows = [run_cells(r) for r in runs]
-    columns = [
-        {"name": "Run", "id": "link", "presentation": "markdown"},
-        {"name": "Started (UTC)", "id": "started_at"},
-        {"name": "Pipeline", "id": "pipeline"},
-        {"name": "Status", "id": "status"},
-        {"name": "Why", "id": "reason"},
-        {"name": "Trigger", "id": "trigger"},
-        {"name": "By", "id": "actor"},
-        {"name": "Duration (ms)", "id": "duration_ms", "type": "numeric"},
-        {"name": "Error", "id": "error"},
-    ]
-    styles = [
-        {
-            "if": {"filter_query": f'{{status}} = "{status}"', "column_id": "status"},
-            "fontWeight": "bold",
-            "color": {"success": "#1a7f37", "danger": "#b42318", "warning": "#9a6700"}.get(
-                colour, "#555"
-            ),
-        }
-        for status, colour in STATUS_COLOURS.items()
-    ]
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id=table_id,
-        data=rows,
-        columns=columns,
-        page_size=20,
-        markdown_options={"link_target": "_self"},
-        style_table={"overflowX": "auto"},
-        style_cell={"fontSize": "0.85rem", "padding": "4px"},
-        style_data_conditional=styles,
-    )
+    return table(table_id, RUN_COLUMNS, [run_cells(r) for r in runs], page_size=20)
 
 
 def records_table(rows: list[dict[str, Any]], table_id: str, empty: str) -> Any:
     """A plain table of dict rows with a column per key, or an empty state."""
     if not rows:
         return empty_state(empty)
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id=table_id,
-        data=rows,
-        columns=[{"name": k.replace("_", " "), "id": k} for k in rows[0]],
-        page_size=25,
-        style_table={"overflowX": "auto"},
-        style_cell={"fontSize": "0.85rem", "padding": "4px", "textAlign": "left"},
-    )
+    cols = [Column(k, k.replace("_", " "), filter=True) for k in rows[0]]
+    return table(table_id, cols, rows, page_size=25)

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from app.pipelines.reasons import plain
+from components.grid import Column, table
 from components.ledger import STATUS_COLOURS, empty_state
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -215,22 +216,11 @@ def log_table(lines: Sequence[Mapping[str, Any]], level: str) -> Any:
         }
         for line in lines
     ]
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id="run-logs",
-        data=rows,
-        columns=[{"name": k, "id": k} for k in ("at", "level", "logger", "message", "fields")],
-        page_size=50,
-        style_table={"overflowX": "auto"},
-        style_cell={
-            "fontSize": "0.8rem",
-            "padding": "2px 6px",
-            "textAlign": "left",
-            "fontFamily": "var(--bs-font-monospace)",
-            "whiteSpace": "normal",
-            "height": "auto",
-        },
-        style_data_conditional=[
-            {"if": {"filter_query": '{level} = "ERROR"'}, "color": "#b42318", "fontWeight": "600"},
-            {"if": {"filter_query": '{level} = "WARNING"'}, "color": "#9a6700"},
-        ],
-    )
+    cols = [
+        Column("at", "at", width=220),
+        Column("level", "level", status=True, filter=True, width=110),
+        Column("logger", "logger", filter=True, width=170),
+        Column("message", "message", filter=True, wrap=True, width=320),
+        Column("fields", "fields", wrap=True, width=420),
+    ]
+    return table("run-logs", cols, rows, page_size=50)

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import dash_table, html
+from dash import html
 
 from app.observability.slo import LEVEL_WORDS, QUIET_LEVELS, quiet_level
-from components.ledger import STATUS_COLOURS, empty_state
+from components.grid import Column, table
+from components.ledger import empty_state
 
 SEVERITY_COLOURS = {
     "page": "danger",
@@ -249,6 +250,13 @@ JOB_COLUMNS = [
 ]
 
 
+# A breaker that is not closed and a paused job stand out (bold; the word says which).
+_JOB_CELLS: dict[str, dict[str, Any]] = {
+    "breaker": {"cellClassRules": {"grid-alarm": "params.value !== 'closed'"}},
+    "enabled": {"cellClassRules": {"fw-semibold": "params.value === 'paused'"}},
+}
+
+
 def _when(iso: str | None) -> str:
     return iso[:19].replace("T", " ") if iso else "—"
 
@@ -279,31 +287,14 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Any:
         }
         for j in jobs
     ]
-    styles = [
-        {
-            "if": {"filter_query": f'{{last_status}} = "{status}"', "column_id": "last_status"},
-            "color": f"var(--bs-{colour})",
-            "fontWeight": "600",
-        }
-        for status, colour in STATUS_COLOURS.items()
-    ] + [
-        {
-            "if": {"filter_query": '{breaker} != "closed"', "column_id": "breaker"},
-            "backgroundColor": "var(--bs-danger-bg-subtle)",
-            "fontWeight": "600",
-        },
-        {
-            "if": {"filter_query": '{enabled} = "paused"', "column_id": "enabled"},
-            "fontWeight": "600",
-        },
+    cols = [
+        Column(
+            key,
+            name,
+            pinned=key == "job_id",
+            status=key == "last_status",
+            extra=_JOB_CELLS.get(key, {}),
+        )
+        for key, name in JOB_COLUMNS
     ]
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id="jobs-table",
-        columns=[{"id": key, "name": name} for key, name in JOB_COLUMNS],
-        data=rows,
-        style_as_list_view=True,
-        style_cell={"fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left"},
-        style_header={"fontWeight": "600"},
-        style_data_conditional=styles,
-        style_table={"overflowX": "auto"},
-    )
+    return table("jobs-table", cols, rows)

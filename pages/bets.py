@@ -3,19 +3,32 @@ and closing prices, CLV and result; filters, a totals line and a CSV of what is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from app.dashboard import default_zone, page_now, refresh_ms
 from app.db import get_db
 from app.pipelines.strategies import ALL_STRATEGIES
-from app.queries.bets import bet_books, bets
+from app.queries.bets import BET_SORTS, bet_books, bet_totals, bets
+from app.queries.paging import parse_block
 from components.bets import COLUMNS, bet_filter, bet_rows, totals_line
 from components.csv_safety import csv_download
 from components.formatting import MARKET_NAMES, book_options, zone
+from components.grid import Column, paged_table
 
 dash.register_page(
     __name__, path="/bets", name="Bets", order=15, min_role="viewer", title="Bets · Dugout"
@@ -23,6 +36,20 @@ dash.register_page(
 
 CSV_LIMIT = 20_000  # the export follows the filters, well past one screen
 FILTERS = ("bets-state", "bets-strategy", "bets-book", "bets-market")
+# Key columns first and the bet pinned, so a phone sees the bet before the detail.
+GRID_COLUMNS = [
+    Column(
+        key,
+        name,
+        pinned=key == "bet",
+        sortable=key in BET_SORTS,
+        status=key == "state",
+        width={"bet": 190, "legs": 360, "tags": 160, "game": 150, "start": 160}.get(key, 105),
+        extra={"tooltipField": key} if key in ("bet", "legs", "tags", "game") else {},
+    )
+    for key, name in COLUMNS
+]
+ARBITRAGE_ROW = {"grid-row-arbitrage": "params.data && params.data.kind === 'arbitrage'"}
 STATE_OPTIONS = [
     {"label": "open", "value": "open"},
     {"label": "settled", "value": "settled"},
@@ -97,25 +124,7 @@ def layout(
                 className="g-2 mb-2",
             ),
             html.Div(id="bets-totals", className="mb-2"),
-            dash_table.DataTable(  # type: ignore[attr-defined]
-                id="bets-table",
-                columns=[{"name": n, "id": i} for i, n in COLUMNS],
-                data=[],
-                page_size=25,
-                sort_action="native",
-                style_table={"overflowX": "auto", "maxWidth": "100%"},
-                style_cell={
-                    "fontSize": "0.82rem",
-                    "padding": "4px",
-                    "textAlign": "left",
-                    "whiteSpace": "normal",
-                    "maxWidth": "360px",
-                },
-                style_data_conditional=[
-                    {"if": {"filter_query": '{kind} = "arbitrage"'}, "backgroundColor": "#f3f6fb"},
-                ],
-            ),
-            html.Div(id="bets-note", className="small text-muted mt-1"),
+            paged_table("bets-table", GRID_COLUMNS, row_class=ARBITRAGE_ROW),
             dbc.Button(
                 "Download CSV", id="bets-csv", size="sm", color="secondary", className="mt-2"
             ),
@@ -125,21 +134,24 @@ def layout(
     )
 
 
-def _read(values: tuple[Any, ...], tz_name: str | None, limit: int = 500) -> tuple[Any, ...]:
+def _read(
+    values: tuple[Any, ...],
+    tz_name: str | None,
+    limit: int = 500,
+    offset: int = 0,
+    order: Sequence[tuple[str, bool]] = (),
+) -> tuple[Any, ...]:
     tz = zone(tz_name, default_zone())
     state, strategy, book, market, start, end = values
     f = bet_filter(state, strategy, book, market, start, end, tz, list(ALL_STRATEGIES))
     now = page_now()
     with get_db().session() as session:
-        page = bets(session, f, now, limit=limit)
-        books = bet_books(session)
-    return page, books, tz, now
+        page = bets(session, f, now, limit=limit, offset=offset, order=order)
+    return page, tz, now
 
 
 @callback(
-    Output("bets-table", "data"),
     Output("bets-totals", "children"),
-    Output("bets-note", "children"),
     Output("bets-book", "options"),
     *(Input(i, "value") for i in FILTERS),
     Input("bets-dates", "start_date"),
@@ -157,17 +169,59 @@ def refresh_bets(
     tz_name: str | None,
     _n: int | None,
 ) -> tuple[Any, ...]:
-    """The filtered bets, their totals (one SQL aggregate) and the books seen."""
-    page, books, tz, now = _read((state, strategy, book, market, start, end), tz_name)
-    note = (
-        f"Showing the newest {len(page.rows)} of {page.totals.bets} bets; narrow the filters "
-        "to see older ones (the totals count them all)."
-        if page.truncated
-        else ""
+    """The totals of the filtered bets (one SQL aggregate; the dates are whole days in the
+    viewer's zone) and the books seen; the grid asks for its rows itself."""
+    tz = zone(tz_name, default_zone())
+    f = bet_filter(state, strategy, book, market, start, end, tz, list(ALL_STRATEGIES))
+    with get_db().session() as session:
+        totals = bet_totals(session, f)
+        books = bet_books(session)
+    return totals_line(totals), book_options(books)
+
+
+clientside_callback(
+    ClientsideFunction("dugoutGrid", "reload"),
+    Output("bets-table", "scrollTo"),
+    *(Input(i, "value") for i in FILTERS),
+    Input("bets-dates", "start_date"),
+    Input("bets-dates", "end_date"),
+    Input("display-tz", "value"),
+    Input("bets-refresh", "n_intervals"),
+    State("bets-table", "id"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output("bets-table", "getRowsResponse"),
+    Input("bets-table", "getRowsRequest"),
+    *(State(i, "value") for i in FILTERS),
+    State("bets-dates", "start_date"),
+    State("bets-dates", "end_date"),
+    State("display-tz", "value"),
+)
+def bet_block(
+    request: Any,
+    state: Any,
+    strategy: Any,
+    book: Any,
+    market: Any,
+    start: Any,
+    end: Any,
+    tz_name: str | None,
+) -> Any:
+    """The block of bets the grid asks for, filtered, sorted and paged in SQL."""
+    block = parse_block(request, BET_SORTS)
+    if block is None:
+        return no_update
+    page, tz, now = _read(
+        (state, strategy, book, market, start, end),
+        tz_name,
+        limit=block.size,
+        offset=block.start,
+        order=block.order,
     )
-    # the table has no export of its own (the CSV button neutralises its cells)
-    rows = bet_rows(page.rows, tz, now)
-    return rows, totals_line(page.totals), note, book_options(books)
+    return {"rowData": bet_rows(page.rows, tz, now), "rowCount": page.totals.bets}
 
 
 @callback(
@@ -193,5 +247,5 @@ def download_bets(
     if not n_clicks:
         return no_update
     values = (state, strategy, book, market, start, end)
-    page, _books, tz, now = _read(values, tz_name, limit=CSV_LIMIT)
+    page, tz, now = _read(values, tz_name, limit=CSV_LIMIT)
     return csv_download("bets", COLUMNS, bet_rows(page.rows, tz, now), now)

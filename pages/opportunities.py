@@ -8,20 +8,34 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dash_table, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from app.dashboard import default_zone, keep_view, page_now, refresh_ms
 from app.db import get_db
 from app.pipelines.strategies import ALL_STRATEGIES
 from app.queries.opportunities import (
+    OPPORTUNITY_SORTS,
     arbitrages,
     detection_latencies,
     opportunities,
     opportunity_books,
 )
+from app.queries.paging import parse_block
 from components.csv_safety import csv_download
 from components.figures import chart, figure_store, histogram
 from components.formatting import book_options, zone
+from components.grid import Column, paged_table
+from components.grid import table as grid_table
 from components.opportunities import ARB_COLUMNS, COLUMNS, arbitrage_rows, opportunity_rows
 
 dash.register_page(
@@ -38,25 +52,29 @@ WINDOW = timedelta(hours=24)
 CSV_LIMIT = 20_000
 
 
-def _table(element_id: str, columns: tuple[tuple[str, str], ...], page_size: int) -> Any:
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id=element_id,
-        columns=[{"name": n, "id": i} for i, n in columns],
-        data=[],
-        page_size=page_size,
-        sort_action="native",
-        style_table={"overflowX": "auto", "maxWidth": "100%"},
-        style_cell={
-            "fontSize": "0.82rem",
-            "padding": "4px",
-            "textAlign": "left",
-            "maxWidth": "420px",
-            "whiteSpace": "normal",
-        },
-        style_data_conditional=[
-            {"if": {"filter_query": '{state} = "expired"'}, "color": "#6c757d"},
-        ],
+# Key columns first and the bet pinned, so a phone sees the bet before the detail.
+GRID_COLUMNS = [
+    Column(
+        key,
+        name,
+        pinned=key == "bet",
+        sortable=key in OPPORTUNITY_SORTS,
+        width={"bet": 170, "tags": 160, "game": 150, "start": 160, "detected": 230}.get(key, 95),
+        extra={"tooltipField": key} if key in ("bet", "tags", "game", "explanation") else {},
     )
+    for key, name in COLUMNS
+]
+GRID_COLUMNS[-1] = Column(
+    "explanation", "Why", sortable=False, width=520, extra={"tooltipField": "explanation"}
+)
+ARB_GRID_COLUMNS = [
+    Column(
+        key, name, pinned=key == "game", wrap=key == "legs", width=380 if key == "legs" else None
+    )
+    for key, name in ARB_COLUMNS
+]
+EXPIRED_ROW = {"grid-row-muted": "params.data && params.data.state === 'expired'"}
+FILTER_INPUTS = ("opp-strategy", "opp-min-ev", "opp-book", "opp-all-ev")
 
 
 def layout(**_: Any) -> html.Div:
@@ -111,13 +129,13 @@ def layout(**_: Any) -> html.Div:
                 "has not started.",
                 className="small text-muted mb-1",
             ),
-            _table("opp-table", COLUMNS, 20),
+            paged_table("opp-table", GRID_COLUMNS, height="60vh", row_class=EXPIRED_ROW),
             dbc.Button(
                 "Download CSV", id="opp-csv", size="sm", color="secondary", className="mt-2"
             ),
             dcc.Download(id="opp-download"),
             html.H2("Arbitrage", className="h5 mt-3"),
-            _table("opp-arb-table", ARB_COLUMNS, 10),
+            html.Div(id="opp-arb-box"),
             dbc.Row(
                 [
                     dbc.Col(chart("opp-ev-hist"), md=6),
@@ -143,7 +161,6 @@ keep_view("opp-ev-hist", "opp-latency-hist")
 
 
 @callback(
-    Output("opp-table", "data"),
     Output(figure_store("opp-ev-hist"), "data"),
     Output(figure_store("opp-latency-hist"), "data"),
     Input("opp-strategy", "value"),
@@ -151,7 +168,6 @@ keep_view("opp-ev-hist", "opp-latency-hist")
     Input("opp-book", "value"),
     Input("opp-refresh", "n_intervals"),
     Input("opp-all-ev", "value"),
-    Input("display-tz", "value"),
 )
 def refresh_opportunities(
     strategy: Any,
@@ -159,11 +175,10 @@ def refresh_opportunities(
     book: Any,
     _n: int | None,
     include_all: Any = False,
-    tz_name: Any = None,
-) -> tuple[Any, Any, Any]:
-    """The bets flagged in the last 24 h, one row each, filtered in SQL."""
+) -> tuple[Any, Any]:
+    """The distributions of the bets flagged in the last 24 h (one row each, filtered in SQL);
+    the grid asks for its rows itself, a block at a time."""
     now = page_now()
-    tz = zone(tz_name, default_zone())
     with get_db().session() as session:
         found = opportunities(
             session,
@@ -175,9 +190,8 @@ def refresh_opportunities(
             positive_only=include_all is not True,
         )
         latencies = detection_latencies(session, now, WINDOW)
-    rows = opportunity_rows(found, tz, now)
     ev = histogram(
-        [r.pop("ev") * 100 for r in rows],
+        [o.ev * 100 for o in found],
         "Expected value",
         "EV (%)",
         "No opportunities match in the last 24 hours.",
@@ -190,11 +204,59 @@ def refresh_opportunities(
         slo_line=DETECTION_SLO_S,
         slo_label="60 s SLO",
     )
-    return rows, ev, lat
+    return ev, lat
+
+
+clientside_callback(
+    ClientsideFunction("dugoutGrid", "reload"),
+    Output("opp-table", "scrollTo"),
+    *(Input(i, "value") for i in FILTER_INPUTS),
+    Input("display-tz", "value"),
+    Input("opp-refresh", "n_intervals"),
+    State("opp-table", "id"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
-    Output("opp-arb-table", "data"),
+    Output("opp-table", "getRowsResponse"),
+    Input("opp-table", "getRowsRequest"),
+    *(State(i, "value") for i in FILTER_INPUTS),
+    State("display-tz", "value"),
+)
+def opportunity_block(
+    request: Any, strategy: Any, min_ev_pct: Any, book: Any, include_all: Any, tz_name: Any
+) -> Any:
+    """The block of bets the grid asks for, filtered, sorted and paged in SQL; the count is
+    known once a block comes back short."""
+    block = parse_block(request, OPPORTUNITY_SORTS)
+    if block is None:
+        return no_update
+    now = page_now()
+    tz = zone(tz_name, default_zone())
+    with get_db().session() as session:
+        found = opportunities(
+            session,
+            now,
+            strategy=strategy if strategy in ALL_STRATEGIES else None,
+            min_ev=_min_ev(min_ev_pct),
+            book=book if isinstance(book, str) and 0 < len(book) <= 32 else None,
+            window=WINDOW,
+            positive_only=include_all is not True,
+            limit=block.size + 1,
+            offset=block.start,
+            order=block.order,
+        )
+    rows = opportunity_rows(found[: block.size], tz, now)
+    for row in rows:
+        row.pop("ev")
+    if len(found) > block.size:
+        return {"rowData": rows}  # more to come: the grid asks again as the reader scrolls
+    return {"rowData": rows, "rowCount": block.start + len(rows)}
+
+
+@callback(
+    Output("opp-arb-box", "children"),
     Output("opp-book", "options"),
     Input("opp-book", "value"),
     Input("opp-refresh", "n_intervals"),
@@ -212,7 +274,14 @@ def refresh_arbitrage(book: Any, _n: int | None, tz_name: Any) -> tuple[Any, Any
             window=WINDOW,
         )
         books = opportunity_books(session, now, WINDOW)
-    return arbitrage_rows(arbs, tz, now), book_options(books)
+    table = grid_table(
+        "opp-arb-table",
+        ARB_GRID_COLUMNS,
+        arbitrage_rows(arbs, tz, now),
+        row_class=EXPIRED_ROW,
+        page_size=10,
+    )
+    return table, book_options(books)
 
 
 @callback(

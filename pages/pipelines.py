@@ -1,20 +1,32 @@
-"""Pipelines: run history with filters and server-side paging."""
+"""Pipelines: the grid of runs, and the run history with filters, served a block at a time."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dash_table, dcc, html
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from app.dashboard import page_now, refresh_ms
 from app.db import get_db
+from app.queries.paging import parse_block
 from app.queries.run_grid import GRID_WINDOWS, run_grid
-from app.queries.runs import RunFilter, runs_page
+from app.queries.runs import RUN_FILTERS, RUN_SORTS, RunFilter, runs_page
 from app.vocabulary import Pipeline, RunStatus, Trigger
+from components.grid import Column, paged_table
 from components.ledger import history_rows
 from components.run_grid import run_grid as grid_view
 
@@ -27,7 +39,6 @@ dash.register_page(
     title="Pipelines · Dugout",
 )
 
-PAGE_SIZE = 25
 RANGES = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -37,17 +48,18 @@ RANGES = {
 }
 
 COLUMNS = [
-    {"name": "Run", "id": "link", "presentation": "markdown"},
-    {"name": "Started (UTC)", "id": "started_at"},
-    {"name": "Pipeline", "id": "pipeline"},
-    {"name": "Status", "id": "status"},
-    {"name": "Why", "id": "reason"},
-    {"name": "Trigger", "id": "trigger"},
-    {"name": "By", "id": "actor"},
-    {"name": "Attempt", "id": "attempt"},
-    {"name": "Duration (ms)", "id": "duration_ms", "type": "numeric"},
-    {"name": "Error", "id": "error"},
+    Column("link", "Run", pinned=True, run_link=True, sortable=False, width=95),
+    Column("pipeline", "Pipeline", width=130),
+    Column("status", "Status", status=True, width=110),
+    Column("started_at", "Started (UTC)", width=220),
+    Column("reason", "Why", sortable=False, width=260),
+    Column("trigger", "Trigger", width=110),
+    Column("actor", "By", filter=True, width=110),
+    Column("attempt", "Attempt", width=95),
+    Column("duration_ms", "Duration (ms)", width=130),
+    Column("error", "Error", filter=True, width=260),
 ]
+FILTERS = ("runs-pipeline", "runs-status", "runs-trigger", "runs-range")
 
 
 def options(words: type[StrEnum]) -> list[str]:
@@ -97,66 +109,59 @@ def layout(**_: Any) -> html.Div:
                 className="g-2 mb-2",
             ),
             html.Div(id="runs-count", className="small text-muted mb-1"),
-            dash_table.DataTable(  # type: ignore[attr-defined]
-                id="runs-history",
-                columns=COLUMNS,
-                data=[],
-                page_current=0,
-                page_size=PAGE_SIZE,
-                page_action="custom",
-                page_count=1,
-                markdown_options={"link_target": "_self"},
-                style_table={"overflowX": "auto"},
-                style_cell={"fontSize": "0.85rem", "padding": "4px", "textAlign": "left"},
-                style_data_conditional=[
-                    {
-                        "if": {"filter_query": '{status} = "failed"', "column_id": "status"},
-                        "color": "#b42318",
-                        "fontWeight": "bold",
-                    },
-                    {
-                        "if": {"filter_query": '{status} = "succeeded"', "column_id": "status"},
-                        "color": "#1a7f37",
-                    },
-                ],
-            ),
+            paged_table("runs-history", COLUMNS),
             dcc.Interval(id="runs-refresh", interval=refresh_ms()),
         ]
     )
 
 
-@callback(
-    Output("runs-history", "data"),
-    Output("runs-history", "page_count"),
-    Output("runs-count", "children"),
-    Input("runs-history", "page_current"),
-    Input("runs-pipeline", "value"),
-    Input("runs-status", "value"),
-    Input("runs-trigger", "value"),
-    Input("runs-range", "value"),
+clientside_callback(
+    ClientsideFunction("dugoutGrid", "reload"),
+    Output("runs-history", "scrollTo"),
+    *(Input(i, "value") for i in FILTERS),
     Input("runs-refresh", "n_intervals"),
     Input("live-token", "data"),
+    State("runs-history", "id"),
+    prevent_initial_call=True,
+)
+
+
+def _run_filter(
+    pipeline: Any, status: Any, trigger: Any, time_range: Any, now: datetime
+) -> RunFilter:
+    span = RANGES.get(time_range if isinstance(time_range, str) else "all")
+    return RunFilter(
+        pipeline=pipeline if isinstance(pipeline, str) else None,
+        status=status if isinstance(status, str) else None,
+        trigger=trigger if isinstance(trigger, str) else None,
+        since=now - span if span else None,
+    )
+
+
+@callback(
+    Output("runs-history", "getRowsResponse"),
+    Output("runs-count", "children"),
+    Input("runs-history", "getRowsRequest"),
+    *(State(i, "value") for i in FILTERS),
 )
 def load_runs(
-    page: int | None,
+    request: Any,
     pipeline: str | None,
     status: str | None,
     trigger: str | None,
     time_range: str | None,
-    _n: int | None,
-    _token: Any = None,
-) -> tuple[Any, int, str]:
-    """One page of runs from the ledger, filtered in SQL."""
+) -> tuple[Any, Any]:
+    """The block of runs the grid asks for, filtered, sorted and counted in SQL."""
+    block = parse_block(request, RUN_SORTS, RUN_FILTERS)
+    if block is None:
+        return no_update, no_update
     now = page_now()
-    span = RANGES.get(time_range or "all")
-    filters = RunFilter(
-        pipeline=pipeline, status=status, trigger=trigger, since=now - span if span else None
-    )
     with get_db().session() as session:
-        rows, total = runs_page(session, filters, page or 0, PAGE_SIZE, now)
-    pages = max(1, -(-total // PAGE_SIZE))
+        rows, total = runs_page(
+            session, _run_filter(pipeline, status, trigger, time_range, now), 0, 0, now, block
+        )
     text = f"{total} runs match" if total else "No runs match these filters."
-    return history_rows(rows), pages, text
+    return {"rowData": history_rows(rows), "rowCount": total}, text
 
 
 @callback(

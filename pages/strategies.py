@@ -9,7 +9,7 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dash_table, dcc, html
+from dash import Input, Output, callback, dcc, html
 
 from app.dashboard import keep_view, page_now, refresh_ms
 from app.db import get_db
@@ -39,6 +39,8 @@ from components.figures import (
     figure_store,
 )
 from components.formatting import threshold_rows
+from components.grid import Column
+from components.grid import table as grid_table
 from components.ledger import records_table
 from components.strategies import SPLIT_COLUMNS, STAT_COLUMNS, split_rows, stats_rows
 
@@ -53,18 +55,18 @@ dash.register_page(
 SPLITS = {"none": "no split", "book": "by book", "market": "by market"}
 
 
+TOO_FEW_ROW = {"grid-row-muted": "params.data && params.data.judge !== ''"}
+
+
 def _table(element_id: str, columns: tuple[tuple[str, str], ...]) -> Any:
-    return dash_table.DataTable(  # type: ignore[attr-defined]
-        id=element_id,
-        columns=[{"name": n, "id": i} for i, n in columns],
-        data=[],
-        page_size=30,
-        sort_action="native",
-        style_table={"overflowX": "auto", "maxWidth": "100%"},
-        style_cell={"fontSize": "0.82rem", "padding": "4px", "textAlign": "left"},
-        style_data_conditional=[
-            {"if": {"filter_query": '{judge} != ""'}, "color": "#6c757d"},
+    return grid_table(
+        element_id,
+        [
+            Column(k, n, pinned=k in ("strategy", "split"), filter=k in ("strategy", "split"))
+            for k, n in columns
         ],
+        page_size=30,
+        row_class=TOO_FEW_ROW,
     )
 
 
@@ -137,8 +139,8 @@ keep_view("strategy-units", "strategy-clv-time", "strategy-clv")
 
 
 @callback(
-    Output("strategy-stats", "data"),
-    Output("strategy-splits", "data"),
+    Output("strategy-stats", "rowData"),
+    Output("strategy-splits", "rowData"),
     Output("strategy-splits-box", "className"),
     Output(figure_store("strategy-units"), "data"),
     Output(figure_store("strategy-clv-time"), "data"),

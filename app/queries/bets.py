@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.models import Game, Grade, QuoteRow, Recommendation, RecommendationLeg
 from app.pipelines.odds import american_to_decimal
+from app.queries.paging import order_terms
 
 BET_STATES = ("open", "settled", "void")
 
@@ -229,12 +230,51 @@ def bet_books(session: Session) -> list[str]:
     return sorted(singles | legs)
 
 
+# What the bets grid may sort by: its column keys -> columns (nothing else reaches SQL).
+BET_SORTS: dict[str, Any] = {
+    "price": Recommendation.price,
+    "stake": Recommendation.stake_units,
+    "book": Recommendation.book,
+    "state": _state_column(),
+    "result": Grade.result,
+    "units": Grade.profit_units,
+    "clv": Recommendation.clv,
+    "line_clv": Recommendation.line_clv,
+    "close": Recommendation.close_price,
+    "start": Game.commence_time,
+    "market": Recommendation.market,
+    "placed": Recommendation.created_at,
+}
+
+
 def bets(
-    session: Session, f: BetFilter, now: datetime, limit: int = 500, offset: int = 0
+    session: Session,
+    f: BetFilter,
+    now: datetime,
+    limit: int = 500,
+    offset: int = 0,
+    order: Sequence[tuple[str, bool]] = (),
 ) -> BetPage:
-    """The bets matching `f`, newest first pitch first, with their legs and current prices."""
+    """The bets matching `f`, newest first pitch first (or in `order`: (key of BET_SORTS,
+    descending) pairs, a grid's sort), with their legs and current prices."""
     totals, gameless = _totals(session, f)
-    found = _page(session, f, totals.bets, gameless, offset, limit + 1)
+    if order:  # a chosen sort: one ORDER BY over the filtered set, then the default order
+        r = Recommendation
+        query = _base(
+            f,
+            r,
+            Game.home,
+            Game.away,
+            Game.commence_time,
+            _state_column().label("state"),
+            Grade.result,
+            Grade.profit_units,
+        ).order_by(
+            *order_terms(order, BET_SORTS), Game.commence_time.desc(), r.created_at.desc(), r.id
+        )
+        found = session.execute(query.offset(offset).limit(limit + 1)).all()
+    else:
+        found = _page(session, f, totals.bets, gameless, offset, limit + 1)
     truncated = len(found) > limit
     found = found[:limit]
     ids = [row[0].id for row in found]

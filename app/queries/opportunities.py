@@ -5,6 +5,7 @@ price is still offered, and detection latencies."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.models import Game, OpportunityRow
 from app.pipelines.odds import american_to_decimal, decimal_to_american
 from app.queries.bets import current_quotes
+from app.queries.paging import order_terms
 
 ARBITRAGE = "arbitrage"
 
@@ -89,6 +91,19 @@ def _window(now: datetime, window: timedelta) -> list[ColumnElement[bool]]:
     return [OpportunityRow.detected_at >= now - window]
 
 
+# What the opportunities grid may sort by: its column keys -> columns (nothing else).
+OPPORTUNITY_SORTS: dict[str, Any] = {
+    "price": OpportunityRow.price,
+    "book": OpportunityRow.book,
+    "ev_pct": OpportunityRow.ev,
+    "kelly_pct": OpportunityRow.kelly_fraction,
+    "start": Game.commence_time,
+    "market": OpportunityRow.market,
+    "detected": OpportunityRow.detected_at,  # the group's newest detection, in the query
+    "latency_s": OpportunityRow.latency_ms,
+}
+
+
 def opportunities(
     session: Session,
     now: datetime,
@@ -99,9 +114,12 @@ def opportunities(
     window: timedelta = timedelta(hours=24),
     limit: int = 500,
     positive_only: bool = True,
+    offset: int = 0,
+    order: Sequence[tuple[str, bool]] = (),
 ) -> list[OpportunityView]:
     """One row per (game, market, side, point, book, price) detected in the window, its best
-    signal's figures and every strategy's tag; newest first. `positive_only` keeps EV > 0."""
+    signal's figures and every strategy's tag; newest first, or in `order` ((key of
+    OPPORTUNITY_SORTS, descending) pairs). `positive_only` keeps EV > 0."""
     o = OpportunityRow
     conditions = [*_window(now, window), o.strategy != ARBITRAGE]
     if book:
@@ -140,7 +158,9 @@ def opportunities(
         query = query.where(o.ev > 0)  # judged on the bet's best signal
     if min_ev is not None:
         query = query.where(o.ev >= min_ev)
-    found = session.execute(query.order_by(ranked.c.newest.desc(), o.id).limit(limit)).all()
+    sorts = {**OPPORTUNITY_SORTS, "detected": ranked.c.newest}
+    query = query.order_by(*order_terms(order, sorts), ranked.c.newest.desc(), o.id)
+    found = session.execute(query.offset(offset).limit(limit)).all()
     if not found:
         return []
     games = {row[0].game_key for row in found}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.models import PipelineRun, StageRun
 from app.pipelines.reasons import run_reason, stage_reason
+from app.queries.paging import Block, contains_conditions, order_terms
 from app.rollups import run_days
 from app.rollups.slices import DAY, aware, ceil_to, floor_to, settled_before
 from app.vocabulary import RunStatus
@@ -175,19 +176,49 @@ def _where(f: RunFilter) -> list[Any]:
     return conds
 
 
+# What a grid of runs may sort and filter by: its column keys -> columns (nothing else).
+RUN_SORTS: dict[str, Any] = {
+    "started_at": PipelineRun.started_at,
+    "pipeline": PipelineRun.pipeline,
+    "status": PipelineRun.status,
+    "trigger": PipelineRun.trigger,
+    "actor": PipelineRun.actor,
+    "attempt": PipelineRun.attempt,
+    "duration_ms": PipelineRun.duration_ms,
+}
+RUN_FILTERS: dict[str, Any] = {"actor": PipelineRun.actor, "error": PipelineRun.error_message}
+
+
 def runs_page(
-    session: Session, f: RunFilter, page: int, page_size: int, now: datetime
+    session: Session,
+    f: RunFilter,
+    page: int,
+    page_size: int,
+    now: datetime,
+    block: Block | None = None,
 ) -> tuple[list[RunRow], int]:
-    """One page of the run history, newest first, and the total count (server-side paging)."""
-    totals = run_totals(
-        session, f.since, now, f.until, pipeline=f.pipeline, status=f.status, trigger=f.trigger
-    )
+    """One page of the run history, newest first, and the total count (server-side paging).
+    A grid's `block` chooses the rows (offset and size), their order and text filters."""
+    offset, limit = (block.start, block.size) if block else (page * page_size, page_size)
+    texts = contains_conditions(block, RUN_FILTERS)
     rows = session.execute(
         select(*_ROW)
-        .where(*_where(f))
-        .order_by(PipelineRun.created_at.desc())
-        .offset(page * page_size)
-        .limit(page_size)
+        .where(*_where(f), *texts)
+        .order_by(
+            *order_terms(block.order if block else (), RUN_SORTS),
+            PipelineRun.created_at.desc(),
+            PipelineRun.id,
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    if texts:  # the rollup's counts know nothing of text filters
+        total = session.scalar(
+            select(func.count()).select_from(PipelineRun).where(*_where(f), *texts)
+        )
+        return _rows(rows), int(total or 0)
+    totals = run_totals(
+        session, f.since, now, f.until, pipeline=f.pipeline, status=f.status, trigger=f.trigger
     )
     return _rows(rows), sum(v[0] for v in totals.values())
 

