@@ -400,6 +400,22 @@ class Client:
         assert r.status_code in (200, 204), (output, r.status_code, r.data[:300])
 
 
+# The first block a long table's grid asks for (components/grid.py: 100 rows, newest first).
+FIRST_BLOCK = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
+
+
+def _bet_filters(state: str | None) -> list[dict[str, Any]]:
+    """The bets page's filters with only the status set."""
+    return [
+        _i("bets-state", "value", state),
+        _i("bets-strategy", "value", None),
+        _i("bets-book", "value", None),
+        _i("bets-market", "value", None),
+        _i("bets-dates", "start_date", None),
+        _i("bets-dates", "end_date", None),
+    ]
+
+
 def _i(id_: str, prop: str, value: Any) -> dict[str, Any]:
     return {"id": id_, "property": prop, "value": value}
 
@@ -444,15 +460,13 @@ def cases(
                 "pipelines.load_runs",
                 window,
                 lambda r=rng: viewer.callback(
-                    "..runs-history.data...runs-history.page_count...runs-count.children..",
-                    [
-                        _i("runs-history", "page_current", 0),
+                    "..runs-history.getRowsResponse...runs-count.children..",
+                    [_i("runs-history", "getRowsRequest", FIRST_BLOCK)],
+                    state=[
                         _i("runs-pipeline", "value", None),
                         _i("runs-status", "value", None),
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
-                        _i("runs-refresh", "n_intervals", 0),
-                        _i("live-token", "data", None),
                     ],
                 ),
             )
@@ -462,15 +476,13 @@ def cases(
                 "pipelines.load_runs failed",
                 window,
                 lambda r=rng: viewer.callback(
-                    "..runs-history.data...runs-history.page_count...runs-count.children..",
-                    [
-                        _i("runs-history", "page_current", 0),
+                    "..runs-history.getRowsResponse...runs-count.children..",
+                    [_i("runs-history", "getRowsRequest", FIRST_BLOCK)],
+                    state=[
                         _i("runs-pipeline", "value", "collection"),
                         _i("runs-status", "value", "failed"),
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
-                        _i("runs-refresh", "n_intervals", 0),
-                        _i("live-token", "data", None),
                     ],
                 ),
             )
@@ -548,7 +560,7 @@ def cases(
                 "strategies.refresh_strategies",
                 window,
                 lambda w=window: viewer.callback(
-                    "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                    "..strategy-stats.rowData...strategy-splits.rowData...strategy-splits-box.className..."
                     "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                     [
                         _i("strategy-refresh", "n_intervals", 0),
@@ -564,18 +576,23 @@ def cases(
                 "bets.refresh_bets",
                 state or "all",
                 lambda st=state: viewer.callback(
-                    "..bets-table.data...bets-totals.children...bets-note.children..."
-                    "bets-book.options..",
+                    "..bets-totals.children...bets-book.options..",
                     [
-                        _i("bets-state", "value", st),
-                        _i("bets-strategy", "value", None),
-                        _i("bets-book", "value", None),
-                        _i("bets-market", "value", None),
-                        _i("bets-dates", "start_date", None),
-                        _i("bets-dates", "end_date", None),
+                        *_bet_filters(st),
                         _i("display-tz", "value", "America/New_York"),
                         _i("bets-refresh", "n_intervals", 0),
                     ],
+                ),
+            )
+        )
+        out.append(
+            (
+                "bets.bet_block",
+                state or "all",
+                lambda st=state: viewer.callback(
+                    "bets-table.getRowsResponse",
+                    [_i("bets-table", "getRowsRequest", FIRST_BLOCK)],
+                    state=[*_bet_filters(st), _i("display-tz", "value", "America/New_York")],
                 ),
             )
         )
@@ -584,7 +601,7 @@ def cases(
             "opportunities.refresh_arbitrage",
             "24h",
             lambda: viewer.callback(
-                "..opp-arb-table.data...opp-book.options..",
+                "..opp-arb-box.children...opp-book.options..",
                 [
                     _i("opp-book", "value", None),
                     _i("opp-refresh", "n_intervals", 0),
@@ -608,7 +625,7 @@ def cases(
             "strategies.refresh_strategies",
             "all (1y)",
             lambda: viewer.callback(
-                "..strategy-stats.data...strategy-splits.data...strategy-splits-box.className..."
+                "..strategy-stats.rowData...strategy-splits.rowData...strategy-splits-box.className..."
                 "strategy-units-figure.data...strategy-clv-time-figure.data...strategy-clv-figure.data..",
                 [
                     _i("strategy-refresh", "n_intervals", 0),
@@ -623,12 +640,28 @@ def cases(
             "opportunities.refresh_opportunities",
             "24h",
             lambda: viewer.callback(
-                "..opp-table.data...opp-ev-hist-figure.data...opp-latency-hist-figure.data..",
+                "..opp-ev-hist-figure.data...opp-latency-hist-figure.data..",
                 [
                     _i("opp-strategy", "value", None),
                     _i("opp-min-ev", "value", None),
                     _i("opp-book", "value", None),
                     _i("opp-refresh", "n_intervals", 0),
+                    _i("opp-all-ev", "value", False),
+                ],
+            ),
+        )
+    )
+    out.append(
+        (
+            "opportunities.opportunity_block",
+            "24h",
+            lambda: viewer.callback(
+                "opp-table.getRowsResponse",
+                [_i("opp-table", "getRowsRequest", FIRST_BLOCK)],
+                state=[
+                    _i("opp-strategy", "value", None),
+                    _i("opp-min-ev", "value", None),
+                    _i("opp-book", "value", None),
                     _i("opp-all-ev", "value", False),
                     _i("display-tz", "value", None),
                 ],
