@@ -125,7 +125,7 @@ RUN_COLUMNS = (
     Column("link", "Run", pinned=True, run_link=True, sortable=False, width=95),
     Column("pipeline", "Pipeline", width=120),
     Column("status", "Status", status=True, width=110),
-    Column("started_at", "Started (UTC)", width=220),
+    Column("started_at", "Started (UTC)", width=235),
     Column("reason", "Why", width=260),
     Column("trigger", "Trigger", width=110),
     Column("actor", "By", width=100),

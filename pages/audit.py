@@ -8,15 +8,16 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html, no_update
 
 from app.audit import audit_log
 from app.auth import audit_event, guarded_callback
 from app.dashboard import refresh_ms
 from app.db import get_db, utcnow
-from app.queries.accounts import AuditFilter, audit_choices, audit_lines
+from app.queries.accounts import AUDIT_SORTS, AuditFilter, audit_choices, audit_lines
+from app.queries.paging import Block, parse_block
 from components.accounts import audit_rows
-from components.ledger import records_table
+from components.grid import Column, paged_table
 
 dash.register_page(
     __name__,
@@ -35,7 +36,19 @@ WINDOWS: dict[str, tuple[str, timedelta | None]] = {
     "30d": ("Last 30 days", timedelta(days=30)),
     "all": ("All time", None),
 }
-ROWS = 200
+AUDIT_COLUMNS = [
+    Column("seq", "#", pinned=True, width=80),
+    Column("at", "At (UTC)", width=235),
+    Column("actor", "Actor", width=120),
+    Column("action", "Action", width=160),
+    Column("outcome", "Outcome", width=110),
+    Column("linked", "Linked", sortable=False, width=170),
+    Column("role", "Role", width=90),
+    Column("target", "Target", width=140),
+    Column("reason", "Reason", sortable=False, width=280, extra={"tooltipField": "reason"}),
+    Column("source_ip", "Source IP", width=130),
+]
+FILTERS = ("audit-actor", "audit-action", "audit-outcome", "audit-window")
 
 
 def _filters() -> dbc.Row:
@@ -87,23 +100,27 @@ def layout(**_: Any) -> html.Div:
                 "request in the linked column.",
                 className="small text-muted",
             ),
-            html.Div(id="admin-audit"),
+            html.Div(id="admin-audit", className="small text-muted mb-1"),
+            paged_table("audit-table", AUDIT_COLUMNS, height="65vh"),
             dcc.Interval(id="admin-audit-refresh", interval=refresh_ms()),
         ]
     )
 
 
 def audit_filter(
-    actor: Any, action: Any, outcome: Any, window: Any, now: Any = None
+    actor: Any, action: Any, outcome: Any, window: Any, now: Any = None, block: Block | None = None
 ) -> AuditFilter:
-    """The query the filter values ask for; values that are not strings count as unset."""
+    """The query the filter values ask for (one grid block of it when `block` is given);
+    values that are not strings count as unset."""
     span = WINDOWS.get(window if isinstance(window, str) else "7d", WINDOWS["7d"])[1]
     return AuditFilter(
         actor=actor.strip()[:64] or None if isinstance(actor, str) else None,
         action=action[:64] or None if isinstance(action, str) else None,
         outcome=outcome[:32] or None if isinstance(outcome, str) else None,
         since=(now or utcnow()) - span if span is not None else None,
-        limit=ROWS,
+        limit=block.size + 1 if block else 1,
+        offset=block.start if block else 0,
+        order=block.order if block else (),
     )
 
 
@@ -112,26 +129,55 @@ def audit_filter(
     Output("audit-action", "options"),
     Output("audit-outcome", "options"),
     Input("admin-audit-refresh", "n_intervals"),
-    Input("audit-actor", "value"),
-    Input("audit-action", "value"),
-    Input("audit-outcome", "value"),
-    Input("audit-window", "value"),
+    *(Input(i, "value") for i in FILTERS),
     role="admin",
     action="view_audit",
 )
 def load_audit(_: Any, actor: Any, action: Any, outcome: Any, window: Any) -> Any:
-    """The records matching the filters, and the choices of the action and outcome filters."""
+    """Whether any record matches the filters, and the choices of the action and outcome
+    filters; the grid asks for the records themselves, a block at a time."""
     query = audit_filter(actor, action, outcome, window)
     with get_db().session() as session:
-        rows = audit_rows(audit_lines(session, query))
+        found = audit_lines(session, query)
         actions, outcomes = audit_choices(session)
     any_filter = query.actor or query.action or query.outcome or query.since is not None
     empty = "No audit record matches these filters." if any_filter else "The audit log is empty."
     return (
-        records_table(rows, "audit-table", empty),
+        "" if found else empty,
         [{"label": "Any action", "value": ""}] + [{"label": a, "value": a} for a in actions],
         [{"label": "Any outcome", "value": ""}] + [{"label": o, "value": o} for o in outcomes],
     )
+
+
+clientside_callback(
+    ClientsideFunction("dugoutGrid", "reload"),
+    Output("audit-table", "scrollTo"),
+    *(Input(i, "value") for i in FILTERS),
+    Input("admin-audit-refresh", "n_intervals"),
+    State("audit-table", "id"),
+    prevent_initial_call=True,
+)
+
+
+@guarded_callback(
+    Output("audit-table", "getRowsResponse"),
+    Input("audit-table", "getRowsRequest"),
+    *(State(i, "value") for i in FILTERS),
+    role="admin",
+    action="view_audit",
+)
+def audit_block(request: Any, actor: Any, action: Any, outcome: Any, window: Any) -> Any:
+    """The block of records the grid asks for, newest first unless sorted, from SQL; the
+    count is known once a block comes back short."""
+    block = parse_block(request, AUDIT_SORTS)
+    if block is None:
+        return no_update
+    with get_db().session() as session:
+        lines = audit_lines(session, audit_filter(actor, action, outcome, window, block=block))
+    rows = audit_rows(lines[: block.size])
+    if len(lines) > block.size:
+        return {"rowData": rows}
+    return {"rowData": rows, "rowCount": block.start + len(rows)}
 
 
 @guarded_callback(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditRecord, User
+from app.queries.paging import order_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,21 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 50
+    offset: int = 0
+    order: tuple[tuple[str, bool], ...] = ()  # (key of AUDIT_SORTS, descending); newest first
+
+
+# What the audit grid may sort by: its column keys -> columns (nothing else reaches SQL).
+AUDIT_SORTS: dict[str, Any] = {
+    "seq": AuditRecord.seq,
+    "at": AuditRecord.at,
+    "actor": AuditRecord.actor,
+    "role": AuditRecord.role,
+    "action": AuditRecord.action,
+    "target": AuditRecord.target,
+    "outcome": AuditRecord.outcome,
+    "source_ip": AuditRecord.source_ip,
+}
 
 
 def list_users(session: Session) -> list[Account]:
@@ -80,7 +97,8 @@ def audit_lines(session: Session, query: AuditFilter) -> list[AuditLine]:
         stmt = stmt.where(a.at >= query.since)
     if query.until is not None:
         stmt = stmt.where(a.at < query.until)
-    rows = session.execute(stmt.order_by(a.seq.desc()).limit(query.limit)).all()
+    order = (*order_terms(query.order, AUDIT_SORTS), a.seq.desc())
+    rows = session.execute(stmt.order_by(*order).offset(query.offset).limit(query.limit)).all()
     seqs = [r.seq for r in rows]
     outcomes: dict[int, list[tuple[int, str]]] = {}
     if seqs:

@@ -36,3 +36,18 @@ def wait_grid_text(page: Any, grid: str, predicate: str, timeout: int = 90_000) 
         arg=grid,
         timeout=timeout,
     )
+
+
+def grid_row_text(page: Any, grid: str, inside: str) -> str:
+    """The text of the grid row holding `inside`: its pinned and scrolling parts together."""
+    return str(
+        page.evaluate(
+            """([grid, inside]) => {
+                const row = document.querySelector(grid + ' .ag-row:has(' + inside + ')');
+                const index = row.getAttribute('row-index');
+                return [...document.querySelectorAll(grid + ` .ag-row[row-index="${index}"]`)]
+                    .map(r => r.innerText).join(' ');
+            }""",
+            [grid, inside],
+        )
+    )

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import USERS
+from tests.e2e.grid_dom import wait_grid_text
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +39,8 @@ def test_viewer_forging_admin_callback_is_refused_and_audited(page_as, live_serv
     # the refusal is in the audit log, seen by the admin
     admin = page_as("admin")
     admin.goto(f"{live_server.url}/admin/audit")
-    admin.wait_for_selector("#audit-table", timeout=20_000)
-    text = admin.inner_text("#audit-table")
+    wait_grid_text(admin, "#audit-table", "text.includes('verify_audit_chain')", 30_000)
+    text = admin.inner_text("#audit-table .ag-body")
     assert "verify_audit_chain" in text and "denied" in text and USERS["viewer"] in text
 
 

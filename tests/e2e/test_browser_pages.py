@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.grid_dom import grid_row_text
+
 pytestmark = pytest.mark.e2e
 
 PAGES = {
@@ -13,21 +15,6 @@ PAGES = {
     "/strategies": ["#strategy-units", "#strategy-clv"],
     "/opportunities": ["#opp-ev-hist", "#opp-latency-hist"],
 }
-
-
-def grid_row_text(page, grid: str, inside: str) -> str:
-    """The text of the grid row holding `inside`: its pinned and scrolling parts together."""
-    return str(
-        page.evaluate(
-            """([grid, inside]) => {
-                const row = document.querySelector(grid + ' .ag-row:has(' + inside + ')');
-                const index = row.getAttribute('row-index');
-                return [...document.querySelectorAll(grid + ` .ag-row[row-index="${index}"]`)]
-                    .map(r => r.innerText).join(' ');
-            }""",
-            [grid, inside],
-        )
-    )
 
 
 def _traces(page, selector: str) -> int:

@@ -253,6 +253,15 @@ def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
         ],
     )
     assert r.status_code == 403
+    r = operator.callback(  # the records themselves, a block at a time: the same guard
+        "audit-table.getRowsResponse",
+        [{"id": "audit-table", "property": "getRowsRequest", "value": {"startRow": 0}}],
+        state=[
+            {"id": f"audit-{name}", "property": "value", "value": None}
+            for name in ("actor", "action", "outcome", "window")
+        ],
+    )
+    assert r.status_code == 403
 
 
 def test_admin_page_forbidden_to_viewer_by_url(login_as, db) -> None:
