@@ -136,7 +136,7 @@ def test_opportunities_live_view_is_one_row_per_bet(login_as, seeded) -> None:
         {"id": "opp-all-ev", "property": "value", "value": False},
     ]
     figures = _props(viewer.callback(charts, inputs))
-    assert figures["opp-ev-hist-figure"]["data"]["data"]  # the EV histogram has its bets
+    assert {"opp-ev-hist-figure", "opp-latency-hist-figure"} <= set(figures)  # charts apart
 
     def block(request, min_ev=None, all_ev=False):
         state = [
@@ -157,12 +157,12 @@ def test_opportunities_live_view_is_one_row_per_bet(login_as, seeded) -> None:
 
     whole = block({"startRow": 0, "endRow": 200})
     rows = whole["rowData"]
-    keys = bets(rows)
-    assert rows and len(keys) == len(set(keys))  # one row per bet, whatever its strategies
     assert all(r["ev_pct"].startswith("+") for r in rows)  # +EV only by default
     assert whole["rowCount"] == len(rows) < 200  # a short block says where the table ends
     every = block({"startRow": 0, "endRow": 200}, all_ev=True)["rowData"]
-    assert len(every) >= 2 and len(every) >= len(rows)
+    keys = bets(every)  # (how many are +EV depends on the hour the demo day is replayed at)
+    assert len(every) >= 2 and len(keys) == len(set(keys))  # one row per bet, whatever its tags
+    assert len(every) >= len(rows)
     first = block({"startRow": 0, "endRow": 1}, all_ev=True)
     assert len(first["rowData"]) == 1 and "rowCount" not in first  # more to come
     rest = block({"startRow": 1, "endRow": 200}, all_ev=True)
