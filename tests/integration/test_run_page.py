@@ -103,6 +103,7 @@ def test_run_logs_are_bounded_per_run_and_pruned(db) -> None:
     log = logging.getLogger("dugout.test.run_logs")
     log.setLevel(logging.INFO)
     log.addHandler(handler)
+    log.propagate = False  # the app's own run-log handler (on the root logger) stores nothing of it
     run_id = uuid.uuid4()
     try:
         cid = correlation_id_var.set("c" * 32)
@@ -117,6 +118,7 @@ def test_run_logs_are_bounded_per_run_and_pruned(db) -> None:
         handler.flush()
     finally:
         log.removeHandler(handler)
+        log.propagate = True
         handler.close()
     with db.session() as s:
         rows = s.scalars(select(RunLogLine).order_by(RunLogLine.id)).all()
