@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -51,26 +52,13 @@ def _move(p: BookPrice, market: str = "") -> str:
     return ""
 
 
-def _cell(board: MarketBoard, book: str, side: str) -> html.Td:
-    price = board.prices.get((book, side))
-    if price is None:
-        return html.Td(DASH, className="text-muted text-center")
-    best = board.best.get(side)
-    is_best = (
+def _is_best(board: MarketBoard, price: BookPrice) -> bool:
+    best = board.best.get(price.side)
+    return (
         best is not None
         and price.price == best[0]
-        and book in best[1]
+        and price.book in best[1]
         and (board.market == "h2h" or _line_of(price) == board.line)
-    )
-    point = _point(board.market, price.point)
-    move = _move(price, board.market)
-    return html.Td(
-        [
-            html.Span(f"{point}{american(price.price)}", className="fw-bold" if is_best else ""),
-            html.Div(move, className="odds-move small text-muted") if move else None,
-        ],
-        className="odds-best text-center" if is_best else "text-center",
-        title="best price on this side" if is_best else None,
     )
 
 
@@ -80,46 +68,71 @@ def _line_of(price: BookPrice) -> float | None:
     return -price.point + 0.0 if price.side == "away" and price.point is not None else price.point
 
 
-def _fair_cell(board: MarketBoard | None, side: str) -> html.Td:
+def _fair(board: MarketBoard | None, side: str) -> str:
     if board is None or side not in board.fair:
-        return html.Td(DASH, className="text-muted text-center")
+        return DASH
     p = board.fair[side]
-    return html.Td(
-        american(decimal_to_american(1 / p)) if 0 < p < 1 else DASH,
-        className="text-center fst-italic",
-        title=f"{percent(p)} fair, {board.consensus}",
-    )
+    return american(decimal_to_american(1 / p)) if 0 < p < 1 else DASH
 
 
-def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
-    """A game's books x markets table with best prices, fair prices, holds and moves."""
-    header = [html.Th("Book")]
-    for market in MARKETS:
-        for side in SIDES[market]:
-            header.append(
-                html.Th(
-                    [market_name(market), html.Br(), _side_title(market, side, board)],
-                    className="text-center",
-                )
-            )
-        header.append(html.Th([market_name(market), html.Br(), "hold"], className="text-center"))
-    rows = []
+def _rows(board: GameBoard) -> list[dict[str, Any]]:
+    """One row per book (its price on each side, the move since open, its hold), then the
+    sharp fair price. `<column>_best` marks the best price on that side (bold, tinted)."""
+    rows: list[dict[str, Any]] = []
     for book in board.books:
-        cells: list[Any] = [html.Th(book_name(book), scope="row")]
+        row: dict[str, Any] = {"book": book_name(book)}
         for market in MARKETS:
             m = board.markets.get(market)
             for side in SIDES[market]:
-                cells.append(_cell(m, book, side) if m else html.Td(DASH))
+                key = f"{market}_{side}"
+                price = m.prices.get((book, side)) if m else None
+                if price is None:
+                    row[key] = DASH
+                    continue
+                move = _move(price, market)
+                row[key] = f"{_point(market, price.point)}{american(price.price)}" + (
+                    f" · {move}" if move else ""
+                )
+                row[f"{key}_best"] = m is not None and _is_best(m, price)
             hold = m.holds.get(book) if m else None
-            cells.append(html.Td(percent(hold), className="text-center small text-muted"))
-        rows.append(html.Tr(cells))
-    fair: list[Any] = [html.Th("Fair (sharp)", scope="row")]
+            row[f"{market}_hold"] = percent(hold)
+        rows.append(row)
+    fair: dict[str, Any] = {"book": "Fair (sharp)", "fair": True}
     for market in MARKETS:
         m = board.markets.get(market)
         for side in SIDES[market]:
-            fair.append(_fair_cell(m, side))
-        fair.append(html.Td(""))
-    rows.append(html.Tr(fair, className="table-light odds-fair"))
+            fair[f"{market}_{side}"] = _fair(m, side)
+        fair[f"{market}_hold"] = ""
+    rows.append(fair)
+    return rows
+
+
+def _column_defs(board: GameBoard) -> list[dict[str, Any]]:
+    """Book, then per market a group of its sides and the hold."""
+    defs: list[dict[str, Any]] = [
+        {"field": "book", "headerName": "Book", "pinned": "left", "minWidth": 110}
+    ]
+    for market in MARKETS:
+        children: list[dict[str, Any]] = [
+            {
+                "field": f"{market}_{side}",
+                "headerName": _side_title(market, side, board),
+                "cellClassRules": {"odds-best": f"params.data.{market}_{side}_best"},
+                "minWidth": 110,
+            }
+            for side in SIDES[market]
+        ]
+        children.append(
+            {"field": f"{market}_hold", "headerName": "hold", "cellClass": "text-muted"}
+        )
+        defs.append({"headerName": market_name(market), "children": children})
+    return defs
+
+
+def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
+    """A game's books x markets grid with best prices, fair prices, holds and moves. One
+    AG Grid per game: the grid draws its cells itself, where a table of html components
+    costs the Dash renderer a component per cell (thousands on a full slate)."""
     started = board.commence_time <= now
     when = f"{timestamp(board.commence_time, tz)} ({relative_time(board.commence_time, now)})"
     return dbc.Card(
@@ -139,14 +152,22 @@ def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
                     ],
                     className="d-flex flex-wrap align-items-baseline gap-1 mb-1",
                 ),
-                html.Div(
-                    dbc.Table(
-                        [html.Thead(html.Tr(header)), html.Tbody(rows)],
-                        size="sm",
-                        bordered=True,
-                        className="mb-0 odds-table",
-                    ),
-                    className="table-responsive",
+                dag.AgGrid(
+                    columnDefs=_column_defs(board),
+                    rowData=_rows(board),
+                    defaultColDef={"sortable": False, "resizable": True, "minWidth": 70},
+                    columnSize="autoSize",
+                    rowClassRules={"odds-fair": "params.data.fair"},
+                    dashGridOptions={
+                        "domLayout": "autoHeight",
+                        "suppressCellFocus": True,
+                        "enableCellTextSelection": True,
+                        "ensureDomOrder": True,
+                        "suppressColumnVirtualisation": True,
+                        "animateRows": False,
+                    },
+                    className="dugout-grid odds-table",
+                    style={"width": "100%"},
                 ),
             ]
         ),

@@ -13,23 +13,20 @@ HISTORY = """() => { const g = document.querySelector('#odds-history .js-plotly-
         ? [g.layout.title.text || '', g.data.length] : null; }"""
 
 
-@pytest.mark.xfail(
-    reason="on main since the charts' keep-view change (ffd9a69) the odds page stops answering "
-    "in Chromium once its boards draw (test_browser_phone's /odds case fails the same way)",
-    strict=False,
-)
 def test_odds_boards_mark_the_best_price_and_a_game_shows_its_history(page_as, live_server) -> None:
     page = page_as("viewer")
     page.goto(f"{live_server.url}/odds")
-    page.wait_for_selector("#odds-boards .card .odds-table", timeout=90_000)
+    page.wait_for_selector("#odds-boards .card .odds-table .ag-cell", timeout=90_000)
     card = page.query_selector("#odds-boards .card")
-    heads = [h.inner_text().split("\n")[0] for h in card.query_selector_all("thead th")]
-    assert {"Moneyline", "Run line", "Total"} <= set(heads), heads
-    books = [th.inner_text() for th in card.query_selector_all("tbody tr th")]
-    assert len(books) >= 2, books  # one row per book (and the fair price)
-    best = card.query_selector_all("td.odds-best .fw-bold")
+    heads = [h.inner_text() for h in card.query_selector_all(".ag-header-group-cell")]
+    assert {"Moneyline", "Run line", "Total"} <= {h.strip() for h in heads}, heads
+    books = [c.inner_text() for c in card.query_selector_all(".ag-row [col-id='book']")]
+    assert len(books) >= 3 and books[-1] == "Fair (sharp)", books  # each book, then the fair
+    best = card.query_selector_all(".ag-cell.odds-best")
     assert best, "no best price marked"
     assert all(re.search(r"[+-]\d{3,}", b.inner_text()) for b in best)  # signed American odds
+    weight = best[0].evaluate("c => getComputedStyle(c).fontWeight")
+    assert int(weight) >= 700  # bold, not colour alone
     card.query_selector(".odds-history-link").click()
     page.wait_for_url(re.compile(r"/odds\?game="), timeout=30_000)
     page.wait_for_function(HISTORY, timeout=60_000)
