@@ -24,8 +24,22 @@ PAGES = {
     "pipelines": "/pipelines",
     "strategies": "/strategies",
     "opportunities": "/opportunities",
+    "bets": "/bets",
+    "odds": "/odds",
     "admin": "/admin",
 }
+SCREEN_ONLY = {"odds"}  # a full slate is many screens tall: its first screen shows the grid
+PHONE = {"overview-phone": "/", "bets-phone": "/bets"}
+# The shell polls a change token every second, so the network is never idle: a page is ready
+# when Dash has no callback in flight and every chart on it has drawn
+SETTLED = """() => !document.querySelector('[data-dash-is-loading="true"]')
+    && [...document.querySelectorAll('.js-plotly-plot')].every(g => g._fullLayout)"""
+
+
+def _settle(page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_load_state("load")
+    page.wait_for_function(SETTLED, timeout=60_000)
+    page.wait_for_timeout(1500)  # let Plotly finish its transitions
 
 
 def main() -> None:
@@ -69,16 +83,16 @@ def main() -> None:
             page.wait_for_selector("#nav-user")
             for name, path in PAGES.items():
                 page.goto(f"{base}{path}")
-                page.wait_for_load_state("networkidle")
-                page.wait_for_timeout(1500)  # let plotly finish drawing
-                page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+                _settle(page)
+                full = name not in SCREEN_ONLY
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=full)
                 print(f"saved docs/img/{name}.png")
             page.set_viewport_size({"width": 390, "height": 844})  # a phone
-            page.goto(f"{base}/")
-            page.wait_for_load_state("networkidle")
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(OUT / "overview-phone.png"), full_page=False)
-            print("saved docs/img/overview-phone.png")
+            for name, path in PHONE.items():
+                page.goto(f"{base}{path}")
+                _settle(page)
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=False)
+                print(f"saved docs/img/{name}.png")
             browser.close()
     finally:
         server.terminate()
