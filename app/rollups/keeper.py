@@ -54,6 +54,7 @@ class RollupKeeper:
         self.passes = 0  # refreshes finished, for whoever waits on one
         self.last_error: str | None = None
         self.warmed = False  # the SLO statements compiled once (see warm)
+        self.warmed_at: datetime | None = None  # the moment warm read at
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,6 +115,7 @@ class RollupKeeper:
             grade_days(session, now)
             bets(session, BetFilter(), now, limit=1)  # the bets page's statements
             bet_books(session)
+        self.warmed_at = now
         self.warmed = True
 
     def _loop(self) -> None:

@@ -18,7 +18,6 @@ def test_the_keeper_compiles_the_overviews_statements_before_the_first_reader(
 ) -> None:
     import time
 
-    from app.db import utcnow
     from app.observability.slo import slo_reports
     from app.queries.run_charts import WINDOWS, latency_series, success_series
     from app.queries.runs import pipeline_summaries, recent_runs
@@ -33,7 +32,10 @@ def test_the_keeper_compiles_the_overviews_statements_before_the_first_reader(
     db = app.extensions["dugout.db"]
     compiled = db.engine._compiled_cache  # SQLAlchemy's per-engine statement cache
     before = len(compiled)
-    now = utcnow()
+    # at the keeper's own moment: which partial hours a window starts with (and so the shape of
+    # some statements) depends on the minute, and a boundary can fall between two instants
+    now = keeper.warmed_at
+    assert now is not None
     with db.session() as session:  # what the overview's two callbacks read first
         slo_reports(session, now)
         pipeline_summaries(session, now - WINDOWS["24h"], now)
