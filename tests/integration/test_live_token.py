@@ -46,7 +46,7 @@ def test_token_moves_when_a_run_starts_or_ends(db, login_as) -> None:
     assert again.status_code in (200, 204) and not _response(again)
 
     # a page open on the running run follows it until it ends
-    follow = "..run-body.children...run-live.data.."
+    follow = "..run-body.children...run-gantt-figure.data...run-details.children...run-live.data.."
     live = {"id": str(going.id), "status": "running"}
     with db.session() as s:
         row = s.get(PipelineRun, going.id)
