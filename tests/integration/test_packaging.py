@@ -79,8 +79,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_the_wheel_carries_pages_assets_and_migrations(installed: Path) -> None:
     (wheel,) = (installed.parent / "dist").glob("dugout-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for asset in (REPO / "assets").iterdir():
-        assert f"assets/{asset.name}" in names, asset.name
+    for asset in (REPO / "assets").rglob("*"):  # every file, the vendored Plotly bundle too
+        if asset.is_file():
+            name = asset.relative_to(REPO).as_posix()
+            assert name in names, name
     assert "pages/overview.py" in names
     assert "app/migrations/env.py" in names and "app/migrations/script.py.mako" in names
 
