@@ -9,23 +9,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import PipelineRun, RollupGridSlot
 from app.rollups.slices import (
     MARKER,
     aware,
-    chunked,
     floor_sql,
-    floor_to,
     from_epoch,
     gaps,
-    hold_writers,
-    insert_missing,
-    missing_ranges,
     parse_time,
-    settled_before,
+    refresh_sized,
     slices,
 )
 
@@ -120,25 +115,15 @@ def refresh(session: Session, now: datetime, reach: Mapping[timedelta, timedelta
     """For each slot size and how far back its grid looks, store the settled slots that have
     no rows yet (committing chunk by chunk) and drop the ones no grid reaches any more; slots
     stored."""
-    g = RollupGridSlot
-    first = session.scalar(select(func.min(PipelineRun.started_at)))
-    stored = 0
-    for size, back in reach.items():
-        size_s = int(size.total_seconds())
-        lo, hi = floor_to(now - back - size, size), settled_before(now, size)
-        session.execute(delete(g).where(g.size_s == size_s, g.slot_start < lo))
-        if first is None:
-            continue
-        lo = max(lo, floor_to(aware(first), size))
-        where = [g.size_s == size_s, g.pipeline == MARKER]
-        for a, z in chunked(missing_ranges(session, g.slot_start, where, lo, hi, size), size):
-            span = [g.size_s == size_s, g.slot_start >= a, g.slot_start < z]
-            if not hold_writers(session, RollupGridSlot, span):
-                continue
-            insert_missing(session, RollupGridSlot, _with_markers(session, a, z, size))
-            session.commit()
-            stored += len(list(slices(a, z, size)))
-    return stored
+    return refresh_sized(
+        session,
+        now,
+        reach,
+        RollupGridSlot,
+        RollupGridSlot.slot_start,
+        PipelineRun.started_at,
+        _with_markers,
+    )
 
 
 def settled_rows(

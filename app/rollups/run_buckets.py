@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import PipelineRun, RollupRunBucket
@@ -16,15 +16,10 @@ from app.rollups.slices import (
     MARKER,
     aware,
     case_when,
-    chunked,
     floor_sql,
-    floor_to,
     from_epoch,
     gaps,
-    hold_writers,
-    insert_missing,
-    missing_ranges,
-    settled_before,
+    refresh_sized,
     slices,
 )
 from app.vocabulary import FINISHED_STATUSES, RunStatus
@@ -124,25 +119,15 @@ def refresh(session: Session, now: datetime, reach: Mapping[timedelta, timedelta
     """For each bucket size and how far back its charts look, store the settled buckets that
     have no rows yet (committing chunk by chunk) and drop the ones no chart reaches any more;
     buckets stored."""
-    b = RollupRunBucket
-    first = session.scalar(select(func.min(PipelineRun.started_at)))
-    stored = 0
-    for size, back in reach.items():
-        size_s = int(size.total_seconds())
-        lo, hi = floor_to(now - back - size, size), settled_before(now, size)
-        session.execute(delete(b).where(b.size_s == size_s, b.bucket_start < lo))
-        if first is None:
-            continue
-        lo = max(lo, floor_to(aware(first), size))
-        where = [b.size_s == size_s, b.pipeline == MARKER]
-        for a, z in chunked(missing_ranges(session, b.bucket_start, where, lo, hi, size), size):
-            span = [b.size_s == size_s, b.bucket_start >= a, b.bucket_start < z]
-            if not hold_writers(session, RollupRunBucket, span):
-                continue
-            insert_missing(session, RollupRunBucket, _with_markers(session, a, z, size))
-            session.commit()
-            stored += len(list(slices(a, z, size)))
-    return stored
+    return refresh_sized(
+        session,
+        now,
+        reach,
+        RollupRunBucket,
+        RollupRunBucket.bucket_start,
+        PipelineRun.started_at,
+        _with_markers,
+    )
 
 
 def settled_rows(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -148,3 +148,36 @@ def from_epoch(seconds: Any) -> datetime:
 def case_when(condition: Any) -> Any:
     """1 where `condition` holds, else 0 (to sum)."""
     return case((condition, 1), else_=0)
+
+
+def refresh_sized(
+    session: Session,
+    now: datetime,
+    reach: Mapping[timedelta, timedelta],
+    model: type[Any],
+    start: Any,
+    first: Any,
+    rows: Callable[[Session, datetime, datetime, timedelta], list[dict[str, Any]]],
+) -> int:
+    """For each slice size and how far back its readers look, store the settled slices of
+    `model` (keyed by `size_s` and its `start` column) that have no rows yet, committing chunk
+    by chunk, and drop the ones no reader reaches any more; `first` is the ledger column whose
+    oldest value bounds the history, `rows` computes a chunk (markers included). Slices stored."""
+    oldest = session.scalar(select(func.min(first)))
+    stored = 0
+    for size, back in reach.items():
+        size_s = int(size.total_seconds())
+        lo, hi = floor_to(now - back - size, size), settled_before(now, size)
+        session.execute(delete(model).where(model.size_s == size_s, start < lo))
+        if oldest is None:
+            continue
+        lo = max(lo, floor_to(aware(oldest), size))
+        where = [model.size_s == size_s, model.pipeline == MARKER]
+        for a, z in chunked(missing_ranges(session, start, where, lo, hi, size), size):
+            span = [model.size_s == size_s, start >= a, start < z]
+            if not hold_writers(session, model, span):
+                continue
+            insert_missing(session, model, rows(session, a, z, size))
+            session.commit()
+            stored += len(list(slices(a, z, size)))
+    return stored
