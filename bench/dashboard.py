@@ -439,6 +439,7 @@ def cases(
                         _i("overview-window", "value", w),
                         _i("overview-percentile", "value", "p95"),
                         _i("live-token", "data", None),
+                        _i("display-tz", "value", "America/New_York"),
                     ],
                 ),
             )
@@ -467,6 +468,7 @@ def cases(
                         _i("runs-status", "value", None),
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
+                        _i("display-tz", "value", "America/New_York"),
                     ],
                 ),
             )
@@ -483,6 +485,7 @@ def cases(
                         _i("runs-status", "value", "failed"),
                         _i("runs-trigger", "value", None),
                         _i("runs-range", "value", r),
+                        _i("display-tz", "value", "America/New_York"),
                     ],
                 ),
             )
@@ -525,7 +528,10 @@ def cases(
             lambda: viewer.callback(
                 "run-logs-box.children",
                 [_i("run-log-level", "value", "WARNING")],
-                state=[_i("run-log-id", "data", {"id": run_id, "cid": None})],
+                state=[
+                    _i("run-log-id", "data", {"id": run_id, "cid": None}),
+                    _i("display-tz", "value", "America/New_York"),
+                ],
             ),
         )
     )
@@ -675,7 +681,10 @@ def cases(
             lambda: operator.callback(
                 "..admin-scheduler.children...admin-jobs.children...job-target.options"
                 "...breaker-target.options..",
-                [_i("admin-refresh", "n_intervals", 0)],
+                [
+                    _i("admin-refresh", "n_intervals", 0),
+                    _i("display-tz", "value", "America/New_York"),
+                ],
             ),
         )
     )
@@ -684,7 +693,11 @@ def cases(
             "accounts.load_users",
             "-",
             lambda: admin.callback(
-                "admin-users.children", [_i("admin-accounts-refresh", "n_intervals", 0)]
+                "admin-users.children",
+                [
+                    _i("admin-accounts-refresh", "n_intervals", 0),
+                    _i("display-tz", "value", "America/New_York"),
+                ],
             ),
         )
     )

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.queries.accounts import Account, AuditLine
+from components.formatting import timestamp
 
 
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
-
-
-def account_rows(accounts: Sequence[Account]) -> list[dict[str, Any]]:
-    """Rows of the accounts table: active as yes / no, last login to the second."""
+def account_rows(accounts: Sequence[Account], tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
+    """Rows of the accounts table: active as yes / no, last login in the viewer's zone."""
     return [
         {
             "username": a.username,
             "role": a.role,
             "active": "yes" if a.active else "no",
-            "last_login_at": _when(a.last_login_at),
+            "last_login_at": timestamp(a.last_login_at, tz) if a.last_login_at else "never",
         }
         for a in accounts
     ]
@@ -38,12 +35,12 @@ def audit_link(line: AuditLine) -> str:
     return ""
 
 
-def audit_rows(lines: Sequence[AuditLine]) -> list[dict[str, Any]]:
-    """Rows of the audit table, newest first as given."""
+def audit_rows(lines: Sequence[AuditLine], tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
+    """Rows of the audit table, newest first as given, times to the second in `tz`."""
     return [
         {
             "seq": a.seq,
-            "at": _when(a.at),
+            "at": timestamp(a.at, tz, precise=True),
             "actor": a.actor,
             "role": a.role or "",
             "action": a.action,

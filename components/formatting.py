@@ -16,6 +16,7 @@ from app.pipelines.teams import TEAMS
 
 DASH = "—"  # a value that does not exist (never 0, never blank)
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M %Z"  # the one short format: sorts, says its zone
+PRECISE_FORMAT = "%Y-%m-%d %H:%M:%S.{ms} %Z"  # the same to the millisecond (a run's facts, logs)
 # Zones offered in the picker: the US clubs' four, Arizona (no daylight saving), Toronto, UTC.
 ZONE_CHOICES: tuple[tuple[str, str], ...] = (
     ("America/New_York", "Eastern"),
@@ -65,11 +66,20 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def timestamp(value: datetime | None, tz: ZoneInfo | None = None) -> str:
-    """A moment in the one short format, in `tz` (UTC by default): '2026-12-01 09:05 EST'."""
-    if value is None:
+def timestamp(
+    value: datetime | str | None, tz: ZoneInfo | None = None, precise: bool = False
+) -> str:
+    """A moment in the one short format, in `tz` (UTC by default): '2026-12-01 09:05 EST';
+    `precise` adds seconds and milliseconds ('2026-12-01 09:05:03.120 EST') where on-call
+    work orders events within a minute. An ISO 8601 string is read first."""
+    if value is None or value == "":
         return DASH
-    return _aware(value).astimezone(tz or ZoneInfo("UTC")).strftime(TIMESTAMP_FORMAT)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    moment = _aware(value).astimezone(tz or ZoneInfo("UTC"))
+    if precise:
+        return moment.strftime(PRECISE_FORMAT.format(ms=f"{moment.microsecond // 1000:03d}"))
+    return moment.strftime(TIMESTAMP_FORMAT)
 
 
 def relative_time(value: datetime | None, now: datetime) -> str:

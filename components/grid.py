@@ -42,6 +42,7 @@ class Column:
     run_link: bool = False  # the cell links to /pipelines/<row id>
     width: int | None = None
     wrap: bool = False
+    mono: bool = False  # monospace (log text, identifiers)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -65,8 +66,11 @@ def column_def(c: Column) -> dict[str, Any]:
         spec["cellRenderer"] = "RunLink"
     if c.width:
         spec["width"] = c.width
+    classes = [name for on, name in ((c.wrap, "grid-wrap"), (c.mono, "grid-mono")) if on]
     if c.wrap:
-        spec.update({"wrapText": True, "autoHeight": True, "cellClass": "grid-wrap"})
+        spec.update({"wrapText": True, "autoHeight": True})
+    if classes:
+        spec["cellClass"] = " ".join(classes)
     spec.update(c.extra)
     return spec
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import html
 
 from app.queries.runs import PipelineSummary, RunRow
+from components.formatting import timestamp
 from components.grid import Column, table
 
 STATUS_COLOURS = {
@@ -88,19 +89,16 @@ def summary_cards(summaries: Sequence[PipelineSummary], window: str = "24h") -> 
     return dbc.Row(cards, className="g-3")
 
 
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
-
-
-def run_cells(r: RunRow) -> dict[str, Any]:
-    """A run as table cells: times to the second, durations to a tenth of a millisecond."""
+def run_cells(r: RunRow, tz: ZoneInfo | None = None) -> dict[str, Any]:
+    """A run as table cells: its start in the one format in the viewer's zone `tz`, durations
+    to a tenth of a millisecond."""
     return {
         "id": str(r.id),
         "pipeline": r.pipeline,
         "status": r.status,
         "trigger": r.trigger,
         "actor": r.actor or "",
-        "started_at": _when(r.started_at),
+        "started_at": timestamp(r.started_at, tz),
         "duration_ms": round(r.duration_ms, 1) if r.duration_ms is not None else None,
         "attempt": r.attempt,
         "error": r.error or "",
@@ -109,11 +107,11 @@ def run_cells(r: RunRow) -> dict[str, Any]:
     }
 
 
-def history_rows(runs: Sequence[RunRow]) -> list[dict[str, Any]]:
+def history_rows(runs: Sequence[RunRow], tz: ZoneInfo | None = None) -> list[dict[str, Any]]:
     """Rows of the run history table: the cells plus a link to each run's page."""
     return [
         {
-            **run_cells(r),
+            **run_cells(r, tz),
             "error": (r.error or "")[:200],
             "reason": r.reason[:300],
         }
@@ -125,7 +123,7 @@ RUN_COLUMNS = (
     Column("link", "Run", pinned=True, run_link=True, sortable=False, width=95),
     Column("pipeline", "Pipeline", width=120),
     Column("status", "Status", status=True, width=110),
-    Column("started_at", "Started (UTC)", width=235),
+    Column("started_at", "Started", width=180),
     Column("reason", "Why", width=260),
     Column("trigger", "Trigger", width=110),
     Column("actor", "By", width=100),
@@ -134,11 +132,13 @@ RUN_COLUMNS = (
 )
 
 
-def runs_table(runs: Sequence[RunRow], table_id: str = "runs-table") -> Any:
+def runs_table(
+    runs: Sequence[RunRow], table_id: str = "runs-table", tz: ZoneInfo | None = None
+) -> Any:
     """The recent runs as a table, with status colours that do not rely on colour alone."""
     if not runs:
         return empty_state("The run ledger is empty: no pipeline has run yet.", "runs-empty")
-    return table(table_id, RUN_COLUMNS, [run_cells(r) for r in runs], page_size=20)
+    return table(table_id, RUN_COLUMNS, [run_cells(r, tz) for r in runs], page_size=20)
 
 
 def records_table(rows: list[dict[str, Any]], table_id: str, empty: str) -> Any:

@@ -5,13 +5,14 @@ in words, and its log lines."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.pipelines.reasons import plain
+from components.formatting import timestamp
 from components.grid import Column, table
 from components.ledger import STATUS_COLOURS, empty_state
 
@@ -20,10 +21,6 @@ WRITTEN_LINKS = {  # what a run wrote -> the page that lists it
     "opportunities": "/opportunities",
     "recommendations": "/bets",
 }
-
-
-def _when(value: datetime | None) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else "—"
 
 
 def fact(label: str, value: Any, element_id: str | None = None) -> html.Div:
@@ -198,8 +195,9 @@ def _fields_text(fields: Mapping[str, Any]) -> str:
     )
 
 
-def log_table(lines: Sequence[Mapping[str, Any]], level: str) -> Any:
-    """The run's log lines, oldest first, with their fields as `key=value`."""
+def log_table(lines: Sequence[Mapping[str, Any]], level: str, tz: ZoneInfo | None = None) -> Any:
+    """The run's log lines, oldest first, to the millisecond in the viewer's zone `tz`, with
+    their fields as `key=value`; message and fields in the monospace face of a terminal."""
     if not lines:
         return empty_state(
             f"No log lines at {level} or above were kept for this run (lines are kept for runs "
@@ -208,7 +206,7 @@ def log_table(lines: Sequence[Mapping[str, Any]], level: str) -> Any:
         )
     rows = [
         {
-            "at": _when(line["at"]),
+            "at": timestamp(line["at"], tz, precise=True),
             "level": line["level"],
             "logger": line["logger"],
             "message": line["message"],
@@ -217,10 +215,10 @@ def log_table(lines: Sequence[Mapping[str, Any]], level: str) -> Any:
         for line in lines
     ]
     cols = [
-        Column("at", "at", width=220),
+        Column("at", "at", width=215),
         Column("level", "level", status=True, filter=True, width=110),
         Column("logger", "logger", filter=True, width=170),
-        Column("message", "message", filter=True, wrap=True, width=320),
-        Column("fields", "fields", wrap=True, width=420),
+        Column("message", "message", filter=True, wrap=True, width=320, mono=True),
+        Column("fields", "fields", wrap=True, width=420, mono=True),
     ]
     return table("run-logs", cols, rows, page_size=50)

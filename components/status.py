@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 from dash import html
 
 from app.observability.slo import LEVEL_WORDS, QUIET_LEVELS, quiet_level
+from components.formatting import timestamp
 from components.grid import Column, table
 from components.ledger import empty_state
 
@@ -257,12 +259,9 @@ _JOB_CELLS: dict[str, dict[str, Any]] = {
 }
 
 
-def _when(iso: str | None) -> str:
-    return iso[:19].replace("T", " ") if iso else "—"
-
-
-def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Any:
-    """The schedule: each job's cadence, whether it is paused, next run, last status, breaker."""
+def jobs_table(jobs: Sequence[Mapping[str, Any]], tz: ZoneInfo | None = None) -> Any:
+    """The schedule: each job's cadence, whether it is paused, next run (in the viewer's zone
+    `tz`), last status, breaker."""
     if not jobs:
         return empty_state(
             "No jobs are scheduled yet: the scheduler writes its schedule when it first leads.",
@@ -277,7 +276,7 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Any:
             "next_run_at": (
                 "paused"
                 if not j["enabled"]
-                else _when(j.get("next_run_at"))
+                else timestamp(j.get("next_run_at"), tz)
                 if j["interval_s"]
                 else "after upstream"
             ),

@@ -16,13 +16,14 @@ from flask_login import current_user
 from app.accounts import AccountRefused, AccountResult, AccountService, Actor, find_user
 from app.audit import audit_log
 from app.auth import guarded_callback
-from app.dashboard import refresh_ms
+from app.dashboard import default_zone, refresh_ms
 from app.db import get_db
 from app.models import ROLES
 from app.queries.accounts import list_users
 from app.requestctx import request_meta
 from components.accounts import account_rows
 from components.controls import ask_to_confirm, breakglass_form, outcome, refused
+from components.formatting import zone
 from components.ledger import records_table
 
 dash.register_page(
@@ -85,13 +86,14 @@ def layout(**_: Any) -> html.Div:
 @guarded_callback(
     Output("admin-users", "children"),
     Input("admin-accounts-refresh", "n_intervals"),
+    Input("display-tz", "value"),
     role="admin",
     action="view_accounts",
 )
-def load_users(_: Any) -> Any:
-    """Every account, without secrets."""
+def load_users(_: Any, tz_name: Any = None) -> Any:
+    """Every account, without secrets, last logins in the viewer's zone."""
     with get_db().session() as session:
-        users = account_rows(list_users(session))
+        users = account_rows(list_users(session), zone(tz_name, default_zone()))
     return records_table(users, "users-table", "No users.")
 
 

@@ -19,7 +19,7 @@ from flask_login import current_user
 from app.accounts import role_allows
 from app.audit import ReasonError, check_reason
 from app.auth import guarded_callback
-from app.dashboard import page_now, refresh_ms
+from app.dashboard import default_zone, page_now, refresh_ms
 from app.db import get_db
 from app.extensions import SETTINGS
 from app.models import JobSchedule
@@ -33,6 +33,7 @@ from components.controls import (
     refused,
     typed_confirmation,
 )
+from components.formatting import zone
 from components.status import jobs_table, scheduler_summary
 from scheduler import BreakGlassRefused, run_now, submit_command, wait_for_command
 from scheduler.breakglass import desk
@@ -154,10 +155,11 @@ def layout(**_: Any) -> html.Div:
     Output("job-target", "options"),
     Output("breaker-target", "options"),
     Input("admin-refresh", "n_intervals"),
+    Input("display-tz", "value"),
     role="operator",
     action="view_admin",
 )
-def load_scheduler(_n: int | None) -> tuple[Any, ...]:
+def load_scheduler(_n: int | None, tz_name: Any = None) -> tuple[Any, ...]:
     """Leader, the job table and the choices of the two forms."""
     now = page_now()
     status = scheduler_status(_app(), now)
@@ -178,7 +180,12 @@ def load_scheduler(_n: int | None) -> tuple[Any, ...]:
     breaker_options = [
         {"label": f"{name} ({states.get(name, 'closed')})", "value": name} for name in breakers
     ]
-    return scheduler_summary(status, now), jobs_table(jobs), targets, breaker_options
+    return (
+        scheduler_summary(status, now),
+        jobs_table(jobs, zone(tz_name, default_zone())),
+        targets,
+        breaker_options,
+    )
 
 
 def _done(result: Any) -> tuple[Any, Any, Any]:

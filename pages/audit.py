@@ -12,11 +12,12 @@ from dash import ClientsideFunction, Input, Output, State, clientside_callback, 
 
 from app.audit import audit_log
 from app.auth import audit_event, guarded_callback
-from app.dashboard import refresh_ms
+from app.dashboard import default_zone, refresh_ms
 from app.db import get_db, utcnow
 from app.queries.accounts import AUDIT_SORTS, AuditFilter, audit_choices, audit_lines
 from app.queries.paging import Block, parse_block
 from components.accounts import audit_rows
+from components.formatting import zone
 from components.grid import Column, paged_table
 
 dash.register_page(
@@ -38,7 +39,7 @@ WINDOWS: dict[str, tuple[str, timedelta | None]] = {
 }
 AUDIT_COLUMNS = [
     Column("seq", "#", pinned=True, width=80),
-    Column("at", "At (UTC)", width=235),
+    Column("at", "At", width=215),
     Column("actor", "Actor", width=120),
     Column("action", "Action", width=160),
     Column("outcome", "Outcome", width=110),
@@ -154,6 +155,7 @@ clientside_callback(
     Output("audit-table", "scrollTo"),
     *(Input(i, "value") for i in FILTERS),
     Input("admin-audit-refresh", "n_intervals"),
+    Input("display-tz", "value"),
     State("audit-table", "id"),
     prevent_initial_call=True,
 )
@@ -163,10 +165,13 @@ clientside_callback(
     Output("audit-table", "getRowsResponse"),
     Input("audit-table", "getRowsRequest"),
     *(State(i, "value") for i in FILTERS),
+    State("display-tz", "value"),
     role="admin",
     action="view_audit",
 )
-def audit_block(request: Any, actor: Any, action: Any, outcome: Any, window: Any) -> Any:
+def audit_block(
+    request: Any, actor: Any, action: Any, outcome: Any, window: Any, tz_name: Any = None
+) -> Any:
     """The block of records the grid asks for, newest first unless sorted, from SQL; the
     count is known once a block comes back short."""
     block = parse_block(request, AUDIT_SORTS)
@@ -174,7 +179,7 @@ def audit_block(request: Any, actor: Any, action: Any, outcome: Any, window: Any
         return no_update
     with get_db().session() as session:
         lines = audit_lines(session, audit_filter(actor, action, outcome, window, block=block))
-    rows = audit_rows(lines[: block.size])
+    rows = audit_rows(lines[: block.size], zone(tz_name, default_zone()))
     if len(lines) > block.size:
         return {"rowData": rows}
     return {"rowData": rows, "rowCount": block.start + len(rows)}

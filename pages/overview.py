@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, dcc, html
 from flask import current_app
 
-from app.dashboard import keep_view, page_now, refresh_ms
+from app.dashboard import default_zone, keep_view, page_now, refresh_ms
 from app.db import get_db
 from app.extensions import READINESS, SETTINGS
 from app.observability.status import build_status
@@ -24,6 +24,7 @@ from components.figures import (
     latency_figure,
     success_figure,
 )
+from components.formatting import zone
 from components.ledger import runs_table, summary_cards
 from components.status import alerts_list, checks_list, scheduler_summary, slo_cards
 from scheduler.status import scheduler_status
@@ -114,9 +115,14 @@ keep_view("overview-latency", "overview-success", "overview-freshness")
     Input("overview-window", "value"),
     Input("overview-percentile", "value"),
     Input("live-token", "data"),
+    Input("display-tz", "value"),
 )
 def refresh_overview(
-    _n: int | None, window: str | None, percentile: str | None = "p95", _token: Any = None
+    _n: int | None,
+    window: str | None,
+    percentile: str | None = "p95",
+    _token: Any = None,
+    tz_name: str | None = None,
 ) -> tuple[Any, ...]:
     """Read the ledger: summaries, percentiles and success rates bucketed in SQL. The charts
     keep zoom, pan and hidden pipelines across refreshes until the window changes."""
@@ -132,7 +138,7 @@ def refresh_overview(
         fresh = source_freshness(session, now)
     return (
         summary_cards(summaries, window),
-        runs_table(rows),
+        runs_table(rows, tz=zone(tz_name, default_zone())),
         latency_figure(
             latency,
             f"Run duration {percentile} ({window})",

@@ -10,12 +10,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html
 
-from app.dashboard import keep_view
+from app.dashboard import default_zone, keep_view
 from app.db import get_db
 from app.extensions import SETTINGS
 from app.observability.run_logs import run_log_lines
 from app.queries.run_page import run_page
 from components.figures import chart, figure_store, stage_gantt
+from components.formatting import timestamp, zone
 from components.ledger import STATUS_COLOURS, empty_state
 from components.run_page import (
     LOG_LEVELS,
@@ -55,13 +56,14 @@ def layout(run_id: str | None = None, **_: Any) -> Any:
         run = run_page(session, run_id, DEFAULT_LEVEL)
     if run is None:
         return empty_state(f"No run with id {run_id}.", "run-missing")
+    tz = zone(default_zone())  # the viewer's own zone follows in the first callback
     return html.Div(
         [
-            dcc.Store(id="run-live", data={"id": run["id"], "status": run["status"]}),
-            html.Div(_body(run), id="run-body"),
+            dcc.Store(id="run-live", data=_live(run, str(tz))),
+            html.Div(_body(run, tz), id="run-body"),
             # outside the body, so a re-read keeps the user's zoom (a new graph would not)
             chart("run-gantt", stage_gantt(run["stages"])),
-            html.Div(_details(run), id="run-details"),
+            html.Div(_details(run, tz), id="run-details"),
         ]
     )
 
@@ -75,22 +77,32 @@ keep_view("run-gantt")
     Output("run-details", "children"),
     Output("run-live", "data"),
     Input("live-token", "data"),
+    Input("display-tz", "value"),
     State("run-live", "data"),
-    prevent_initial_call=True,
 )
-def follow_run(_token: Any, live: dict[str, Any] | None) -> Any:
-    """A run still going is read again when the token moves; a finished one stays put."""
-    if not live or live.get("status") not in ("queued", "running"):
+def follow_run(_token: Any, tz_name: str | None, live: dict[str, Any] | None) -> Any:
+    """A run still going is read again when the token moves; a finished one stays put. The
+    page is drawn again in the viewer's time zone when it is not the instance's default (the
+    layout, drawn on the server, cannot know the browser's choice) and when the viewer picks
+    another."""
+    drawn_in = str(zone(tz_name, default_zone()))
+    going = bool(live) and (live or {}).get("status") in ("queued", "running")
+    if not live or not (going or drawn_in != live.get("tz")):
         return (dash.no_update,) * 4
     with get_db().session() as session:
         run = run_page(session, str(live.get("id")), DEFAULT_LEVEL)
     if run is None:
         return (dash.no_update,) * 4
-    status = {"id": run["id"], "status": run["status"]}
-    return _body(run), stage_gantt(run["stages"]), _details(run), status
+    tz = zone(drawn_in)
+    return _body(run, tz), stage_gantt(run["stages"]), _details(run, tz), _live(run, drawn_in)
 
 
-def _body(run: dict[str, Any]) -> Any:
+def _live(run: dict[str, Any], tz_name: str) -> dict[str, Any]:
+    """What the page's store keeps: the run, whether it is still going, the zone it is drawn in."""
+    return {"id": run["id"], "status": run["status"], "tz": tz_name}
+
+
+def _body(run: dict[str, Any], tz: Any) -> Any:
     """What the page shows above the stage timeline: the run's status, why, its facts and
     what it wrote."""
     colour = STATUS_COLOURS.get(run["status"], "secondary")
@@ -116,8 +128,8 @@ def _body(run: dict[str, Any]) -> Any:
                     fact("by", run["actor"]),
                     fact("operator's reason", run.get("operator_reason"), "run-operator-reason"),
                     fact("attempt", run["attempt"]),
-                    fact("tick", run["scheduled_for"]),
-                    fact("started", run["started_at"]),
+                    fact("tick", timestamp(run["scheduled_for"], tz, precise=True)),
+                    fact("started", timestamp(run["started_at"], tz, precise=True)),
                     fact("duration ms", round(run["duration_ms"] or 0, 1)),
                 ],
                 className="d-flex flex-wrap mb-2",
@@ -144,7 +156,7 @@ def _body(run: dict[str, Any]) -> Any:
     )
 
 
-def _details(run: dict[str, Any]) -> Any:
+def _details(run: dict[str, Any], tz: Any) -> Any:
     """What the page shows below the stage timeline: each stage's detail, the run's family
     and its log lines."""
     return html.Div(
@@ -169,7 +181,7 @@ def _details(run: dict[str, Any]) -> Any:
                 className="align-items-center",
             ),
             dcc.Store(id="run-log-id", data={"id": run["id"], "cid": run["correlation_id"]}),
-            html.Div(log_table(run["logs"], DEFAULT_LEVEL), id="run-logs-box"),
+            html.Div(log_table(run["logs"], DEFAULT_LEVEL, tz), id="run-logs-box"),
         ]
     )
 
@@ -178,9 +190,10 @@ def _details(run: dict[str, Any]) -> Any:
     Output("run-logs-box", "children"),
     Input("run-log-level", "value"),
     State("run-log-id", "data"),
+    State("display-tz", "value"),
     prevent_initial_call=True,
 )
-def filter_logs(level: str | None, run: dict[str, Any] | None) -> Any:
+def filter_logs(level: str | None, run: dict[str, Any] | None, tz_name: str | None = None) -> Any:
     """The run's log lines at the chosen level and above."""
     level = level if level in LOG_LEVELS else DEFAULT_LEVEL
     try:
@@ -190,4 +203,4 @@ def filter_logs(level: str | None, run: dict[str, Any] | None) -> Any:
     cid = (run or {}).get("cid")
     with get_db().session() as session:
         lines = run_log_lines(session, rid, str(cid) if cid else None, level)
-    return log_table(lines, level)
+    return log_table(lines, level, zone(tz_name, default_zone()))

@@ -20,12 +20,13 @@ from dash import (
     no_update,
 )
 
-from app.dashboard import page_now, refresh_ms
+from app.dashboard import default_zone, page_now, refresh_ms
 from app.db import get_db
 from app.queries.paging import parse_block
 from app.queries.run_grid import GRID_WINDOWS, run_grid
 from app.queries.runs import RUN_FILTERS, RUN_SORTS, RunFilter, runs_page
 from app.vocabulary import Pipeline, RunStatus, Trigger
+from components.formatting import zone
 from components.grid import Column, paged_table
 from components.ledger import history_rows
 from components.run_grid import run_grid as grid_view
@@ -121,6 +122,7 @@ clientside_callback(
     *(Input(i, "value") for i in FILTERS),
     Input("runs-refresh", "n_intervals"),
     Input("live-token", "data"),
+    Input("display-tz", "value"),
     State("runs-history", "id"),
     prevent_initial_call=True,
 )
@@ -143,6 +145,7 @@ def _run_filter(
     Output("runs-count", "children"),
     Input("runs-history", "getRowsRequest"),
     *(State(i, "value") for i in FILTERS),
+    State("display-tz", "value"),
 )
 def load_runs(
     request: Any,
@@ -150,8 +153,10 @@ def load_runs(
     status: str | None,
     trigger: str | None,
     time_range: str | None,
+    tz_name: str | None = None,
 ) -> tuple[Any, Any]:
-    """The block of runs the grid asks for, filtered, sorted and counted in SQL."""
+    """The block of runs the grid asks for, filtered, sorted and counted in SQL, its times
+    in the viewer's zone."""
     block = parse_block(request, RUN_SORTS, RUN_FILTERS)
     if block is None:
         return no_update, no_update
@@ -161,7 +166,8 @@ def load_runs(
             session, _run_filter(pipeline, status, trigger, time_range, now), 0, 0, now, block
         )
     text = f"{total} runs match" if total else "No runs match these filters."
-    return {"rowData": history_rows(rows), "rowCount": total}, text
+    rows_out = history_rows(rows, zone(tz_name, default_zone()))
+    return {"rowData": rows_out, "rowCount": total}, text
 
 
 @callback(

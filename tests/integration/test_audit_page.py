@@ -30,7 +30,8 @@ def _table(client, actor=None, action=None, outcome=None, window="all", request=
     options = {o["value"] for o in response["audit-action"]["options"]}
     outcomes = {o["value"] for o in response["audit-outcome"]["options"]}
     grid = [{"id": "audit-table", "property": "getRowsRequest", "value": request or FIRST}]
-    r = client.callback(BLOCK, grid, state=filters)
+    zone = {"id": "display-tz", "property": "value", "value": "UTC"}
+    r = client.callback(BLOCK, grid, state=[*filters, zone])
     assert r.status_code == 200, r.data
     rows = json.loads(r.data)["response"]["audit-table"]["getRowsResponse"]["rowData"]
     return rows, options, outcomes

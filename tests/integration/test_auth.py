@@ -239,7 +239,10 @@ def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
     operator = login_as("operator")
     r = operator.callback(
         "admin-users.children",
-        [{"id": "admin-accounts-refresh", "property": "n_intervals", "value": 1}],
+        [
+            {"id": "admin-accounts-refresh", "property": "n_intervals", "value": 1},
+            {"id": "display-tz", "property": "value", "value": "America/New_York"},
+        ],
     )
     assert r.status_code == 403
     r = operator.callback(
@@ -257,8 +260,11 @@ def test_viewer_forging_admin_callback_gets_403_and_audit(login_as, db) -> None:
         "audit-table.getRowsResponse",
         [{"id": "audit-table", "property": "getRowsRequest", "value": {"startRow": 0}}],
         state=[
-            {"id": f"audit-{name}", "property": "value", "value": None}
-            for name in ("actor", "action", "outcome", "window")
+            *(
+                {"id": f"audit-{name}", "property": "value", "value": None}
+                for name in ("actor", "action", "outcome", "window")
+            ),
+            {"id": "display-tz", "property": "value", "value": "America/New_York"},
         ],
     )
     assert r.status_code == 403

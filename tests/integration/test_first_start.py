@@ -69,6 +69,7 @@ def test_a_first_start_at_any_hour_shows_runs_and_opportunities(
                     {"id": "overview-window", "property": "value", "value": "24h"},
                     {"id": "overview-percentile", "property": "value", "value": "p95"},
                     {"id": "live-token", "property": "data", "value": None},
+                    {"id": "display-tz", "property": "value", "value": "America/New_York"},
                 ],
             )
         )

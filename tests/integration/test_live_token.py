@@ -47,7 +47,8 @@ def test_token_moves_when_a_run_starts_or_ends(db, login_as) -> None:
 
     # a page open on the running run follows it until it ends
     follow = "..run-body.children...run-gantt-figure.data...run-details.children...run-live.data.."
-    live = {"id": str(going.id), "status": "running"}
+    live = {"id": str(going.id), "status": "running", "tz": "America/New_York"}
+    zone_input = {"id": "display-tz", "property": "value", "value": "America/New_York"}
     with db.session() as s:
         row = s.get(PipelineRun, going.id)
         row.status, row.finished_at, row.duration_ms = "succeeded", now, 5000.0
@@ -56,7 +57,7 @@ def test_token_moves_when_a_run_starts_or_ends(db, login_as) -> None:
     moved = json.loads(r.data)["response"]["live-token"]["data"]
     r = viewer.callback(
         follow,
-        [{"id": "live-token", "property": "data", "value": moved}],
+        [{"id": "live-token", "property": "data", "value": moved}, zone_input],
         state=[{"id": "run-live", "property": "data", "value": live}],
     )
     props = json.loads(r.data)["response"]
@@ -64,7 +65,7 @@ def test_token_moves_when_a_run_starts_or_ends(db, login_as) -> None:
     assert "succeeded" in json.dumps(props["run-body"])
     r = viewer.callback(  # a finished run's page stays as it is
         follow,
-        [{"id": "live-token", "property": "data", "value": "x"}],
+        [{"id": "live-token", "property": "data", "value": "x"}, zone_input],
         state=[{"id": "run-live", "property": "data", "value": props["run-live"]["data"]}],
     )
     assert r.status_code in (200, 204) and not _response(r)

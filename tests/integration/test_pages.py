@@ -52,6 +52,7 @@ def test_overview_callback_returns_charts_for_viewer(login_as, seeded) -> None:
             {"id": "overview-window", "property": "value", "value": "24h"},
             {"id": "overview-percentile", "property": "value", "value": "p99"},
             {"id": "live-token", "property": "data", "value": None},
+            {"id": "display-tz", "property": "value", "value": "America/New_York"},
         ],
     )
     props = _props(r)
@@ -74,6 +75,7 @@ def _runs_block(viewer, request, pipeline=None, status=None, trigger=None, windo
         {"id": "runs-status", "property": "value", "value": status},
         {"id": "runs-trigger", "property": "value", "value": trigger},
         {"id": "runs-range", "property": "value", "value": window},
+        {"id": "display-tz", "property": "value", "value": "America/New_York"},
     ]
     inputs = [{"id": "runs-history", "property": "getRowsRequest", "value": request}]
     props = _props(viewer.callback(RUNS_OUT, inputs, state=state))

@@ -155,6 +155,7 @@ def test_fuzzed_grid_block_requests_never_500(app, make_user, request, book) -> 
         {"id": "runs-status", "property": "value", "value": None},
         {"id": "runs-trigger", "property": "value", "value": None},
         {"id": "runs-range", "property": "value", "value": "24h"},
+        {"id": "display-tz", "property": "value", "value": "America/New_York"},
     ]
     r = client.callback(
         "..runs-history.getRowsResponse...runs-count.children..",

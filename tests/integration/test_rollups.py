@@ -255,6 +255,7 @@ def _read_every_page(client) -> str:
                         {"id": "overview-window", "property": "value", "value": window},
                         {"id": "overview-percentile", "property": "value", "value": "p95"},
                         {"id": "live-token", "property": "data", "value": None},
+                        {"id": "display-tz", "property": "value", "value": "America/New_York"},
                     ],
                 )
             )
@@ -285,6 +286,7 @@ def _read_every_page(client) -> str:
                         {"id": "runs-status", "property": "value", "value": "failed"},
                         {"id": "runs-trigger", "property": "value", "value": None},
                         {"id": "runs-range", "property": "value", "value": time_range},
+                        {"id": "display-tz", "property": "value", "value": "America/New_York"},
                     ],
                 )
             )

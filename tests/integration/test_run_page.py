@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.config import ConfigError, load_settings
 from app.models import RunLogLine
@@ -74,7 +75,10 @@ def test_run_page_shows_its_log_lines_detail_family_and_what_it_wrote(app, db, l
     r = viewer.callback(
         "run-logs-box.children",
         [{"id": "run-log-level", "property": "value", "value": "WARNING"}],
-        state=[{"id": "run-log-id", "property": "data", "value": {"id": str(run_id), "cid": None}}],
+        state=[
+            {"id": "run-log-id", "property": "data", "value": {"id": str(run_id), "cid": None}},
+            {"id": "display-tz", "property": "value", "value": "America/New_York"},
+        ],
     )
     filtered = json.dumps(_props(r))
     assert "run started" not in filtered and "run-logs-empty" in filtered
@@ -121,15 +125,16 @@ def test_run_logs_are_bounded_per_run_and_pruned(db) -> None:
         log.propagate = True
         handler.close()
     with db.session() as s:
-        rows = s.scalars(select(RunLogLine).order_by(RunLogLine.id)).all()
+        # this run's lines (the app's own handler may store its requests' lines beside them)
+        mine = select(RunLogLine).where(RunLogLine.run_id == run_id)
+        rows = s.scalars(mine.order_by(RunLogLine.id)).all()
         assert len(rows) == 11 and rows[0].message == "line 0" and rows[0].fields["n"] == 0
         assert "later lines of this run dropped" in rows[-1].message
-        assert all(r.run_id == run_id for r in rows)
         for r in rows[:5]:
             r.at = now - timedelta(days=3)
     assert handler.prune(now) == 5
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(RunLogLine)) == 6
+        assert len(s.scalars(mine).all()) == 6
 
 
 @pytest.mark.parametrize(
@@ -145,3 +150,92 @@ def test_run_logs_are_bounded_per_run_and_pruned(db) -> None:
 def test_bad_run_page_settings_stop_the_start_naming_the_variable(name, value) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings(environ={name: value})
+
+
+FOLLOW = "..run-body.children...run-gantt-figure.data...run-details.children...run-live.data.."
+
+
+def test_run_page_and_runs_grid_follow_the_viewers_time_zone(app, db, login_as) -> None:
+    """The page is drawn on the server in the instance's zone; the viewer's own choice (kept in
+    the browser) re-draws its times, its log lines' too, and the runs grid's rows; the same
+    zone again changes nothing."""
+    now = datetime(2026, 7, 4, 18, 30, 5, 250000, tzinfo=UTC)
+    run_id = _run(db, now, now.replace(microsecond=0))
+    app.extensions["dugout.run_logs"].flush()
+    viewer = login_as("viewer")
+    page = json.dumps(_props(viewer.page(f"/pipelines/{run_id}")))
+    assert "2026-07-04 14:30:05.000 EDT" in page  # the tick, in the default America/New_York
+
+    drawn = {"id": str(run_id), "status": "succeeded", "tz": "America/New_York"}
+
+    def follow(zone: str, live: dict) -> dict:
+        return (
+            _props(
+                viewer.callback(
+                    FOLLOW,
+                    [
+                        {"id": "live-token", "property": "data", "value": "t"},
+                        {"id": "display-tz", "property": "value", "value": zone},
+                    ],
+                    state=[{"id": "run-live", "property": "data", "value": live}],
+                )
+            )
+            if zone != live["tz"]
+            else {}
+        )
+
+    props = follow("America/Los_Angeles", drawn)
+    body = json.dumps(props["run-body"]) + json.dumps(props["run-details"])
+    assert "2026-07-04 11:30:05.000 PDT" in body and "EDT" not in body
+    assert props["run-live"]["data"]["tz"] == "America/Los_Angeles"
+    again = viewer.callback(  # drawn in that zone already: nothing to send
+        FOLLOW,
+        [
+            {"id": "live-token", "property": "data", "value": "t2"},
+            {"id": "display-tz", "property": "value", "value": "America/Los_Angeles"},
+        ],
+        state=[{"id": "run-live", "property": "data", "value": props["run-live"]["data"]}],
+    )
+    assert again.status_code == 204 or not json.loads(again.data).get("response")
+
+    # a zone the browser made up falls back to the instance's
+    odd = follow("Mars/Olympus", drawn)
+    assert odd == {} or "EDT" in json.dumps(odd)
+
+    # the log level filter keeps the viewer's zone
+    r = viewer.callback(
+        "run-logs-box.children",
+        [{"id": "run-log-level", "property": "value", "value": "DEBUG"}],
+        state=[
+            {"id": "run-log-id", "property": "data", "value": {"id": str(run_id), "cid": None}},
+            {"id": "display-tz", "property": "value", "value": "UTC"},
+        ],
+    )
+    logs = json.dumps(_props(r))
+    stamps = re.findall(r'"at": "([^"]*)"', logs)  # the log records' own (wall clock) times
+    assert stamps and all(
+        re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC", t) for t in stamps
+    )
+
+    # the runs grid's block, in the viewer's zone
+    rows = _props(
+        viewer.callback(
+            "..runs-history.getRowsResponse...runs-count.children..",
+            [
+                {
+                    "id": "runs-history",
+                    "property": "getRowsRequest",
+                    "value": {"startRow": 0, "endRow": 100},
+                }
+            ],
+            state=[
+                {"id": "runs-pipeline", "property": "value", "value": None},
+                {"id": "runs-status", "property": "value", "value": None},
+                {"id": "runs-trigger", "property": "value", "value": None},
+                {"id": "runs-range", "property": "value", "value": "all"},
+                {"id": "display-tz", "property": "value", "value": "America/Chicago"},
+            ],
+        )
+    )["runs-history"]["getRowsResponse"]["rowData"]
+    mine = next(r for r in rows if r["id"] == str(run_id))
+    assert mine["started_at"] == "2026-07-04 13:30 CDT"

@@ -139,7 +139,7 @@ def test_jobs_table_rows_and_empty_state() -> None:
         ]
     )
     rows = table.rowData
-    assert rows[0]["next_run_at"] == "2026-07-04 18:01:00" and rows[0]["breaker"] == "open"
+    assert rows[0]["next_run_at"] == "2026-07-04 18:01 UTC" and rows[0]["breaker"] == "open"
     assert rows[1]["enabled"] == "paused" and rows[1]["last_status"] == "—"
     assert rows[2]["interval"] == rows[2]["next_run_at"] == "after upstream"
 

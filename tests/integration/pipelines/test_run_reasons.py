@@ -56,6 +56,7 @@ def test_skip_reasons_reach_tables_status_and_jobs(db, login_as) -> None:
         {"id": "runs-status", "property": "value", "value": "skipped"},
         {"id": "runs-trigger", "property": "value", "value": None},
         {"id": "runs-range", "property": "value", "value": "24h"},
+        {"id": "display-tz", "property": "value", "value": "America/New_York"},
     ]
     grid = [{"id": "runs-history", "property": "getRowsRequest", "value": request}]
     r = viewer.callback(out, grid, state=state)
