@@ -24,6 +24,9 @@ from app.pipelines.strategies import ALL_STRATEGIES
 from app.pipelines.types import Game, MarketState, Opportunity, Quote, Split
 
 _KNOWN = frozenset(ALL_STRATEGIES.values())
+# The strategies that read `now` through their windows (steam_window, stale_window); the others
+# judge a market from its quotes, splits and game alone.
+_WINDOWED = frozenset({ALL_STRATEGIES["steam"], ALL_STRATEGIES["stale_line"]})
 
 
 @dataclass(slots=True)
@@ -71,6 +74,16 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
     }
 
 
+def sub_of(market_key: MarketKey, inputs: MarketInputs, state: MarketState) -> MarketState:
+    """The state of one market alone, as its strategies read it."""
+    return MarketState(
+        games={market_key[0]: inputs.game},
+        history=inputs.quotes,
+        splits=inputs.splits,
+        sharp_books=state.sharp_books,
+    )
+
+
 class MarketIndexes:
     """The per-market indexes of one tick, read like one MarketIndex by the analysis stage."""
 
@@ -90,6 +103,7 @@ class AnalysisMemo:
         self._markets: dict[MarketKey, _MarketResult] = {}
         self._strategies: tuple[int, ...] = ()
         self.reused = self.computed = 0  # markets, for benchmarks and tests
+        self.rejudged = 0  # markets whose windowed strategies alone ran again
 
     @staticmethod
     def applies(strategies: Sequence[Any]) -> bool:
@@ -117,13 +131,21 @@ class AnalysisMemo:
                 self.reused += 1
                 results[market_key] = seen
                 continue
+            if seen is not None and seen.key[1][:-1] == key[1][:-1] and seen.key[0] == key[0]:
+                # only the windows' cuts moved: the index is the same data as of a later now,
+                # and only the windowed strategies can find something else
+                self.rejudged += 1
+                index = replace(seen.index, now=now)
+                found = [
+                    s.detect(sub_of(market_key, inputs, state), now, index)
+                    if type(s) in _WINDOWED
+                    else seen.found[i]
+                    for i, s in enumerate(strategies)
+                ]
+                results[market_key] = _MarketResult(key, found, index)
+                continue
             self.computed += 1
-            sub = MarketState(
-                games={market_key[0]: inputs.game},
-                history=inputs.quotes,
-                splits=inputs.splits,
-                sharp_books=state.sharp_books,
-            )
+            sub = sub_of(market_key, inputs, state)
             index = MarketIndex.build(sub, now)
             found = [s.detect(sub, now, index) for s in strategies]
             results[market_key] = _MarketResult(key, found, index)

@@ -95,11 +95,16 @@ class PipelineContext:
     seen_quotes: dict[tuple[str, str, str, str, str], datetime] = field(default_factory=dict)
     # Mark of the games and scores last stored per source: unchanged ones are not written again.
     seen_games: dict[str, int] = field(default_factory=dict)
+    # Per source, the split versions (game, market, side, as_of) of its last stored batch.
+    seen_splits: dict[str, set[tuple[str, str, str, datetime]]] = field(default_factory=dict)
     observers: Sequence[RunObserver] = ()
     history: QuoteHistory = field(default_factory=QuoteHistory)
     # Per game, what the strategies found at the previous tick (app.pipelines.analysis_memo);
     # None: every tick analyses every game afresh.
     analysis_memo: Any = None
+    # A replay's splits window (app.pipelines.history.SplitWindow), fed with what it stores:
+    # only for a writer that stores every split its reads need. None: splits are read.
+    split_window: Any = None
     # Per-source resilience: waits between retries go through `sleep` (tests advance a clock);
     # `breakers` is the database-backed breaker book (None: no breaker, e.g. a bare context).
     sleep: Callable[[float], None] = time.sleep

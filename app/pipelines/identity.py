@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,6 +82,9 @@ def _event_keys(
 ) -> dict[str, str]:
     """old key -> key for each event, with the links written."""
     refs = [g.source_ref for g in events if g.source_ref]
+    held = _held_keys(session, source, events, refs)
+    if held is not None:
+        return held  # every event's link holds (most fetches): one read, nothing loaded
     links: dict[str, GameLink] = {}
     called_off: set[str] = set()
     for found, status in session.execute(
@@ -91,8 +95,6 @@ def _event_keys(
         links[found.ref] = found
         if status in _CALLED_OFF:
             called_off.add(found.game_key)
-    if all(_holds(links.get(g.source_ref or ""), g, called_off) for g in events):
-        return {g.game_key: links[g.source_ref or ""].game_key for g in events}  # one query
     candidates = _candidates(session, events, schedule)
     taken = _taken_keys(session, source, _possible_keys(events, candidates), refs)
     changes: dict[str, str] = {}
@@ -116,6 +118,31 @@ def _event_keys(
         taken[key] = ref
         changes[event.game_key] = key
     return changes
+
+
+def _held_keys(
+    session: Session, source: str, events: Sequence[Game], refs: Sequence[str]
+) -> dict[str, str] | None:
+    """old key -> linked key when every event's link holds (see _holds), else None."""
+    links: dict[str, Any] = {}
+    called_off: set[str] = set()
+    for row in session.execute(
+        select(
+            GameLink.ref,
+            GameLink.game_key,
+            GameLink.confirmed,
+            GameLink.commence_time,
+            GameRow.status,
+        )
+        .outerjoin(GameRow, GameRow.game_key == GameLink.game_key)
+        .where(GameLink.source == source, GameLink.ref.in_(refs))
+    ):
+        links[row.ref] = row
+        if row.status in _CALLED_OFF:
+            called_off.add(row.game_key)
+    if all(_holds(links.get(g.source_ref or ""), g, called_off) for g in events):
+        return {g.game_key: links[g.source_ref or ""].game_key for g in events}
+    return None
 
 
 def _candidates(
@@ -186,7 +213,7 @@ def _taken_keys(
     return {key: ref for key, ref in rows}
 
 
-def _holds(link: GameLink | None, event: Game, called_off: set[str]) -> bool:
+def _holds(link: Any, event: Game, called_off: set[str]) -> bool:
     """A confirmed link holds unless its game was called off or the event moved a day away."""
     return (
         link is not None

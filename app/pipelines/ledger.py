@@ -52,7 +52,7 @@ from app.models import (
     StageRun,
 )
 from app.observability.logging import new_correlation_id
-from app.rollups.invalidation import forget
+from app.rollups.invalidation import defer, forget, forget_deferred, stop_deferring
 
 log = logging.getLogger("dugout.pipelines.ledger")
 LEASE_NAME = "scheduler"
@@ -834,6 +834,7 @@ class RunBatch:
     def __enter__(self) -> RunBatch:
         engine = self.base.kw["bind"]
         self._connection = engine.connect()
+        defer(self._connection)  # rollup slices are forgotten once per flush, not per write
         self._connection.begin()
         # sessions join the batch's transaction: their commits write, only `flush` commits
         self.sessions = sessionmaker(
@@ -854,6 +855,7 @@ class RunBatch:
             else:
                 self._connection.rollback()
         finally:
+            stop_deferring(self._connection)
             self._connection.close()
             self._connection = None
             self.sessions = self.base
@@ -890,6 +892,7 @@ class RunBatch:
                 ),
                 self._endings,
             )
+        forget_deferred(conn)
         conn.commit()
         conn.begin()
         done = len(self._endings)

@@ -87,11 +87,16 @@ def seed_history(
     progress: Progress | None = None,
     incremental: bool = True,
 ) -> SeedReport:
-    """Replay the demo market's last `hours` before `end` as full runs (trigger `seed`);
-    `incremental` analyses only the games whose inputs changed since the previous tick (the
-    same opportunities: app.pipelines.analysis_memo), else every game at every tick."""
+    """Replay the demo market's last `hours` before `end` as full runs (trigger `seed`).
+
+    `incremental` analyses only the markets whose inputs changed since the previous tick (the
+    same opportunities: app.pipelines.analysis_memo) and keeps the quote and split windows in
+    memory from what the replay itself stores (app.pipelines.history: it is the only writer of
+    its hours), reading the database for them once; else every tick reads both windows and
+    analyses every market, as a live run does."""
     from app.pipelines.analysis_memo import AnalysisMemo
     from app.pipelines.build import build_context, build_sources, demo_day_for
+    from app.pipelines.history import ReplayQuoteHistory, SplitWindow
     from app.pipelines.ledger import RunBatch
     from app.pipelines.runner import run_pipeline
     from app.rollups.slices import aware
@@ -122,6 +127,8 @@ def seed_history(
         sources=build_sources(settings) if rolling else build_sources(settings, day=day),
     )
     memo = pctx.analysis_memo = AnalysisMemo() if incremental else None
+    if incremental:  # the replay stores every quote and split its reads need: keep them
+        pctx.history, pctx.split_window = ReplayQuoteHistory(), SplitWindow()
     with RunBatch(sessions) as batch:
         pctx.sessions = batch.sessions
         for done, tick in enumerate(ticks, 1):

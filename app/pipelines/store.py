@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import Base
 from app.models import Game as GameRow
 from app.models import QuoteRow, SplitRow
-from app.pipelines.history import QuoteHistory
+from app.pipelines.history import QuoteHistory, SplitWindow
 from app.pipelines.types import Game, MarketState, Quote, Split
 
 log = logging.getLogger("dugout.pipelines.store")
@@ -30,7 +30,12 @@ def insert_ignoring_duplicates(
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(model).on_conflict_do_nothing(), list(rows))
+    # A Core insert on the table: one executemany for all rows (the ORM's bulk path splits
+    # them into one statement per run of rows with the same NULL columns). Pending ORM rows
+    # they point at (a snapshot) are flushed first, as the ORM path's autoflush did.
+    session.flush()
+    table = model.__table__
+    session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
 
 
 def json_safe(payload: Any) -> Any:
@@ -133,12 +138,14 @@ def load_market_state(
     sources: Sequence[str],
     sharp_books: frozenset[str],
     history: QuoteHistory | None = None,
+    splits_window: SplitWindow | None = None,
 ) -> MarketState:
     """Games not yet started at `now` (within the horizon) with their quote and split history.
 
     A game is judged as of `now`: one scheduled then whose row changed later (started, final
     or called off after `now`, seen when the past is replayed beside a live server) counts.
-    With `history`, quotes come from that incremental in-memory window instead of a full read.
+    With `history`, quotes come from that incremental in-memory window instead of a full read;
+    with `splits_window` (a replay's), splits come from what the replay stored.
     """
     from datetime import timedelta
 
@@ -188,6 +195,11 @@ def load_market_state(
                 .order_by(QuoteRow.last_update)
             )
         ]
+    if splits_window is not None:
+        splits = splits_window.window(
+            session, now, timedelta(seconds=lookback_s), sources, games.keys()
+        )
+        return MarketState(games=games, history=quotes, splits=splits, sharp_books=sharp_books)
     split_rows = session.execute(
         select(
             SplitRow.game_key,

@@ -54,6 +54,7 @@ AGGREGATED: dict[str, frozenset[str]] = {
 GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit)  # both cut by the grades' graded_at day
 _DIRTY = "dugout.rollups.dirty"  # connection info: this transaction changed settled slices
 _SHARED = "dugout.rollups.shared"  # connection info: this transaction holds the lock shared
+_DEFERRED = "dugout.rollups.deferred"  # connection info: table -> what its writes would forget
 # engine -> its keeper's wake method, both held weakly: the keeper holds the engine itself
 _listeners: weakref.WeakKeyDictionary[Engine, weakref.WeakMethod[Callable[[], None]]] = (
     weakref.WeakKeyDictionary()
@@ -91,11 +92,45 @@ def _delete(conn: Any, stmt: Any) -> None:
         conn.info[_DIRTY] = True
 
 
+def defer(conn: Any) -> None:
+    """Collect what writes on `conn` would forget until `forget_deferred` (a batch writer)."""
+    conn.info.setdefault(_DEFERRED, {})
+
+
+def forget_deferred(conn: Any) -> None:
+    """Forget, once per table, the slices the writes collected since `defer` fall in; the
+    connection keeps deferring."""
+    pending: dict[str, tuple[bool, dict[str, list[datetime]]]] = conn.info.get(_DEFERRED) or {}
+    conn.info[_DEFERRED] = {}
+    for table, (everything, times) in pending.items():
+        forget(conn, table, times, everything)
+
+
+def stop_deferring(conn: Any) -> None:
+    """Writes on `conn` forget their slices at once again (what was collected is dropped)."""
+    conn.info.pop(_DEFERRED, None)
+
+
+def _collect(
+    pending: dict[str, Any], table: str, values: dict[str, list[datetime]], everything: bool
+) -> None:
+    """Merge one write's times into what a deferring connection collected (bounds only)."""
+    was_everything, times = pending.get(table, (False, {}))
+    for col, vs in values.items():
+        merged = times.get(col, []) + vs
+        times[col] = [min(merged), max(merged)] if merged else []
+    pending[table] = (was_everything or everything, times)
+
+
 def forget(
     conn: Any, table: str, times: dict[str, list[datetime]], everything: bool = False
 ) -> None:
     """Delete the rollup slices that rows of `table` at `times` (column -> values) fall in."""
     values = {k: [aware(v) for v in vs if isinstance(v, datetime)] for k, vs in times.items()}
+    pending = conn.info.get(_DEFERRED)
+    if pending is not None:
+        _collect(pending, table, values, everything)
+        return
     every = [v for vs in values.values() for v in vs]
     if not everything and every and _still_open(min(every)):
         return  # no refresh stores an open slice: there is nothing to delete (a live run)
@@ -258,3 +293,5 @@ def _rolled_back(conn: Any) -> None:
     """A rolled-back transaction deleted nothing and holds no lock any more."""
     conn.info.pop(_SHARED, None)
     conn.info.pop(_DIRTY, None)
+    if _DEFERRED in conn.info:
+        conn.info[_DEFERRED] = {}  # what the rolled-back writes collected is gone with them

@@ -181,7 +181,14 @@ def analyze(src: Any) -> StageOutcome:
     settings = src.ctx.settings
     with src.sessions() as session:
         state = load_market_state(
-            session, src.now, settings.lookback_s, settings.horizon_s, fresh, sharp, src.ctx.history
+            session,
+            src.now,
+            settings.lookback_s,
+            settings.horizon_s,
+            fresh,
+            sharp,
+            src.ctx.history,
+            src.ctx.split_window,
         )
     found, index = _detect(src.ctx, state, src.now)
     # Strategies judge the market as of the run's `now`; the opportunity was known only now.

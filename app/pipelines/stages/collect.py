@@ -37,7 +37,7 @@ from app.pipelines.store import (
     split_rows,
     upsert_games,
 )
-from app.pipelines.types import SourceBatch
+from app.pipelines.types import SourceBatch, Split
 
 log = logging.getLogger("dugout.pipelines.collect")
 
@@ -134,6 +134,7 @@ def store_batch(
     seen: dict[tuple[str, str, str, str, str], datetime],
     provides: frozenset[str] | None = None,
     games_seen: dict[str, int] | None = None,
+    splits_seen: dict[str, set[SplitKey]] | None = None,
 ) -> dict[str, Any]:
     """Store one source's batch idempotently; returns counts for the stage record.
 
@@ -141,7 +142,8 @@ def store_batch(
     the right game even in a process that has never seen the event before. `games_seen` holds
     the mark of the games and scores this process last stored per source: the same ones again
     (most ticks) are not written again. The batch's mark is returned as `games_mark`, for the
-    caller to remember once the transaction committed."""
+    caller to remember once the transaction committed. `splits_seen` holds the split versions
+    of the source's last stored batch: they are not sent again (the insert would skip them)."""
     resolve_batch(session, batch, now)
     games_mark = hash((tuple(batch.games), tuple(batch.scores)))
     games_known = games_seen is not None and games_seen.get(batch.source) == games_mark
@@ -168,7 +170,7 @@ def store_batch(
             SourceSnapshot.source == batch.source, SourceSnapshot.content_hash == content_hash
         )
     )
-    counts = {
+    counts: dict[str, Any] = {
         "quotes": len(batch.quotes),
         "splits": len(batch.splits),
         "rejected": len(batch.rejected),
@@ -206,9 +208,8 @@ def store_batch(
     insert_ignoring_duplicates(
         session, QuoteRow, quote_rows(batch.source, snapshot.id, changed, now)
     )
-    insert_ignoring_duplicates(
-        session, SplitRow, split_rows(batch.source, snapshot.id, batch.splits)
-    )
+    splits = batch.splits if splits_seen is None else new_splits(batch, splits_seen)
+    insert_ignoring_duplicates(session, SplitRow, split_rows(batch.source, snapshot.id, splits))
     if batch.rejected:
         session.add_all(
             QuarantinedRow(
@@ -224,6 +225,7 @@ def store_batch(
         )
     counts["scores_changed"] = 0 if games_known else _apply_scores(session, batch, now)
     counts["stored_quotes"] = len(changed)
+    counts["changed_quotes"] = changed  # for the caller's replay window (not a count)
     return counts
 
 
@@ -232,6 +234,22 @@ def _remember(seen: dict[tuple[str, str, str, str, str], datetime], batch: Sourc
         key = (batch.source, q.game_key, q.market, q.side, q.book)
         if key not in seen or q.last_update > seen[key]:
             seen[key] = q.last_update
+
+
+SplitKey = tuple[str, str, str, datetime]  # the splits table's unique key, less the source
+
+
+def new_splits(batch: SourceBatch, seen: dict[str, set[SplitKey]]) -> list[Split]:
+    """The batch's split versions not in the source's last stored batch (stored then)."""
+    last = seen.get(batch.source)
+    if not last:
+        return batch.splits
+    return [s for s in batch.splits if (s.game_key, s.market, s.side, s.as_of) not in last]
+
+
+def _remember_splits(seen: dict[str, set[SplitKey]], batch: SourceBatch) -> None:
+    """Keep the split versions of the batch just stored (only the last: splits in force)."""
+    seen[batch.source] = {(s.game_key, s.market, s.side, s.as_of) for s in batch.splits}
 
 
 _TRACER = trace.get_tracer("dugout.pipelines")
@@ -398,11 +416,18 @@ def collect(src: Any) -> StageOutcome:
                 src.ctx.seen_quotes,
                 frozenset(getattr(source, "provides", ())),
                 src.ctx.seen_games,
+                src.ctx.seen_splits,
             )
             if kinds is None and getattr(source, "metered", None) and src.ctx.quota_plan:
                 polled = _state(session, source.name)
                 polled.last_poll_at, polled.next_poll_at = src.now, next_poll
         _remember(src.ctx.seen_quotes, batch)
+        changed = counts.pop("changed_quotes", [])
+        if not counts["duplicate"]:
+            _remember_splits(src.ctx.seen_splits, batch)
+            if src.ctx.split_window is not None:  # a replay: its windows keep what it stored
+                src.ctx.split_window.add(batch.source, batch.splits)
+                src.ctx.history.add(batch.source, changed)
         if (games_mark := counts.pop("games_mark", None)) is not None:
             src.ctx.seen_games[source.name] = games_mark  # committed: skip them while the same
         _quota_alert(src, source.name)

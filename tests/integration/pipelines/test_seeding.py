@@ -10,7 +10,17 @@ from sqlalchemy import delete, select
 from app.config import load_settings
 from app.db import Base
 from app.models import Game as GameRow
-from app.models import OpportunityRow, PipelineRun, SourceState
+from app.models import (
+    Grade,
+    OpportunityRow,
+    PipelineRun,
+    QuoteRow,
+    Recommendation,
+    SourceSnapshot,
+    SourceState,
+    SplitRow,
+    StageRun,
+)
 from app.pipelines.build import build_context
 from app.pipelines.runner import run_pipeline
 from app.pipelines.seeding import ReplayClock, seed_history, seed_ticks
@@ -109,13 +119,81 @@ def _stored(db) -> list[tuple]:
         )
 
 
-def test_incremental_analysis_stores_what_recomputing_every_tick_stores(db) -> None:
+def _history(db) -> dict[str, list[tuple]]:
+    """Everything a replay stores but ids and timings: runs, stages, snapshots, market data,
+    bets and grades (rows that point at others name them by what they are)."""
+    r, st, sn = PipelineRun, StageRun, SourceSnapshot
+    with db.session() as s:
+        tick = {i: t for i, t in s.execute(select(r.id, r.scheduled_for))}
+        bet = {i: k for i, k in s.execute(select(Recommendation.id, Recommendation.bet_key))}
+        queries = {
+            "runs": select(r.scheduled_for, r.trigger, r.status, r.summary, r.error_message),
+            "stages": select(
+                st.run_id,
+                st.stage,
+                st.status,
+                st.started_at,
+                st.finished_at,
+                st.records_in,
+                st.records_out,
+                st.error_message,
+                st.detail,
+            ),
+            "snapshots": select(
+                sn.run_id,
+                sn.content_hash,
+                sn.fetched_at,
+                sn.newest_update_at,
+                sn.quotes,
+                sn.splits,
+                sn.quarantined,
+            ),
+            "quotes": select(
+                *(c for c in QuoteRow.__table__.c if c.name not in {"id", "snapshot_id"})
+            ),
+            "splits": select(
+                *(c for c in SplitRow.__table__.c if c.name not in {"id", "snapshot_id"})
+            ),
+            "games": select(*(c for c in GameRow.__table__.c if c.name != "id")),
+            "bets": select(
+                *(c for c in Recommendation.__table__.c if c.name not in {"id", "opportunity_id"})
+            ),
+            "grades": select(
+                *(c for c in Grade.__table__.c if c.name not in {"id", "recommendation_id"}),
+                Grade.recommendation_id,
+            ),
+            "states": select(SourceState),
+        }
+        out = {}
+        for name, query in queries.items():
+            rows = [tuple(row) for row in s.execute(query)]
+            if name in {"stages", "snapshots"}:
+                rows = [(tick.get(row[0]), *row[1:]) for row in rows]
+            if name == "grades":
+                rows = [(*row[:-1], bet[row[-1]]) for row in rows]
+            if name == "states":
+                rows = [
+                    (x.newest_update_at, x.newest_quote_at, x.newest_split_at, x.last_fetch_at)
+                    for x in s.scalars(select(SourceState))
+                ]
+            out[name] = sorted(rows, key=repr)
+    return out
+
+
+def test_the_fast_replay_stores_what_plain_runs_store(db) -> None:
+    """The seed's shortcuts (analysis carried across ticks, quote and split windows kept from
+    what it stores) change nothing stored: the same history as runs that read the database and
+    analyse every market at every tick."""
     settings = _settings()
     full = seed_history(settings, db.sessionmaker, end=END, hours=HOURS, incremental=False)
-    recomputed = _stored(db)
+    recomputed, plain = _stored(db), _history(db)
     _wipe(db)
     incremental = seed_history(settings, db.sessionmaker, end=END, hours=HOURS)
 
     assert full.markets_reused == 0 and incremental.markets_reused > 0  # it did carry results
     assert (incremental.runs, incremental.opportunities) == (full.runs, full.opportunities)
     assert recomputed and _stored(db) == recomputed
+    fast = _history(db)
+    assert plain["quotes"] and plain["splits"] and plain["stages"]
+    for table, rows in plain.items():
+        assert fast[table] == rows, table
