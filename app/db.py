@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -151,3 +153,49 @@ class Database:
 def get_db(app: Flask | None = None) -> Database:
     """The Database bound to `app` (or the current app)."""
     return DB.of(app)
+
+
+class PreparedStatement:
+    """A Core statement compiled once per dialect and sent as its SQL text with the values
+    already converted, for the few statements every run executes several times: SQLAlchemy's
+    own path (cache key, compiled cache lookup, parameter processing) cost more than
+    SQLite's execution of them. Cursor events (database spans) and error translation still
+    apply; `before_execute` listeners do not (the rollup invalidation's INSERT hook among
+    them), so a caller that inserts into a watched table forgets the slices itself."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+
+    def _plan(self, dialect: Any) -> _Plan:
+        compiled = self.statement.compile(dialect=dialect)
+        # the values the statement binds itself (a literal in its WHERE, a NULL it sets); a
+        # bind with no value of its own must be given (a missing one fails, never NULL)
+        fixed = {
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
+        }
+        processors = list(compiled._bind_processors.items())  # the types' bind conversions
+        names = list(compiled.positiontup or ()) if compiled.positional else None
+        plan = _Plan(str(compiled), fixed, processors, names)
+        self._plans[dialect] = plan
+        return plan
+
+    def execute(self, conn: Any, params: dict[str, Any]) -> Any:
+        """Execute on `conn` (a Connection) with `params` named as the statement's binds."""
+        plan = self._plans.get(conn.dialect) or self._plan(conn.dialect)
+        values = plan.fixed | params
+        for name, process in plan.processors:
+            values[name] = process(values[name])
+        if plan.names is not None:
+            return conn.exec_driver_sql(plan.sql, tuple(values[n] for n in plan.names))
+        return conn.exec_driver_sql(plan.sql, values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    fixed: dict[str, Any]
+    processors: list[tuple[str, Any]]
+    names: list[str] | None

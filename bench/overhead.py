@@ -283,12 +283,12 @@ def cpu_ratio(step_min: int, rounds: int, blocks: int, workdir: Path) -> None:
 
 
 class _Counter:
-    """Counts the engine's commits (one per transaction)."""
+    """Counts the engine's commits (one per transaction) or statements sent."""
 
     def __init__(self) -> None:
         self.n = 0
 
-    def bump(self, _conn: object) -> None:
+    def bump(self, *_args: object) -> None:
         self.n += 1
 
 
@@ -344,11 +344,23 @@ print(statistics.median(took) * 1000)
 """
 
 
-def prefect_noop_ms(python: str, runs: int) -> float:
-    """Median wall ms of Prefect's 3-task no-op flow, run by the Python at `python`."""
+def prefect_noop_ms(python: str, runs: int, workdir: Path) -> float | None:
+    """Median wall ms of Prefect's 3-task no-op flow, run by the Python at `python` (None, with
+    the reason printed, when it did not run). Its first flow starts Prefect's ephemeral API
+    server, which a loaded machine needs more than Prefect's default 20 s to bring up; its
+    database lives in `workdir` (not ~/.prefect, which another run may be using)."""
+    env = {
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",
+        "PREFECT_HOME": str(workdir / "prefect"),
+        "DO_NOT_TRACK": "1",  # Prefect's usage telemetry
+        **os.environ,
+    }
     done = subprocess.run(
-        [python, "-c", PREFECT_NOOP, str(runs)], capture_output=True, text=True, check=True
+        [python, "-c", PREFECT_NOOP, str(runs)], capture_output=True, text=True, env=env
     )
+    if done.returncode != 0:
+        print(f"  Prefect did not run: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+        return None
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -392,15 +404,16 @@ def noop_overhead(runs: int, workdir: Path) -> None:
             db = Database(url)
             assert db.engine is not None and db.sessionmaker is not None
             upgrade(db.engine)
-            commits = _Counter()
+            commits, statements = _Counter(), _Counter()
             event.listen(db.engine, "commit", commits.bump)
+            event.listen(db.engine, "before_cursor_execute", statements.bump)
             metrics = DugoutMetrics(CollectorRegistry(), [s.name for s in SLOS])
             ctx = PipelineContext(
                 sessions=db.sessionmaker, observers=[MetricsObserver(metrics, db.sessionmaker)]
             )
             for _ in range(20):  # warm-up: pools, statement caches
                 runner.run_pipeline(ctx, "noop3", "manual")
-            commits.n = 0
+            commits.n = statements.n = 0
             took = []
             cpu = time.process_time()
             for _ in range(runs):
@@ -411,7 +424,8 @@ def noop_overhead(runs: int, workdir: Path) -> None:
             cpu_ms = (time.process_time() - cpu) / runs * 1000
             medians[label] = statistics.median(took) * 1000
             print(
-                f"  {label}: {commits.n / runs:.1f} transactions per run; per-run overhead "
+                f"  {label}: {commits.n / runs:.1f} transactions, {statements.n / runs:.1f} "
+                "statements per run; per-run overhead "
                 f"median {statistics.median(took) * 1000:.2f} ms, p95 {_pct(took, 0.95) * 1000:.2f} "
                 f"ms wall; {cpu_ms:.2f} ms CPU of this process"
             )
@@ -421,8 +435,8 @@ def noop_overhead(runs: int, workdir: Path) -> None:
         drop()  # type: ignore[operator]
     print(f"  (goal: at most 3 ms on SQLite and 6 ms on PostgreSQL; {os.cpu_count()} cores)")
     prefect = os.environ.get("PREFECT_PYTHON")
-    if prefect:
-        ms = prefect_noop_ms(prefect, max(10, runs // 10))
+    ms = prefect_noop_ms(prefect, max(10, runs // 10), workdir) if prefect else None
+    if ms is not None:
         print(
             f"  Prefect 3-task no-op flow: median {ms:.1f} ms; Dugout on SQLite is "
             f"1/{ms / medians['SQLite']:.0f} of it (goal: 1/300 or less)"

@@ -37,6 +37,7 @@ class DugoutMetrics:
 
     def __init__(self, registry: CollectorRegistry, slo_names: Iterable[str] = ()) -> None:
         self.registry = registry
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = registry
         self.runs = Counter(
             "dugout_pipeline_runs",
@@ -158,9 +159,18 @@ class DugoutMetrics:
         for stage in Stage:
             self.stage_duration.labels(stage.value)
 
+    def child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set: prometheus_client's labels()
+        validates the values and takes the metric's lock on every call, several times a run."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def slo_event(self, slo: str, good: bool) -> None:
         """Count one event against an SLO."""
-        self.slo_events.labels(slo, "good" if good else "bad").inc()
+        self.child(self.slo_events, slo, "good" if good else "bad").inc()
 
 
 class ProcessGauges:

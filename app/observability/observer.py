@@ -68,7 +68,7 @@ class MetricsObserver(RunObserver):
 
     def run_started(self, run_id: Any, pipeline: str, trigger: str) -> None:
         """Count the run in progress."""
-        self.metrics.runs_in_progress.labels(pipeline).inc()
+        self.metrics.child(self.metrics.runs_in_progress, pipeline).inc()
         self._local.run = _RunState(run_id)
 
     def run_opened(
@@ -87,7 +87,7 @@ class MetricsObserver(RunObserver):
             if scheduled_for.tzinfo is None:  # stored ticks are UTC
                 scheduled_for = scheduled_for.replace(tzinfo=UTC)
             lag = (started_at - scheduled_for).total_seconds()
-            self.metrics.dispatch_lag.labels(pipeline).observe(max(0.0, lag))
+            self.metrics.child(self.metrics.dispatch_lag, pipeline).observe(max(0.0, lag))
         if trigger == "retry":  # the dispatcher's trigger for every attempt after the first
             self.metrics.retries.labels(pipeline).inc()
 
@@ -95,9 +95,10 @@ class MetricsObserver(RunObserver):
         self, run_id: Any, pipeline: str, stage: str, outcome: StageOutcome, duration_s: float
     ) -> None:
         """Stage counters and durations; collection and analysis figures for the run."""
-        self.metrics.stages.labels(pipeline, stage, outcome.status).inc()
+        m = self.metrics
+        m.child(m.stages, pipeline, stage, outcome.status).inc()
         if outcome.status != "skipped":
-            self.metrics.stage_duration.labels(stage).observe(duration_s)
+            m.child(m.stage_duration, stage).observe(duration_s)
         state = self._run()
         if stage == "collect":
             for source, error in (outcome.detail.get("failed_sources") or {}).items():
@@ -120,10 +121,10 @@ class MetricsObserver(RunObserver):
     ) -> None:
         """Run counters and duration; latency and reliability SLO events."""
         m = self.metrics
-        m.runs.labels(pipeline, status, trigger).inc()
-        m.runs_in_progress.labels(pipeline).dec()
+        m.child(m.runs, pipeline, status, trigger).inc()
+        m.child(m.runs_in_progress, pipeline).dec()
         if status != "skipped":
-            m.run_duration.labels(pipeline).observe(duration_s)
+            m.child(m.run_duration, pipeline).observe(duration_s)
         if pipeline in COLLECTING and status in FINISHED:
             m.slo_event("pipeline_latency", run_latency_good(duration_s))
         good = run_reliability_good(status)

@@ -32,8 +32,8 @@ class CorrelationIdProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         cid = correlation_id_var.get()
-        if cid:
-            span.set_attribute("dugout.correlation_id", cid)
+        if cid and (span.attributes or {}).get("dugout.correlation_id") != cid:
+            span.set_attribute("dugout.correlation_id", cid)  # not given at the start
 
     def on_end(self, span: ReadableSpan) -> None:
         """Nothing to do at the end."""

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import PreparedStatement
 from app.models import (
     PipelineRun,
     QuarantinedRow,
@@ -136,12 +137,13 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-# The statements every run executes a few times, built once with bound parameters: building
-# and cache-keying them anew for each call was most of a no-op run's CPU. They touch columns no
-# rollup aggregates (a heartbeat) or tables no rollup reads (stage_runs), so they run as Core.
+# The statements every run executes a few times, built once with bound parameters and
+# compiled once per dialect (PreparedStatement): building, cache-keying and processing them
+# through SQLAlchemy for each call was most of a no-op run's CPU. They run as Core; the one
+# that adds a row to a table rollups read (the run's row) forgets its slices itself.
 _RUNS = cast(Table, PipelineRun.__table__)
 _STAGES = cast(Table, StageRun.__table__)
-_RENEW = (
+_RENEW = PreparedStatement(
     update(_RUNS)
     .where(
         _RUNS.c.id == bindparam("b_run_id"),
@@ -160,7 +162,7 @@ _STAGE_FIELDS = (
     "error_message",
     "detail",
 )
-_CLOSE_STAGE = (
+_CLOSE_STAGE = PreparedStatement(
     update(_STAGES)
     .where(_STAGES.c.id == bindparam("b_stage_id"))
     .values({f: bindparam(f"b_{f}") for f in _STAGE_FIELDS})
@@ -168,9 +170,52 @@ _CLOSE_STAGE = (
 _ADD_STAGE = insert(_STAGES)
 
 
-_END_RUN = (
+def _prepared_insert(table: Table, prefix: str) -> PreparedStatement:
+    """A one-row INSERT of every column of `table`, its values bound as `prefix` + column."""
+    return PreparedStatement(
+        insert(table).values({c.name: bindparam(prefix + c.name, type_=c.type) for c in table.c})
+    )
+
+
+def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + k: v for k, v in row.items()}
+
+
+_START_STAGE = _prepared_insert(_STAGES, "s_")
+
+
+def _build_boundary() -> PreparedStatement:
+    """One statement for a stage boundary: the stage that ended (its row exists: the conflict
+    on its id closes it) and the stage that starts (a new row), as a two-row upsert. Written
+    as text, which SQLAlchemy caches, where a multi-row insert construct is compiled anew each
+    time; the same SQL runs on SQLite and PostgreSQL, and typed binds keep the column types."""
+    columns = list(_STAGES.columns)
+    rows = ", ".join(
+        "(" + ", ".join(f":{side}_{c.name}" for c in columns) + ")" for side in ("e", "s")
+    )
+    closing = ", ".join(f"{f} = excluded.{f}" for f in _STAGE_FIELDS)
+    names = ", ".join(c.name for c in columns)
+    sql = (  # our own table's column names; the values are all bound
+        f"INSERT INTO {_STAGES.name} ({names}) VALUES {rows} "  # noqa: S608
+        f"ON CONFLICT (id) DO UPDATE SET {closing}"
+    )
+    return PreparedStatement(
+        text(sql).bindparams(
+            *[bindparam(f"{side}_{c.name}", type_=c.type) for side in ("e", "s") for c in columns]
+        )
+    )
+
+
+_BOUNDARY = _build_boundary()
+
+# The run's end is its claim's check too: the row changes only while this claim holds it.
+_END_RUN = PreparedStatement(
     update(_RUNS)
-    .where(_RUNS.c.id == bindparam("b_run_id"))
+    .where(
+        _RUNS.c.id == bindparam("b_run_id"),
+        _RUNS.c.claim_token == bindparam("b_token"),
+        _RUNS.c.status == "running",
+    )
     .values(
         status=bindparam("b_status"),
         finished_at=bindparam("b_finished_at"),
@@ -181,8 +226,8 @@ _END_RUN = (
         claim_token=None,
     )
 )
-_ADD_RUN = insert(_RUNS)
-_EPOCH = (
+_ADD_RUN = _prepared_insert(_RUNS, "r_")
+_EPOCH = PreparedStatement(
     select(SchedulerLease.epoch)
     .where(SchedulerLease.name == LEASE_NAME)
     .with_for_update(read=True)  # FOR SHARE on PostgreSQL; SQLite holds the write lock
@@ -207,7 +252,7 @@ def _check_term(
 ) -> None:
     """Inside `conn`'s transaction: the run still holds its claim (renewing the heartbeat)
     and, when it has one, its leader's epoch is current; else StaleWriter."""
-    claimed = conn.execute(_RENEW, {"b_run_id": run_id, "b_token": token, "b_now": now})
+    claimed = _RENEW.execute(conn, {"b_run_id": run_id, "b_token": token, "b_now": now})
     if getattr(claimed, "rowcount", 0) != 1:
         raise StaleWriter(run_id, "its claim was taken or ended by another owner")
     _check_epoch(conn, run_id, epoch)
@@ -218,7 +263,7 @@ def _check_epoch(conn: Connection, run_id: uuid.UUID, epoch: int | None) -> None
     lease row shared until commit, so a new leader's epoch bump waits for this write)."""
     if epoch is None:
         return
-    current = conn.execute(_EPOCH).scalar()
+    current = _EPOCH.execute(conn, {}).scalar()
     if current != epoch:
         raise StaleWriter(run_id, f"leader epoch {epoch} is over (now {current})")
 
@@ -299,8 +344,8 @@ class RunHandle:
         self, conn: Connection, finished: StageRecord | None, skipped: Iterable[StageRecord]
     ) -> None:
         if finished is not None and self.stage_id is not None:
-            conn.execute(
-                _CLOSE_STAGE,
+            _CLOSE_STAGE.execute(
+                conn,
                 {"b_stage_id": self.stage_id}
                 | {f"b_{f}": getattr(finished, f) for f in _STAGE_FIELDS},
             )
@@ -315,7 +360,8 @@ class RunHandle:
 
     def _start(self, conn: Connection, stage: str, now: datetime) -> None:
         self.stage_id = uuid.uuid4()
-        conn.execute(_ADD_STAGE, _stage_row(self.run_id, stage, "running", now, self.stage_id))
+        row = _stage_row(self.run_id, stage, "running", now, self.stage_id)
+        _START_STAGE.execute(conn, _prefixed("s_", row))
 
     def advance(
         self,
@@ -327,8 +373,16 @@ class RunHandle:
         """One transaction: close the stage that ended, add skipped ones, start `start`."""
         with self._ledger_transaction() as conn:
             _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
-            self._stage_rows(conn, finished, skipped)
-            self._start(conn, start, now)
+            if finished is None or self.stage_id is None:
+                self._stage_rows(conn, finished, skipped)
+                self._start(conn, start, now)
+                return
+            self._stage_rows(conn, None, skipped)
+            ended = _stage_row(self.run_id, finished.stage, "running", finished.started_at)
+            ended |= {f: getattr(finished, f) for f in _STAGE_FIELDS} | {"id": self.stage_id}
+            self.stage_id = uuid.uuid4()
+            starts = _stage_row(self.run_id, start, "running", now, self.stage_id)
+            _BOUNDARY.execute(conn, _prefixed("e_", ended) | _prefixed("s_", starts))
 
     def finish(
         self,
@@ -342,15 +396,11 @@ class RunHandle:
             self._finish_claimed(finished, skipped, ending, now)
             return
         with self._ledger_transaction() as conn:
-            _check_term(conn, self.run_id, self.token, self.leader_epoch, now)
-            self._stage_rows(conn, finished, skipped)
-            # the rollup slices the run's row lies in (what an ORM update would forget)
-            opened = [self.opened_at]
-            forget(conn, _RUNS.name, {"created_at": opened, "started_at": opened})
-            conn.execute(
-                _END_RUN,
+            ended = _END_RUN.execute(
+                conn,
                 {
                     "b_run_id": self.run_id,
+                    "b_token": self.token,
                     "b_status": ending.status,
                     "b_finished_at": now,
                     "b_duration_ms": ending.duration_ms,
@@ -359,6 +409,13 @@ class RunHandle:
                     "b_error_message": ending.error_message,
                 },
             )
+            if getattr(ended, "rowcount", 0) != 1:  # rolled back whole: nothing is written
+                raise StaleWriter(self.run_id, "its claim was taken or ended by another owner")
+            _check_epoch(conn, self.run_id, self.leader_epoch)
+            self._stage_rows(conn, finished, skipped)
+            # the rollup slices the run's row lies in (what an ORM update would forget)
+            opened = [self.opened_at]
+            forget(conn, _RUNS.name, {"created_at": opened, "started_at": opened})
         self._release()
 
     def _finish_claimed(
@@ -514,6 +571,10 @@ def _run_values(
         "heartbeat_at": now if token else None,
         "leader_epoch": opening.leader_epoch,
         "fence": "leader" if opening.leader_epoch is not None else "claim",
+        "finished_at": None,
+        "duration_ms": None,
+        "error_type": None,
+        "error_message": None,
     }
 
 
@@ -535,7 +596,9 @@ def open_run(
     handle = RunHandle(sessions, opening.run_id, token, opening.leader_epoch, clock, now)
     try:
         with handle._ledger_transaction() as conn:
-            conn.execute(_ADD_RUN, [_run_values(opening, "running", now, token)])
+            _ADD_RUN.execute(conn, _prefixed("r_", _run_values(opening, "running", now, token)))
+            # the rollup slices the new row lies in (the INSERT hook does not see this path)
+            forget(conn, _RUNS.name, {"created_at": [now], "started_at": [now]})
             _check_epoch(conn, opening.run_id, opening.leader_epoch)
             if first_stage is not None:
                 handle._start(conn, first_stage, now)

@@ -191,15 +191,20 @@ def run_pipeline(
     cid = correlation_id or correlation_id_var.get() or new_correlation_id()
     cid_token = correlation_id_var.set(cid)
     try:
-        attributes = {"dugout.pipeline": pipeline, "dugout.trigger": trigger}
-        attributes["dugout.correlation_id"] = cid
+        run_id = run_id or uuid.uuid4()
+        attributes = {
+            "dugout.pipeline": pipeline,
+            "dugout.trigger": trigger,
+            "dugout.correlation_id": cid,
+            "dugout.run_id": str(run_id),
+        }
         with _tracer().start_as_current_span(f"pipeline {pipeline}", attributes=attributes) as span:
             trace_id = span.get_span_context().trace_id
             now = ctx.clock()
             opening = RunOpening(
                 pipeline=pipeline,
                 trigger=trigger,
-                run_id=run_id or uuid.uuid4(),
+                run_id=run_id,
                 scheduled_for=scheduled_for,
                 actor=actor,
                 params=params or {},
@@ -225,8 +230,7 @@ def run_pipeline(
                 handle = batch.open(opening, now, first_stage=first, clock=ctx.clock)
             else:
                 handle = open_run(ctx.sessions, opening, now, first_stage=first, clock=ctx.clock)
-            rid = handle.run_id
-            span.set_attribute("dugout.run_id", str(rid))
+            rid = handle.run_id  # the run id given to the span at its start
             fields = {"run_id": str(rid), "pipeline": pipeline}
             if actor and trigger == "manual":  # a person ran it: their name is on every line
                 fields["user"] = actor

@@ -145,6 +145,28 @@ def test_a_run_whose_claim_was_ended_writes_no_data_and_stops(db, ctx, monkeypat
         assert [(r.stage, r.status) for r in stages] == [("one", "interrupted")]
 
 
+def test_a_run_whose_claim_ended_in_its_last_stage_does_not_end_it(db, ctx, monkeypatch) -> None:
+    """The run's end is fenced by its claim too: the owner that took it keeps its ending."""
+
+    def taken_over(src: runner.StageRunContext) -> StageOutcome:
+        interrupt_runs(
+            db.sessionmaker, Interruption("WorkerLost", "declared lost"), NOW, ids=[src.run_id]
+        )
+        return StageOutcome()
+
+    _stages(monkeypatch, [("one", _noop), ("two", taken_over)])
+    with pytest.raises(StaleWriter, match="claim"):
+        runner.run_pipeline(ctx, "probe", "manual")
+    with db.session() as s:
+        run = s.scalars(select(PipelineRun).where(PipelineRun.pipeline == "probe")).one()
+        assert (run.status, run.error_type, run.duration_ms) == ("interrupted", "WorkerLost", None)
+        stages = s.scalars(select(StageRun).where(StageRun.run_id == run.id)).all()
+        assert sorted((r.stage, r.status) for r in stages) == [
+            ("one", "succeeded"),
+            ("two", "interrupted"),
+        ]
+
+
 def _lease(db, epoch: int) -> None:
     with db.session() as s:
         row = s.get(SchedulerLease, "scheduler")
