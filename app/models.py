@@ -411,6 +411,13 @@ class Recommendation(Base):
             postgresql_where=text("kind <> 'arbitrage'"),
             sqlite_where=text("kind <> 'arbitrage'"),
         ),
+        # the bets not graded yet: the tail the bets page's totals add to their rollup
+        Index(
+            "ix_recommendations_ungraded",
+            "created_at",
+            postgresql_where=text("status <> 'graded'"),
+            sqlite_where=text("status <> 'graded'"),
+        ),
     )
 
 
@@ -559,6 +566,29 @@ class RollupGradeSplit(Base):
     clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+
+class RollupBetTotal(Base):
+    """Bets graded on one UTC day, summed per the bets page's filter keys: `tags` and `books`
+    hold every strategy and book that filter finds the bet under ('|ev|steam|', '|betmgm|...'),
+    `state` is settled or void (tags '*': the day was computed, even when nothing was graded)."""
+
+    __tablename__ = "rollup_bet_totals"
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    tags: Mapped[str] = mapped_column(Text, primary_key=True)
+    books: Mapped[str] = mapped_column(Text, primary_key=True)
+    market: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8), primary_key=True)
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    settled: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    settled_staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 # --- control ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from app.accounts import add_user
 from app.db import Base, Database, utcnow
 from app.migrate import upgrade
 from app.models import (
+    RollupBetTotal,
     RollupGradeDay,
     RollupGradeSplit,
     RollupGridSlot,
@@ -172,7 +173,9 @@ SEED_SQL = [
         CASE WHEN strategy <> 'arbitrage' THEN book WHEN book = 'pinnacle' THEN 'bovada+pinnacle'
              ELSE book || '+pinnacle' END,
         price, point, ev, round((kelly_fraction * 100)::numeric, 2),
-        1, 'graded', price - 5, fair_prob + 0.01, (random() - 0.4) * 0.08, detected_at, detected_at
+        1, CASE WHEN detected_at < %(end)s::timestamptz - interval '4 hours' THEN 'graded'
+                ELSE 'open' END,
+        price - 5, fair_prob + 0.01, (random() - 0.4) * 0.08, detected_at, detected_at
     FROM opportunities
     WHERE detected_at >= %(start)s AND detected_at < %(end)s
     ORDER BY game_key, market, side, strategy, detected_at
@@ -313,6 +316,12 @@ def prepare_database(name: str, reuse: bool, days: int) -> str:
                 last_fetch_at = excluded.last_fetch_at, last_success_at = excluded.last_success_at
             """
         )
+        # a bet is 'graded' exactly when it has a grade (as the grade stage writes them); older
+        # seeds marked every bet graded
+        conn.execute(
+            "UPDATE recommendations r SET status = 'open' WHERE status = 'graded' "
+            "AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.recommendation_id = r.id)"
+        )
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -331,6 +340,7 @@ def store_rollups(url: str) -> None:
             RollupSloHour,
             RollupGradeDay,
             RollupGradeSplit,
+            RollupBetTotal,
         ):
             session.execute(model.__table__.delete())  # type: ignore[attr-defined]
     began = time.perf_counter()

@@ -59,10 +59,13 @@ def chart(graph_id: str, figure: Any = None, **graph: Any) -> html.Div:
 _TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
 
 
-def _base(title: str, x_title: str, y_title: str, uirevision: str | None = None) -> go.Figure:
-    """A titled figure whose zoom, pan and hidden traces survive every refresh that keeps
-    `uirevision` (default: the title, so another window or selection starts afresh)."""
-    layout = {
+def _layout(
+    title: str, x_title: str, y_title: str, uirevision: str | None = None
+) -> dict[str, Any]:
+    """A chart's layout: its title, axes, legend and the `uirevision` that keeps zoom, pan and
+    hidden traces across every refresh that keeps it (default: the title, so another window or
+    selection starts afresh)."""
+    return {
         "title": {"text": title, "x": 0.01, "font": {"size": 15}},
         "uirevision": uirevision or title,
         "template": _TEMPLATE,
@@ -74,7 +77,39 @@ def _base(title: str, x_title: str, y_title: str, uirevision: str | None = None)
         # below the axis title (two-line date ticks push that title down)
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.3},
     }
-    return go.Figure(layout=layout, _validate=False)
+
+
+def _base(title: str, x_title: str, y_title: str, uirevision: str | None = None) -> go.Figure:
+    """A titled figure with no traces yet (see _layout), validation off."""
+    return go.Figure(layout=_layout(title, x_title, y_title, uirevision), _validate=False)
+
+
+def _assembled(layout: dict[str, Any], traces: Sequence[dict[str, Any]]) -> go.Figure:
+    """A figure from plain data in one step, validation off: every trace is taken as is (each
+    add_trace validates and deep-copies every point; over a year of days that was most of a
+    chart's cost)."""
+    return go.Figure({"data": list(traces), "layout": layout}, _validate=False)
+
+
+def _rule(axis: str, at: float, line: dict[str, Any]) -> dict[str, Any]:
+    """A line across the plot at `at` on `axis` ('x': vertical, 'y': horizontal), as
+    add_vline / add_hline draw it, without their walk over every trace's points."""
+    across = "y" if axis == "x" else "x"
+    return {
+        "type": "line",
+        f"{axis}ref": axis,
+        f"{axis}0": at,
+        f"{axis}1": at,
+        f"{across}ref": f"{across} domain",
+        f"{across}0": 0,
+        f"{across}1": 1,
+        "line": line,
+    }
+
+
+def _day(t: datetime) -> str:
+    """A day's point on a date axis as text ('2026-07-04'): cheaper to send than a datetime."""
+    return t.strftime("%Y-%m-%d")
 
 
 WINDOW_UID = "window"  # the invisible trace that spans a time chart's window
@@ -242,19 +277,30 @@ def histogram(
     """A histogram of values, with an optional vertical SLO line."""
     if not values:
         return empty_figure(title, reason)
-    fig = _base(title, x_title, "count")
-    fig.add_trace(
-        go.Histogram(x=list(values), nbinsx=40, marker={"color": PALETTE[0]}, name=x_title)
-    )
+    layout = _layout(title, x_title, "count")
+    layout["showlegend"] = False
     if slo_line is not None:
-        fig.add_vline(
-            x=slo_line,
-            line={"color": PALETTE[3], "dash": "dash"},
-            annotation_text=slo_label,
-            annotation_position="top right",
-        )
-    fig.update_layout(showlegend=False)
-    return fig
+        layout["shapes"] = [_rule("x", slo_line, {"color": PALETTE[3], "dash": "dash"})]
+        layout["annotations"] = [
+            {
+                "text": slo_label,
+                "x": slo_line,
+                "xref": "x",
+                "xanchor": "left",
+                "y": 1,
+                "yref": "y domain",
+                "yanchor": "top",
+                "showarrow": False,
+            }
+        ]
+    trace = {
+        "type": "histogram",
+        "x": list(values),
+        "nbinsx": 40,
+        "marker": {"color": PALETTE[0]},
+        "name": x_title,
+    }
+    return _assembled(layout, [trace])
 
 
 def cumulative_units_figure(
@@ -263,21 +309,22 @@ def cumulative_units_figure(
     """Units won over time per strategy."""
     if not series:
         return empty_figure(title, "No graded bets yet: units appear once games are final.")
-    fig = _base(title, "date (UTC)", "units")
-    for strategy, pts in sorted(series.items()):
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in pts],
-                y=[p[1] for p in pts],
-                name=strategy,
-                mode="lines+markers",  # a strategy graded on one day is still a visible point
-                line={"shape": "hv", "color": strategy_colour(strategy)},  # units move per day
-                marker={"color": strategy_colour(strategy)},
-                hovertemplate="%{x|%Y-%m-%d}: %{y:.2f} units<extra>" + strategy + "</extra>",
-            )
-        )
-    fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    return fig
+    layout = _layout(title, "date (UTC)", "units")
+    layout["shapes"] = [_rule("y", 0, {"color": "#999", "width": 1})]
+    traces = [
+        {
+            "type": "scatter",
+            "x": [_day(p[0]) for p in pts],
+            "y": [p[1] for p in pts],
+            "name": strategy,
+            "mode": "lines+markers",  # a strategy graded on one day is still a visible point
+            "line": {"shape": "hv", "color": strategy_colour(strategy)},  # units move per day
+            "marker": {"color": strategy_colour(strategy)},
+            "hovertemplate": "%{x|%Y-%m-%d}: %{y:.2f} units<extra>" + strategy + "</extra>",
+        }
+        for strategy, pts in sorted(series.items())
+    ]
+    return _assembled(layout, traces)
 
 
 def clv_figure(
@@ -303,22 +350,23 @@ def clv_figure(
         elif lo is not None and hi is not None:
             centres.append(round((lo + hi) * 50, 6))
             labels.append(f"{lo * 100:.1f} to {hi * 100:.1f} %")
-    fig = _base(title, "CLV (%)", "graded bets")
-    for strategy, bins in sorted(counts.items()):
-        fig.add_trace(
-            go.Bar(
-                x=centres,
-                y=list(bins),
-                name=strategy,
-                marker={"color": strategy_colour(strategy)},
-                customdata=labels,
-                hovertemplate="%{customdata}: %{y} bets<extra>" + strategy + "</extra>",
-            )
-        )
-    fig.add_vline(x=0, line={"color": "#999", "width": 1})
+    layout = _layout(title, "CLV (%)", "graded bets")
+    layout["shapes"] = [_rule("x", 0, {"color": "#999", "width": 1})]
     # side by side within each bin: solid colours, each the one its legend shows
-    fig.update_layout(barmode="group", bargap=0.15)
-    return fig
+    layout.update(barmode="group", bargap=0.15)
+    traces = [
+        {
+            "type": "bar",
+            "x": centres,
+            "y": list(bins),
+            "name": strategy,
+            "marker": {"color": strategy_colour(strategy)},
+            "customdata": labels,
+            "hovertemplate": "%{customdata}: %{y} bets<extra>" + strategy + "</extra>",
+        }
+        for strategy, bins in sorted(counts.items())
+    ]
+    return _assembled(layout, traces)
 
 
 def clv_over_time_figure(
@@ -328,25 +376,25 @@ def clv_over_time_figure(
     """Per strategy, the day's average price CLV (%) of the bets graded that day."""
     if not series:
         return empty_figure(title, "No closing lines captured in this window.")
-    fig = _base(title, "date (UTC)", "average CLV (%)")
-    for strategy, pts in sorted(series.items()):
-        colour = strategy_colour(strategy)
-        fig.add_trace(
-            go.Scatter(
-                x=[p[0] for p in pts],
-                y=[p[1] * 100 for p in pts],
-                customdata=[p[2] for p in pts],
-                name=strategy,
-                mode="lines+markers",
-                line={"color": colour},
-                marker={"color": colour},
-                hovertemplate="%{x|%Y-%m-%d}: %{y:+.2f}% over %{customdata} bets<extra>"
-                + strategy
-                + "</extra>",
-            )
-        )
-    fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    return fig
+    layout = _layout(title, "date (UTC)", "average CLV (%)")
+    layout["shapes"] = [_rule("y", 0, {"color": "#999", "width": 1})]
+    traces = [
+        {
+            "type": "scatter",
+            "x": [_day(p[0]) for p in pts],
+            "y": [p[1] * 100 for p in pts],
+            "customdata": [p[2] for p in pts],
+            "name": strategy,
+            "mode": "lines+markers",
+            "line": {"color": strategy_colour(strategy)},
+            "marker": {"color": strategy_colour(strategy)},
+            "hovertemplate": "%{x|%Y-%m-%d}: %{y:+.2f}% over %{customdata} bets<extra>"
+            + strategy
+            + "</extra>",
+        }
+        for strategy, pts in sorted(series.items())
+    ]
+    return _assembled(layout, traces)
 
 
 def freshness_figure(

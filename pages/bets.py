@@ -169,12 +169,13 @@ def refresh_bets(
     tz_name: str | None,
     _n: int | None,
 ) -> tuple[Any, ...]:
-    """The totals of the filtered bets (one SQL aggregate; the dates are whole days in the
-    viewer's zone) and the books seen; the grid asks for its rows itself."""
+    """The totals of the filtered bets (settled days from the totals rollup, the rest from
+    the ledger; the dates are whole days in the viewer's zone) and the books seen; the grid
+    asks for its rows itself."""
     tz = zone(tz_name, default_zone())
     f = bet_filter(state, strategy, book, market, start, end, tz, list(ALL_STRATEGIES))
     with get_db().session() as session:
-        totals = bet_totals(session, f)
+        totals = bet_totals(session, f, page_now())
         books = bet_books(session)
     return totals_line(totals), book_options(books)
 

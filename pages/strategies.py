@@ -155,7 +155,7 @@ def refresh_strategies(_n: int | None, window: Any, split: Any) -> tuple[Any, ..
     since = window_start(window if window in WINDOWS else "all", now)
     with get_db().session() as session:
         stats = strategy_stats(session, since)
-        days = days_since(grade_days(session, now), since)
+        days = days_since(grade_days(session, now, since), since)
     splits = split_rows(stats, split) if split in ("book", "market") else []
     return (
         stats_rows(list(ALL_STRATEGIES), stats, _idle_reasons()),

@@ -1,12 +1,14 @@
 """Every recommendation as a bet: its game, price taken, stake, strategies, the current best
 price and whether it is still offered, its close and CLV, its result; arbitrage positions with
-their legs; totals of the filtered set from one SQL aggregate.
+their legs; totals of the filtered set: settled days from the totals rollup, the rest from one
+SQL aggregate each.
 
 A bet's state for a reader: `open` (not graded yet: before first pitch, or started and
 closed), `settled` (graded win, loss or push) or `void` (graded void)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,9 +18,13 @@ from sqlalchemy import String, and_, case, cast, exists, func, literal_column, o
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import Game, Grade, QuoteRow, Recommendation, RecommendationLeg
+from app.db import utcnow
+from app.models import Game, Grade, QuoteRow, Recommendation, RecommendationLeg, RollupBetTotal
 from app.pipelines.odds import american_to_decimal
 from app.queries.paging import order_terms
+from app.rollups import bet_totals as rollup
+from app.rollups.grade_days import first_day
+from app.rollups.slices import DAY, settled_before
 
 BET_STATES = ("open", "settled", "void")
 
@@ -162,9 +168,8 @@ def _base(f: BetFilter, *columns: Any) -> Any:
     )
 
 
-def _totals(session: Session, f: BetFilter) -> tuple[BetTotals, int]:
-    """The filtered set summed in one aggregate query, and how many of its bets have no game
-    row (they have no first pitch to sort by)."""
+def _sums(session: Session, f: BetFilter, *where: ColumnElement[bool]) -> dict[str, Any]:
+    """The bets matching `f` (and `where`) summed in one SQL aggregate, as TOTAL_SUMS."""
     r, g = Recommendation, Grade
     settled = and_(g.id.is_not(None), g.result != "void")
     row = session.execute(
@@ -180,32 +185,89 @@ def _totals(session: Session, f: BetFilter) -> tuple[BetTotals, int]:
             func.coalesce(func.sum(case((g.result == "win", 1), else_=0)), 0),
             func.coalesce(func.sum(case((g.result == "loss", 1), else_=0)), 0),
             func.coalesce(func.sum(case((g.result == "push", 1), else_=0)), 0),
-            func.count(r.id) - func.count(Game.id),
-        )
+        ).where(*where)
     ).one()
-    totals = BetTotals(
-        int(row[0]),
-        float(row[1]),
-        int(row[2]),
-        float(row[3]),
-        float(row[4]),
-        int(row[5]),
-        float(row[6]),
-        int(row[7]),
-        int(row[8]),
-        int(row[9]),
+    return {
+        n: int(v or 0) if n in rollup.INTEGER_SUMS else float(v or 0.0)
+        for n, v in zip(rollup.TOTAL_SUMS, row, strict=True)
+    }
+
+
+# A filter name the rollup's '|a|b|' keys can be searched for exactly (a bar would not be).
+_KEY_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,32}")
+
+
+def _rollup_conditions(f: BetFilter) -> list[ColumnElement[bool]] | None:
+    """`f` on the totals rollup's columns; None when the rollup cannot answer it (first-pitch
+    dates: a game's start is not a grade's day; a name its keys cannot hold)."""
+    t = RollupBetTotal
+    if f.start_from is not None or f.start_before is not None:
+        return None
+    out: list[ColumnElement[bool]] = []
+    if f.state in ("settled", "void"):
+        out.append(t.state == f.state)
+    for column, name in ((t.tags, f.strategy), (t.books, f.book)):
+        if name:
+            if not _KEY_NAME.fullmatch(name):
+                return None
+            out.append(column.contains(f"|{name}|", autoescape=True))
+    if f.market:
+        out.append(t.market == f.market)
+    return out
+
+
+def bet_totals(session: Session, f: BetFilter, now: datetime | None = None) -> BetTotals:
+    """The filtered set summed: bets graded on settled days from the totals rollup
+    (`app.rollups.bet_totals`), days not stored yet, today's grades and the bets not graded
+    yet from one aggregate each over the ledger, so the figures are one scan's; with
+    first-pitch dates, one aggregate over the filtered bets."""
+    where = _rollup_conditions(f)
+    if where is None:
+        return BetTotals(**_sums(session, f))
+    parts: list[dict[str, Any]] = []
+    if f.state != "open":
+        first = first_day(session)
+        edge = settled_before(now or utcnow(), DAY)
+        if first is not None and first < edge:
+            stored, missing = rollup.stored_sums(session, first, edge, where)
+            parts.append(stored)
+            parts += [
+                _sums(session, f, Grade.graded_at >= a, Grade.graded_at < b) for a, b in missing
+            ]
+            parts.append(_sums(session, f, Grade.graded_at >= edge))
+        else:
+            parts.append(_sums(session, f, Grade.id.is_not(None)))
+    if f.state in (None, "open"):
+        # not graded: the grade stage marks a bet graded as it writes its grade
+        # (the literal as the partial index states it, so both planners can use that index)
+        ungraded = Recommendation.status != literal_column("'graded'")
+        parts.append(_sums(session, f, Grade.id.is_(None), ungraded))
+    return BetTotals(**{n: sum(p[n] for p in parts) for n in rollup.TOTAL_SUMS})
+
+
+def _gameless(session: Session, f: BetFilter) -> int:
+    """How many of the filtered bets name a game no row holds (they have no first pitch to
+    sort by): the game keys the bets name, a walk over their index with a probe of the games
+    per key, and the filtered bets of the keys with no game, if any."""
+    walk = _distinct_walk(Recommendation.game_key)
+    lost = list(
+        session.scalars(
+            select(walk.c.value).where(
+                walk.c.value.is_not(None),
+                ~exists().where(Game.game_key == walk.c.value),
+            )
+        )
     )
-    return totals, int(row[10])
+    if not lost:
+        return 0
+    r = Recommendation
+    return int(session.scalar(_base(f, func.count(r.id)).where(r.game_key.in_(lost))) or 0)
 
 
-def bet_totals(session: Session, f: BetFilter) -> BetTotals:
-    """The filtered set summed in one aggregate query."""
-    return _totals(session, f)[0]
-
-
-def _distinct_values(session: Session, column: Any, *where: ColumnElement[bool]) -> set[str]:
-    """The distinct values of an indexed column, one index probe each (a loose index scan:
-    each step asks for the first value above the last one found), not a scan of every row."""
+def _distinct_walk(column: Any, *where: ColumnElement[bool]) -> Any:
+    """The distinct values of an indexed column as a CTE, one index probe each (a loose index
+    scan: each step asks for the first value above the last one found), not a scan of every
+    row."""
 
     def first_after(previous: Any | None) -> Any:
         query = select(column).where(*where)
@@ -214,9 +276,13 @@ def _distinct_values(session: Session, column: Any, *where: ColumnElement[bool])
         return query.order_by(column).limit(1).scalar_subquery()
 
     walk = select(first_after(None).label("value")).cte("walk", recursive=True)
-    walk = walk.union_all(select(first_after(walk.c.value)).where(walk.c.value.is_not(None)))
-    found = session.scalars(select(walk.c.value).where(walk.c.value.is_not(None)))
-    return set(found)
+    return walk.union_all(select(first_after(walk.c.value)).where(walk.c.value.is_not(None)))
+
+
+def _distinct_values(session: Session, column: Any, *where: ColumnElement[bool]) -> set[str]:
+    """The distinct values of an indexed column (see _distinct_walk)."""
+    walk = _distinct_walk(column, *where)
+    return set(session.scalars(select(walk.c.value).where(walk.c.value.is_not(None))))
 
 
 def bet_books(session: Session) -> list[str]:
@@ -257,7 +323,7 @@ def bets(
 ) -> BetPage:
     """The bets matching `f`, newest first pitch first (or in `order`: (key of BET_SORTS,
     descending) pairs, a grid's sort), with their legs and current prices."""
-    totals, gameless = _totals(session, f)
+    totals = bet_totals(session, f, now)
     if order:  # a chosen sort: one ORDER BY over the filtered set, then the default order
         r = Recommendation
         query = _base(
@@ -274,7 +340,7 @@ def bets(
         )
         found = session.execute(query.offset(offset).limit(limit + 1)).all()
     else:
-        found = _page(session, f, totals.bets, gameless, offset, limit + 1)
+        found = _page(session, f, totals.bets, _gameless(session, f), offset, limit + 1)
     truncated = len(found) > limit
     found = found[:limit]
     ids = [row[0].id for row in found]

@@ -87,7 +87,8 @@ def upcoming_games(
 def _first_and_newest(
     session: Session, game_keys: list[str]
 ) -> dict[tuple[str, str, str, str], tuple[Quote, Quote]]:
-    """(first, newest) quote per (game, market, side, book), from one windowed query."""
+    """(first, newest) quote per (game, market, side, book), from one windowed query over one
+    sort: the first is number 1 in (last_update, id) order, the newest the last number."""
     q = QuoteRow
     part = (q.game_key, q.market, q.side, q.book)
     ranked = (
@@ -100,9 +101,7 @@ def _first_and_newest(
             q.point,
             q.last_update,
             func.row_number().over(partition_by=part, order_by=(q.last_update, q.id)).label("up"),
-            func.row_number()
-            .over(partition_by=part, order_by=(q.last_update.desc(), q.id.desc()))
-            .label("down"),
+            func.count().over(partition_by=part).label("n"),
         )
         .where(q.game_key.in_(game_keys))
         .subquery()
@@ -111,14 +110,14 @@ def _first_and_newest(
     out: dict[tuple[str, str, str, str], list[Quote | None]] = defaultdict(lambda: [None, None])
     for row in session.execute(
         select(
-            c.game_key, c.market, c.side, c.book, c.price, c.point, c.last_update, c.up, c.down
-        ).where(or_(c.up == 1, c.down == 1))
+            c.game_key, c.market, c.side, c.book, c.price, c.point, c.last_update, c.up, c.n
+        ).where(or_(c.up == 1, c.up == c.n))
     ):
         quote = Quote(*row[:7])
         pair = out[(quote.game_key, quote.market, quote.side, quote.book)]
         if row.up == 1:
             pair[0] = quote
-        if row.down == 1:
+        if row.up == row.n:
             pair[1] = quote
     return {k: (v[0], v[1]) for k, v in out.items() if v[0] is not None and v[1] is not None}
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.rollups import grade_days as rollup
-from app.rollups.slices import settled_before
+from app.rollups.slices import aware, floor_to, settled_before
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +42,17 @@ class StrategyPerformance:
         return self.wins / decided if decided else None
 
 
-def grade_days(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
+def grade_days(
+    session: Session, now: datetime | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every grade summed per UTC day and strategy (bets, wins, losses, pushes, staked, units,
-    clv_sum, clv_n, clv_bins), oldest first: settled days from the rollup, the last SETTLE and
-    today from the grades table."""
+    clv_sum, clv_n, clv_bins), oldest first, from the day `since` falls in (all for None):
+    settled days from the rollup, the last SETTLE and today from the grades table."""
     lo = rollup.first_day(session)
     if lo is None:
         return []
+    if since is not None:
+        lo = max(lo, floor_to(aware(since), rollup.DAY))
     hi = settled_before(now or utcnow(), rollup.DAY)
     out = rollup.settled_rows(session, lo, hi) if lo < hi else []
     tail = rollup.rows_from_ledger(session, max(lo, hi), None, markers=False)

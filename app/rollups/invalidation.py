@@ -19,6 +19,7 @@ from app.models import (
     Grade,
     OpportunityRow,
     PipelineRun,
+    RollupBetTotal,
     RollupGradeDay,
     RollupGradeSplit,
     RollupGridSlot,
@@ -51,7 +52,7 @@ AGGREGATED: dict[str, frozenset[str]] = {
         {"strategy", "result", "stake_units", "profit_units", "clv", "graded_at"}
     ),
 }
-GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit)  # both cut by the grades' graded_at day
+GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit, RollupBetTotal)  # cut by graded_at day
 _DIRTY = "dugout.rollups.dirty"  # connection info: this transaction changed settled slices
 _SHARED = "dugout.rollups.shared"  # connection info: this transaction holds the lock shared
 _DEFERRED = "dugout.rollups.deferred"  # connection info: table -> what its writes would forget

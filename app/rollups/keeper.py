@@ -16,7 +16,15 @@ from app.db import utcnow
 from app.observability.slo import COMPLIANCE_WINDOW, SLOS
 from app.queries.run_charts import ROLLED_BUCKETS
 from app.queries.run_grid import ROLLED_SLOTS
-from app.rollups import grade_days, grade_splits, grid_slots, run_buckets, run_days, slo_hours
+from app.rollups import (
+    bet_totals,
+    grade_days,
+    grade_splits,
+    grid_slots,
+    run_buckets,
+    run_days,
+    slo_hours,
+)
 from app.rollups.invalidation import on_forgotten
 
 log = logging.getLogger("dugout.rollups")
@@ -33,6 +41,7 @@ def refresh_all(sessions: sessionmaker[Session], now: datetime) -> dict[str, int
         "slo_hours": lambda s: slo_hours.refresh(s, now, SLOS, SLO_REACH),
         "grade_days": lambda s: grade_days.refresh(s, now),
         "grade_splits": lambda s: grade_splits.refresh(s, now),
+        "bet_totals": lambda s: bet_totals.refresh(s, now),
     }
     for name, section in sections.items():
         with sessions() as session:

@@ -15,6 +15,7 @@ from app.models import (
     Grade,
     PipelineRun,
     Recommendation,
+    RollupBetTotal,
     RollupGradeDay,
     RollupGradeSplit,
     RollupGridSlot,
@@ -37,6 +38,7 @@ ROLLUPS = (
     RollupSloHour,
     RollupGradeDay,
     RollupGradeSplit,
+    RollupBetTotal,
 )
 
 
