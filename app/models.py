@@ -569,16 +569,19 @@ class RollupGradeSplit(Base):
 
 
 class RollupBetTotal(Base):
-    """Bets graded on one UTC day, summed per the bets page's filter keys: `tags` and `books`
-    hold every strategy and book that filter finds the bet under ('|ev|steam|', '|betmgm|...'),
-    `state` is settled or void (tags '*': the day was computed, even when nothing was graded)."""
+    """Bets graded in one slice of time (a 30-day block or a UTC day), summed per the bets
+    page's filter keys: `tags` and `books` hold every strategy and book that filter finds the
+    bet under ('|ev|steam|', '|betmgm|...'), `state` is settled or void (tags '*': the slice
+    was computed, even when nothing was graded in it)."""
 
     __tablename__ = "rollup_bet_totals"
-    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    size_s: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slot_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     tags: Mapped[str] = mapped_column(Text, primary_key=True)
     books: Mapped[str] = mapped_column(Text, primary_key=True)
     market: Mapped[str] = mapped_column(String(16), primary_key=True)
     state: Mapped[str] = mapped_column(String(8), primary_key=True)
+    slot_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     settled: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -589,6 +592,7 @@ class RollupBetTotal(Base):
     wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    __table_args__ = (Index("ix_rollup_bet_totals_span", "slot_start", "slot_end"),)
 
 
 # --- control ---------------------------------------------------------------------------------

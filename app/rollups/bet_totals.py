@@ -1,23 +1,25 @@
-"""Bets graded per UTC day, summed by the keys the bets page filters on, so its totals line
-over a year reads the stored days instead of every bet and grade.
+"""Bets graded per 30-day block and per UTC day, summed by the keys the bets page filters on,
+so its totals line over a year reads about a dozen blocks and the days since the last one
+instead of every bet and grade.
 
 A row's `tags` are every strategy the strategy filter finds the bet under (the credited one
 and every one that signalled it), its `books` every book the book filter finds it under (the
 bet's own and each arbitrage leg's), both as '|a|b|'; `state` is settled or void. The sums are
 the bets page's (`app.queries.bets.BetTotals`): the recommendation's stake and price CLV, the
-grade's stake, profit and result. A marker row (tags '*') says a day was computed.
+grade's stake, profit and result. A marker row (tags '*') says a slice was computed. Blocks
+are stored from the first grade on, days only since the block before the current one.
 
 A graded recommendation is never restaked, moved or re-closed (the recommend stage only
 updates open ones; its close is read before its grade is written), so a grade's writes alone
-change a day, and the grades' invalidation forgets it."""
+change a slice, and the grades' invalidation forgets every slice a grade falls in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Grade, Recommendation, RecommendationLeg, RollupBetTotal
@@ -50,7 +52,9 @@ TOTAL_SUMS = (
 )
 INTEGER_SUMS = frozenset({"bets", "settled", "clv_n", "wins", "losses", "pushes"})
 RESULT_SUMS = {"win": "wins", "loss": "losses", "push": "pushes"}
-Key = tuple[datetime, str, str, str, str]  # (day, tags, books, market, state)
+BLOCK = timedelta(days=30)
+SIZES = (BLOCK, DAY)
+Key = tuple[datetime, str, str, str, str]  # (slot start, tags, books, market, state)
 
 
 def key_text(names: Iterable[str]) -> str:
@@ -62,9 +66,12 @@ def _zero() -> dict[str, Any]:
     return {name: 0 if name in INTEGER_SUMS else 0.0 for name in TOTAL_SUMS}
 
 
-def rows_from_ledger(session: Session, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
-    """RollupBetTotal rows for the days in [lo, hi), from the grades and their bets (one row
-    read per grade: the tags and leg books are lists, summed here), markers included."""
+def rows_from_ledger(
+    session: Session, lo: datetime, hi: datetime, size: timedelta
+) -> list[dict[str, Any]]:
+    """RollupBetTotal rows for the slices of `size` in [lo, hi), from the grades and their bets
+    (one row read per grade: the tags and leg books are lists, summed here), markers
+    included."""
     g, r, leg = Grade, Recommendation, RecommendationLeg
     span = [g.graded_at >= lo, g.graded_at < hi]
     leg_books: dict[Any, set[str]] = {}
@@ -96,7 +103,7 @@ def rows_from_ledger(session: Session, lo: datetime, hi: datetime) -> list[dict[
         result = bet.result
         void = result == "void"
         key = (
-            floor_to(aware(bet.graded_at), DAY),
+            floor_to(aware(bet.graded_at), size),
             key_text([bet.strategy, *(bet.strategies or [])]),
             key_text([bet.book, *leg_books.get(bet.id, ())]),
             bet.market,
@@ -116,50 +123,88 @@ def rows_from_ledger(session: Session, lo: datetime, hi: datetime) -> list[dict[
         if bet.clv is not None:
             row["clv_n"] += 1
             row["clv_sum"] += bet.clv
+    size_s = int(size.total_seconds())
     out = [
-        {"day": d, "tags": t, "books": b, "market": m, "state": s, **sums}
-        for (d, t, b, m, s), sums in found.items()
+        {
+            "size_s": size_s,
+            "slot_start": t,
+            "slot_end": t + size,
+            "tags": tags,
+            "books": books,
+            "market": market,
+            "state": state,
+            **sums,
+        }
+        for (t, tags, books, market, state), sums in found.items()
     ]
     out += [
-        {"day": t, "tags": MARKER, "books": "", "market": "", "state": "", **_zero()}
-        for t in slices(lo, hi, DAY)
+        {
+            "size_s": size_s,
+            "slot_start": t,
+            "slot_end": t + size,
+            "tags": MARKER,
+            "books": "",
+            "market": "",
+            "state": "",
+            **_zero(),
+        }
+        for t in slices(lo, hi, size)
     ]
     return out
 
 
 def refresh(session: Session, now: datetime) -> int:
-    """Store every settled day since the first grade that has no rows yet, committing chunk by
-    chunk; days stored."""
-    lo = first_day(session)
-    if lo is None:
-        return 0
+    """Store every settled block since the first grade's and every settled day since the
+    block before the current one that has no rows yet, committing chunk by chunk, and drop
+    the days no reader reaches any more; slices stored."""
+    first = first_day(session)
     t = RollupBetTotal
-    hi = settled_before(now, DAY)
+    day_lo = floor_to(now - BLOCK - DAY, BLOCK)
+    session.execute(delete(t).where(t.size_s == int(DAY.total_seconds()), t.slot_start < day_lo))
+    if first is None:
+        return 0
     stored = 0
-    for a, b in chunked(missing_ranges(session, t.day, [t.tags == MARKER], lo, hi, DAY), DAY):
-        if not hold_writers(session, RollupBetTotal, [t.day >= a, t.day < b]):
-            continue
-        insert_missing(session, RollupBetTotal, rows_from_ledger(session, a, b))
-        session.commit()
-        stored += len(list(slices(a, b, DAY)))
+    for size, lo in ((BLOCK, floor_to(first, BLOCK)), (DAY, max(first, day_lo))):
+        size_s = int(size.total_seconds())
+        hi = settled_before(now, size)
+        marked = [t.size_s == size_s, t.tags == MARKER]
+        for a, b in chunked(missing_ranges(session, t.slot_start, marked, lo, hi, size), size):
+            if not hold_writers(
+                session, t, [t.size_s == size_s, t.slot_start >= a, t.slot_start < b]
+            ):
+                continue
+            insert_missing(session, t, rows_from_ledger(session, a, b, size))
+            session.commit()
+            stored += len(list(slices(a, b, size)))
     return stored
 
 
 def stored_sums(
-    session: Session, lo: datetime, hi: datetime, where: Sequence[Any]
+    session: Session, first: datetime, hi: datetime, where: Sequence[Any]
 ) -> tuple[dict[str, Any], list[tuple[datetime, datetime]]]:
-    """The stored days in [lo, hi) summed in SQL over the rows matching `where`, and the
-    stretches of days not stored yet (the caller sums those from the ledger: reads do not
-    write)."""
+    """The grades from the first (graded on `first`'s day or later) to the day boundary `hi`
+    summed in SQL over the stored rows matching `where`: whole blocks, then the days after
+    the last whole block; and the stretches of slices not stored yet (the caller sums those
+    from the ledger: reads do not write)."""
     t = RollupBetTotal
-    marked = session.scalars(select(t.day).where(t.tags == MARKER, t.day >= lo, t.day < hi)).all()
+    block_lo, mid = floor_to(first, BLOCK), floor_to(hi, BLOCK)
+    day_lo = max(mid, first)  # no grade is older than the first's day
+    block_s, day_s = int(BLOCK.total_seconds()), int(DAY.total_seconds())
+    in_blocks = and_(t.size_s == block_s, t.slot_start >= block_lo, t.slot_start < mid)
+    in_days = and_(t.size_s == day_s, t.slot_start >= day_lo, t.slot_start < hi)
+    marked: dict[int, list[datetime]] = {block_s: [], day_s: []}
+    for size_s, start in session.execute(
+        select(t.size_s, t.slot_start).where(t.tags == MARKER, or_(in_blocks, in_days))
+    ):
+        marked[size_s].append(start)
     row = session.execute(
         select(*[func.coalesce(func.sum(getattr(t, n)), 0) for n in TOTAL_SUMS]).where(
-            t.day >= lo, t.day < hi, t.tags != MARKER, *where
+            or_(in_blocks, in_days), t.tags != MARKER, *where
         )
     ).one()
     sums = {
         n: int(v or 0) if n in INTEGER_SUMS else float(v or 0.0)
         for n, v in zip(TOTAL_SUMS, row, strict=True)
     }
-    return sums, gaps(marked, lo, hi, DAY)
+    missing = gaps(marked[block_s], block_lo, mid, BLOCK) + gaps(marked[day_s], day_lo, hi, DAY)
+    return sums, missing

@@ -52,7 +52,7 @@ AGGREGATED: dict[str, frozenset[str]] = {
         {"strategy", "result", "stake_units", "profit_units", "clv", "graded_at"}
     ),
 }
-GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit, RollupBetTotal)  # cut by graded_at day
+GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit)  # both cut by the grades' graded_at day
 _DIRTY = "dugout.rollups.dirty"  # connection info: this transaction changed settled slices
 _SHARED = "dugout.rollups.shared"  # connection info: this transaction holds the lock shared
 _DEFERRED = "dugout.rollups.deferred"  # connection info: table -> what its writes would forget
@@ -139,7 +139,7 @@ def forget(
     slo = table_of(RollupSloHour)
     if everything:
         if table == Grade.__tablename__:
-            for model in GRADE_ROLLUPS:
+            for model in (*GRADE_ROLLUPS, RollupBetTotal):
                 _delete(conn, delete(table_of(model)))
             return
         _delete(conn, delete(slo))
@@ -187,6 +187,13 @@ def forget(
                     day >= floor_to(min(graded), DAY), day <= floor_to(max(graded), DAY)
                 ),
             )
+        t = table_of(RollupBetTotal).c  # blocks and days: every slice a grade falls in
+        _delete(
+            conn,
+            delete(table_of(RollupBetTotal)).where(
+                t.slot_start <= max(graded), t.slot_end > min(graded)
+            ),
+        )
 
 
 def _forget_hours(conn: Any, lo: datetime, hi: datetime) -> None:

@@ -12,7 +12,9 @@ from sqlalchemy import func, select, update
 
 from app.models import Game, Grade, Recommendation, RecommendationLeg, RollupBetTotal
 from app.queries.bets import BetFilter, _sums, bet_totals, bets
+from app.rollups.bet_totals import BLOCK
 from app.rollups.keeper import refresh_all
+from app.rollups.slices import DAY
 
 NOW = datetime(2026, 7, 4, 18, 0, tzinfo=UTC)
 STRATEGIES = ("ev", "steam", "stale_line", "arbitrage")
@@ -36,11 +38,11 @@ FILTERS = [
 
 
 def _seed(db, n: int = 260, seed: int = 11) -> None:
-    """Bets over 30 days: singles on one to three strategies, arbitrage positions with two
+    """Bets over 75 days (whole 30-day blocks and the days after them): singles on one to three strategies, arbitrage positions with two
     legs, graded (win, loss, push, void; CLV or none) or open, some with no game row."""
     rng = random.Random(seed)
     with db.session() as s:
-        for day in range(32):
+        for day in range(77):
             s.add(
                 Game(
                     game_key=f"g{day}",
@@ -51,7 +53,7 @@ def _seed(db, n: int = 260, seed: int = 11) -> None:
                 )
             )
         for i in range(n):
-            at = NOW - timedelta(days=rng.uniform(0, 30))
+            at = NOW - timedelta(days=rng.uniform(0, 75))
             arb = i % 7 == 0
             tags = ["arbitrage"] if arb else rng.sample(STRATEGIES[:3], rng.randint(1, 3))
             book = "+".join(rng.sample(BOOKS, 2)) if arb else rng.choice(BOOKS)
@@ -61,7 +63,7 @@ def _seed(db, n: int = 260, seed: int = 11) -> None:
                 kind="arbitrage" if arb else "single",
                 strategy=tags[0],
                 strategies=tags,
-                game_key=f"g{rng.randint(0, 34)}",  # g32..g34 have no game row
+                game_key=f"g{rng.randint(0, 79)}",  # g77..g79 have no game row
                 market=rng.choice(MARKETS),
                 side="all" if arb else "home",
                 book=book,
@@ -131,7 +133,14 @@ def test_totals_from_the_rollup_equal_one_aggregate_over_every_bet(seeded) -> No
     _assert_equal(_both(db))  # nothing stored: every day from the ledger
     assert refresh_all(db.sessionmaker, NOW)["bet_totals"] > 25
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(RollupBetTotal)) > 60
+        sizes = dict(
+            s.execute(
+                select(RollupBetTotal.size_s, func.count())
+                .where(RollupBetTotal.tags != "*")
+                .group_by(RollupBetTotal.size_s)
+            ).all()
+        )
+    assert sizes[int(BLOCK.total_seconds())] > 20 and sizes[int(DAY.total_seconds())] > 20
     _assert_equal(_both(db))  # stored days, today's grades and the open bets from the ledger
     _assert_equal(_both(db, NOW + timedelta(days=3)))  # a later reader: days not stored yet
     with db.session() as s:
@@ -144,12 +153,12 @@ def test_totals_from_the_rollup_equal_one_aggregate_over_every_bet(seeded) -> No
 def test_totals_follow_late_grades_and_changes(seeded) -> None:
     db = seeded
     refresh_all(db.sessionmaker, NOW)
-    with db.session() as s:  # an open bet from ten days ago is graded now; a settled one moves
+    with db.session() as s:  # an old open bet is graded late; settled ones change result
         rec = s.scalars(
             select(Recommendation)
             .where(
                 Recommendation.status != "graded",
-                Recommendation.created_at < NOW - timedelta(days=9),
+                Recommendation.created_at < NOW - timedelta(days=50),
             )
             .limit(1)
         ).one()
@@ -163,7 +172,7 @@ def test_totals_follow_late_grades_and_changes(seeded) -> None:
                 stake_units=rec.stake_units,
                 profit_units=rec.stake_units,
                 clv=rec.clv,
-                graded_at=NOW - timedelta(days=8),
+                graded_at=NOW - timedelta(days=48),  # in a stored block
             )
         )
         s.execute(

@@ -1,7 +1,7 @@
-"""the bets page's totals from a rollup (issue 16): graded bets per UTC day summed by the keys
-the page filters on (every strategy tag, every book including an arbitrage's legs, market,
-settled or void), so a year's totals read a few hundred rows a day instead of every bet;
-and an index of the bets not graded yet, the tail the totals add to the rollup
+"""the bets page's totals from a rollup (issue 16): graded bets per 30-day block and per UTC
+day, summed by the keys the page filters on (every strategy tag, every book including an
+arbitrage's legs, market, settled or void), so a year's totals read a few thousand rows
+instead of every bet; and an index of the bets not graded yet, the tail the totals add
 
 Revision ID: 0012_bet_totals_rollup
 Revises: 0011_grid_rollup
@@ -22,11 +22,13 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "rollup_bet_totals",
-        sa.Column("day", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("size_s", sa.Integer(), nullable=False),
+        sa.Column("slot_start", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tags", sa.Text(), nullable=False),
         sa.Column("books", sa.Text(), nullable=False),
         sa.Column("market", sa.String(length=16), nullable=False),
         sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("slot_end", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("bets", sa.Integer(), nullable=False),
         sa.Column("staked", sa.Float(), nullable=False),
         sa.Column("settled", sa.Integer(), nullable=False),
@@ -37,8 +39,10 @@ def upgrade() -> None:
         sa.Column("wins", sa.Integer(), nullable=False),
         sa.Column("losses", sa.Integer(), nullable=False),
         sa.Column("pushes", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "tags", "books", "market", "state"),
+        sa.PrimaryKeyConstraint("size_s", "slot_start", "tags", "books", "market", "state"),
     )
+    with op.batch_alter_table("rollup_bet_totals", schema=None) as batch_op:
+        batch_op.create_index("ix_rollup_bet_totals_span", ["slot_start", "slot_end"], unique=False)
     with op.batch_alter_table("recommendations", schema=None) as batch_op:
         batch_op.create_index(
             "ix_recommendations_ungraded",
@@ -52,4 +56,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("recommendations", schema=None) as batch_op:
         batch_op.drop_index("ix_recommendations_ungraded")
+    with op.batch_alter_table("rollup_bet_totals", schema=None) as batch_op:
+        batch_op.drop_index("ix_rollup_bet_totals_span")
     op.drop_table("rollup_bet_totals")
