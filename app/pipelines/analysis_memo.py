@@ -6,8 +6,10 @@ through its time windows (steam: which quotes lie before `now - steam_window`; s
 which before `now - stale_window`). So a market's opportunities are a function of those inputs
 and of where each window cuts its quotes: when all of them are as at the previous tick, the
 strategies would find the same opportunities again, and the memo hands them back (dated `now`)
-instead of running them. Any other strategy class (whose use of time is not known here) turns
-the memo off.
+instead of running them. When only the cuts moved, the strategies without a window (EV,
+arbitrage, reverse line movement, sharp action) would find the same again too, and only steam
+and stale line run, on the same index dated `now`. Any other strategy class (whose use of time
+is not known here) turns the memo off.
 """
 
 from __future__ import annotations
