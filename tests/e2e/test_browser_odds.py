@@ -25,9 +25,16 @@ def test_odds_boards_mark_the_best_price_and_a_game_shows_its_history(page_as, l
     best = card.query_selector_all(".ag-cell.odds-best")
     assert best, "no best price marked"
     assert all(re.search(r"[+-]\d{3,}", b.inner_text()) for b in best)  # signed American odds
-    weight = best[0].evaluate("c => getComputedStyle(c).fontWeight")
+    # read in one step in the page: a refresh may redraw the grid between two calls, and a
+    # detached cell has no computed style
+    weight = page.wait_for_function(
+        """() => { const c = document.querySelector('#odds-boards .ag-cell.odds-best');
+            const w = c && c.isConnected ? getComputedStyle(c).fontWeight : '';
+            return w ? w : null; }""",
+        timeout=30_000,
+    ).json_value()
     assert int(weight) >= 700  # bold, not colour alone
-    card.query_selector(".odds-history-link").click()
+    page.locator("#odds-boards .card .odds-history-link").first.click()  # found anew if redrawn
     page.wait_for_url(re.compile(r"/odds\?game="), timeout=30_000)
     page.wait_for_function(HISTORY, timeout=60_000)
     title, traces = page.evaluate(HISTORY)
