@@ -56,7 +56,14 @@ def chart(graph_id: str, figure: Any = None, **graph: Any) -> html.Div:
 
 # The template as plain data, expanded once: a figure built with validation off takes it as is
 # (validating and deep-copying "plotly_white" for every chart was most of a callback's time).
-_TEMPLATE = pio.templates["plotly_white"].to_plotly_json()
+# Only the trace types our charts draw keep their defaults: the other twenty-odd were copied
+# and sent with every figure for nothing.
+_WHITE = pio.templates["plotly_white"].to_plotly_json()
+TRACE_TYPES = ("scatter", "bar", "histogram")
+_TEMPLATE = {
+    "layout": _WHITE["layout"],
+    "data": {kind: _WHITE["data"][kind] for kind in TRACE_TYPES if kind in _WHITE["data"]},
+}
 
 
 def _layout(

@@ -29,6 +29,7 @@ from app.queries.opportunities import (
     detection_latencies,
     opportunities,
     opportunity_books,
+    opportunity_evs,
 )
 from app.queries.paging import parse_block
 from components.csv_safety import csv_download
@@ -180,7 +181,7 @@ def refresh_opportunities(
     the grid asks for its rows itself, a block at a time."""
     now = page_now()
     with get_db().session() as session:
-        found = opportunities(
+        evs = opportunity_evs(
             session,
             now,
             strategy=strategy if strategy in ALL_STRATEGIES else None,
@@ -191,7 +192,7 @@ def refresh_opportunities(
         )
         latencies = detection_latencies(session, now, WINDOW)
     ev = histogram(
-        [o.ev * 100 for o in found],
+        [v * 100 for v in evs],
         "Expected value",
         "EV (%)",
         "No opportunities match in the last 24 hours.",

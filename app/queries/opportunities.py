@@ -104,22 +104,16 @@ OPPORTUNITY_SORTS: dict[str, Any] = {
 }
 
 
-def opportunities(
-    session: Session,
+def _bet_query(
     now: datetime,
-    *,
-    strategy: str | None = None,
-    min_ev: float | None = None,
-    book: str | None = None,
-    window: timedelta = timedelta(hours=24),
-    limit: int = 500,
-    positive_only: bool = True,
-    offset: int = 0,
-    order: Sequence[tuple[str, bool]] = (),
-) -> list[OpportunityView]:
-    """One row per (game, market, side, point, book, price) detected in the window, its best
-    signal's figures and every strategy's tag; newest first, or in `order` ((key of
-    OPPORTUNITY_SORTS, descending) pairs). `positive_only` keeps EV > 0."""
+    strategy: str | None,
+    min_ev: float | None,
+    book: str | None,
+    window: timedelta,
+    positive_only: bool,
+    order: Sequence[tuple[str, bool]],
+) -> Any:
+    """One row per bet detected in the window (its best signal), filtered and ordered."""
     o = OpportunityRow
     conditions = [*_window(now, window), o.strategy != ARBITRAGE]
     if book:
@@ -159,7 +153,45 @@ def opportunities(
     if min_ev is not None:
         query = query.where(o.ev >= min_ev)
     sorts = {**OPPORTUNITY_SORTS, "detected": ranked.c.newest}
-    query = query.order_by(*order_terms(order, sorts), ranked.c.newest.desc(), o.id)
+    return query.order_by(*order_terms(order, sorts), ranked.c.newest.desc(), o.id)
+
+
+def opportunity_evs(
+    session: Session,
+    now: datetime,
+    *,
+    strategy: str | None = None,
+    min_ev: float | None = None,
+    book: str | None = None,
+    window: timedelta = timedelta(hours=24),
+    limit: int = 500,
+    positive_only: bool = True,
+) -> list[float]:
+    """The EV of each bet `opportunities` lists with the same arguments, in its order: the
+    histogram's values without the rows' tags, games and current prices."""
+    query = _bet_query(now, strategy, min_ev, book, window, positive_only, ())
+    return list(session.scalars(query.with_only_columns(OpportunityRow.ev).limit(limit)))
+
+
+def opportunities(
+    session: Session,
+    now: datetime,
+    *,
+    strategy: str | None = None,
+    min_ev: float | None = None,
+    book: str | None = None,
+    window: timedelta = timedelta(hours=24),
+    limit: int = 500,
+    positive_only: bool = True,
+    offset: int = 0,
+    order: Sequence[tuple[str, bool]] = (),
+) -> list[OpportunityView]:
+    """One row per (game, market, side, point, book, price) detected in the window, its best
+    signal's figures and every strategy's tag; newest first, or in `order` ((key of
+    OPPORTUNITY_SORTS, descending) pairs). `positive_only` keeps EV > 0."""
+    o = OpportunityRow
+    group = (o.game_key, o.market, o.side, o.point, o.book, o.price)
+    query = _bet_query(now, strategy, min_ev, book, window, positive_only, order)
     found = session.execute(query.offset(offset).limit(limit)).all()
     if not found:
         return []

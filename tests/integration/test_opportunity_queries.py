@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.models import Game, OpportunityRow
-from app.queries.opportunities import arbitrages, opportunities, opportunity_books
+from app.queries.opportunities import (
+    arbitrages,
+    opportunities,
+    opportunity_books,
+    opportunity_evs,
+)
 from tests.integration.bets_data import quote_row
 
 NOW = datetime(2026, 7, 4, 18, 0, tzinfo=UTC)
@@ -113,6 +118,18 @@ def test_positive_ev_only_unless_asked(seeded) -> None:
         strong = opportunities(s, NOW, min_ev=0.045)
     assert {r.strategy for r in every} >= {"sharp_action"}
     assert [r.price for r in strong] == [166]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"positive_only": False}, {"min_ev": 0.045}, {"strategy": "steam"}, {"book": "betmgm"}],
+)
+def test_the_histogram_values_are_the_listed_bets_evs(seeded, kw) -> None:
+    with seeded.session() as s:
+        assert opportunity_evs(s, NOW, **kw) == [r.ev for r in opportunities(s, NOW, **kw)]
+        assert opportunity_evs(s, NOW, limit=1, **kw) == [
+            r.ev for r in opportunities(s, NOW, limit=1, **kw)
+        ]
 
 
 def test_a_strategy_filter_keeps_the_other_tags(seeded) -> None:
