@@ -88,7 +88,7 @@ def test_a_celery_run_is_the_same_ledger_metrics_and_trace_as_a_local_run(
         trace_id = f"{span.get_span_context().trace_id:032x}"
         remote = executor.submit_pipeline(
             "collection", trigger="manual", actor="t", priority="critical"
-        ).result(timeout=45)
+        ).result(timeout=180)  # a worker's first run, on a busy machine
     stop_scheduler(app)
 
     assert local.status == remote.status == "succeeded"
@@ -129,11 +129,13 @@ def test_sigkill_of_a_worker_mid_run_completes_the_run_exactly_once(
             stage = s.scalars(select(StageRun).where(StageRun.run_id == handle.run_id)).first()
             return stage is not None and stage.status == "running"
 
-    wait_for(collecting, 30, step_s=0.05)
+    wait_for(collecting, 120, step_s=0.05)
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool process, mid-stage
     first.wait(10)
     start_worker("w2", DUGOUT_TEST_FETCH_DELAY_S=0)
-    result = handle.result(timeout=50)
+    # a second worker starts (its imports take tens of seconds on a busy 2-core machine),
+    # the task comes back after the visibility timeout and the lock's expiry, and runs
+    result = handle.result(timeout=180)
     stop_scheduler(app)
 
     family = [r for r in runs(sessions, "collection")]
@@ -212,7 +214,7 @@ def test_runs_no_worker_takes_fail_with_the_reason_and_page_until_one_does(
         )
         assert not handle.done()  # queued on Redis, nobody takes it
         now[0] += celery.config.wait_s + 1  # past the wait: the watcher's next poll ends it
-        result = handle.result(timeout=10)
+        result = handle.result(timeout=60)
         assert result.status == "failed" and "no result from Celery" in (result.error or "")
         (row,) = runs(sessions, "grading")
         assert (row.status, row.error_type) == ("failed", "ResultTimeout")
@@ -243,7 +245,7 @@ def test_runs_no_worker_takes_fail_with_the_reason_and_page_until_one_does(
             params={"mode": "local"},
         )
         now[0] += celery.config.wait_s + 1
-        assert waiting.result(timeout=10).status == "failed"
+        assert waiting.result(timeout=60).status == "failed"
         with sessions() as s:
             pages = s.scalars(select(Alert).where(Alert.key == WORKER_ALERT)).all()
         assert [a.status for a in pages] == ["resolved"]
