@@ -14,6 +14,17 @@ from sqlalchemy.orm import Session
 from app.models import QuoteRow, SplitRow
 from app.pipelines.types import Quote, Split
 
+# A stored split's columns in the order of Split's fields (every reader builds Split(*row)).
+SPLIT_COLUMNS = (
+    SplitRow.game_key,
+    SplitRow.market,
+    SplitRow.side,
+    SplitRow.tickets_pct,
+    SplitRow.money_pct,
+    SplitRow.tickets,
+    SplitRow.as_of,
+)
+
 QuoteKey = tuple[str, str, str, str, str, datetime]  # source, game, market, side, book, time
 # Rows committed by another process up to this long after their collected_at are still seen.
 OVERLAP = timedelta(minutes=2)
@@ -187,25 +198,13 @@ class SplitWindow:
     def _load(self, session: Session, since: datetime, now: datetime) -> None:
         self._loaded = True
         query = (
-            select(
-                SplitRow.source,
-                SplitRow.game_key,
-                SplitRow.market,
-                SplitRow.side,
-                SplitRow.tickets_pct,
-                SplitRow.money_pct,
-                SplitRow.tickets,
-                SplitRow.as_of,
-            )
+            select(SplitRow.source, *SPLIT_COLUMNS)
             .where(SplitRow.as_of >= since, SplitRow.as_of <= now)
             .order_by(SplitRow.as_of)
         )
         by_source: dict[str, list[Split]] = {}
-        for source, game, market, side, tickets_pct, money_pct, tickets, as_of in session.execute(
-            query
-        ):
-            split = Split(game, market, side, tickets_pct, money_pct, tickets, as_of)
-            by_source.setdefault(source, []).append(split)
+        for row in session.execute(query):
+            by_source.setdefault(row[0], []).append(Split(*row[1:]))
         for source, splits in by_source.items():
             self.add(source, splits)
 

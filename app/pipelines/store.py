@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import Base
 from app.models import Game as GameRow
 from app.models import QuoteRow, SplitRow
-from app.pipelines.history import QuoteHistory, SplitWindow
+from app.pipelines.history import SPLIT_COLUMNS, QuoteHistory, SplitWindow
 from app.pipelines.types import Game, MarketState, Quote, Split
 
 log = logging.getLogger("dugout.pipelines.store")
@@ -201,15 +201,7 @@ def load_market_state(
         )
         return MarketState(games=games, history=quotes, splits=splits, sharp_books=sharp_books)
     split_rows = session.execute(
-        select(
-            SplitRow.game_key,
-            SplitRow.market,
-            SplitRow.side,
-            SplitRow.tickets_pct,
-            SplitRow.money_pct,
-            SplitRow.tickets,
-            SplitRow.as_of,
-        )
+        select(*SPLIT_COLUMNS)
         .where(
             SplitRow.as_of >= since,
             SplitRow.as_of <= now,
