@@ -245,7 +245,7 @@ JOB_COLUMNS = [
     ("pipeline", "Pipeline"),
     ("interval", "Every"),
     ("enabled", "State"),
-    ("next_run_at", "Next run (UTC)"),
+    ("next_run_at", "Next run"),
     ("last_status", "Last status"),
     ("last_reason", "Why"),
     ("breaker", "Breaker"),

@@ -52,7 +52,7 @@ COLUMNS = [
     Column("link", "Run", pinned=True, run_link=True, sortable=False, width=95),
     Column("pipeline", "Pipeline", width=130),
     Column("status", "Status", status=True, width=110),
-    Column("started_at", "Started (UTC)", width=235),
+    Column("started_at", "Started", width=180),
     Column("reason", "Why", sortable=False, width=260),
     Column("trigger", "Trigger", width=110),
     Column("actor", "By", filter=True, width=110),
