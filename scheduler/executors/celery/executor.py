@@ -52,8 +52,8 @@ SWITCH_HINT = (
 )
 
 
-RECHECK_S = 30.0
-LEDGER_POLL_S = 2.0  # how often the ledger is asked whether an awaited run was declared lost  # good news resolves an alert another process raised within this long
+RECHECK_S = 30.0  # good news resolves an alert another process raised within this long
+LEDGER_POLL_S = 2.0  # how often the ledger is asked whether an awaited run was declared lost
 
 
 class BrokerUnavailable(RuntimeError):
@@ -377,11 +377,23 @@ class ResultWatcher:
                 request.run_id, row.pipeline, row.status, dict(row.summary or {}), row.error_message
             )
         if row.status == "interrupted" and not row.retried:
+            if self._delivery_alive(request.run_id):
+                # a redelivery holds the run's lock: it closed the lost attempt and is about to
+                # open the retry (two commits); its task result will say how the retry went
+                return None
             log.warning("awaited run was declared lost", extra={"run_id": str(request.run_id)})
             return PipelineResult(
                 request.run_id, request.pipeline, "interrupted", {}, row.error_message or "lost"
             )
         return None
+
+    def _delivery_alive(self, run_id: uuid.UUID) -> bool:
+        """A worker holds this run id's lock (it renews it while the delivery goes on)."""
+        try:
+            return bool(self.backend.client.exists(run_lock_key(run_id)))
+        except Exception:  # Redis is away: the result poll reconnects; keep waiting meanwhile
+            log.debug("could not read the run lock", exc_info=True)
+            return True
 
     def _maybe_lost_before_open(self, waiting: _Waiting) -> PipelineResult | None:
         """STARTED on a worker for longer than the run lock's TTL, with no row and nobody
