@@ -44,6 +44,8 @@ def find_steam(index: MarketIndex, config: StrategyConfig) -> list[SteamMove]:
     start = index.now - config.steam_window
     moved: dict[SplitKey, list[LineMove]] = defaultdict(list)
     for (game_key, market, side, _book), series in index.series.items():
+        if series[-1].last_update <= start:
+            continue  # quiet through the window (an index holds nothing after its now)
         move = move_in_window(series, start, index.now)
         if (
             move is not None
