@@ -123,21 +123,37 @@ def group_book_markets(quotes: Iterable[Quote]) -> dict[MarketKey, list[BookMark
     Sides whose lines disagree (a book mid-update) or a missing side leave that book out.
     Books are sorted by name inside each group.
     """
-    by_book: dict[tuple[str, str, float | None, str], dict[str, Quote]] = defaultdict(dict)
+    by_book: dict[tuple[str, str, float | None, str], dict[str, Quote]] = {}
     for q in quotes:
-        by_book[(q.game_key, q.market, market_line(q), q.book)][q.side] = q
-    grouped: dict[MarketKey, list[BookMarket]] = defaultdict(list)
+        key = (q.game_key, q.market, market_line(q), q.book)
+        sides = by_book.get(key)
+        if sides is None:
+            by_book[key] = {q.side: q}
+        else:
+            sides[q.side] = q
+    grouped: dict[MarketKey, list[BookMarket]] = {}
     for (game_key, market, line, book), sides in by_book.items():
         wanted = SIDES_BY_MARKET.get(market)
-        if wanted is None or any(s not in sides for s in wanted):
+        if wanted is None:
             continue
-        quotes_in_order = tuple(sides[s] for s in wanted)
-        grouped[(game_key, market, line)].append(
-            BookMarket(game_key, market, line, book, quotes_in_order)
-        )
+        first, second = wanted
+        if first not in sides or second not in sides:
+            continue
+        market_key = (game_key, market, line)
+        found = BookMarket(game_key, market, line, book, (sides[first], sides[second]))
+        group = grouped.get(market_key)
+        if group is None:
+            grouped[market_key] = [found]
+        else:
+            group.append(found)
     for markets in grouped.values():
-        markets.sort(key=lambda bm: bm.book)
-    return dict(grouped)
+        if len(markets) > 1:
+            markets.sort(key=_book_of)
+    return grouped
+
+
+def _book_of(bm: BookMarket) -> str:
+    return bm.book
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +198,17 @@ def line_move(before: Quote, after: Quote) -> LineMove:
     return LineMove(before, after, cents, point_change, toward, size)
 
 
+def _updated(q: Quote) -> datetime:
+    return q.last_update
+
+
+def _first(item: tuple[BookSideKey, Quote]) -> BookSideKey:
+    return item[0]
+
+
 def _index_at(series: Sequence[Quote], moment: datetime) -> int:
     """Index of the newest quote with last_update <= moment, or -1 if none."""
-    return bisect.bisect_right(series, moment, key=lambda q: q.last_update) - 1
+    return bisect.bisect_right(series, moment, key=_updated) - 1
 
 
 def move_in_window(series: Sequence[Quote], start: datetime, end: datetime) -> LineMove | None:
@@ -316,21 +340,31 @@ class MarketIndex:
     def build(cls, state: MarketState, now: datetime) -> MarketIndex:
         """Index the state for games that have not started, using data known at `now`."""
         games = {k: g for k, g in state.games.items() if g.commence_time > now}
-        series: dict[BookSideKey, list[Quote]] = defaultdict(list)
-        for q in sorted(state.history, key=lambda q: q.last_update):  # ~O(n) when already sorted
+        series: dict[BookSideKey, list[Quote]] = {}
+        for q in sorted(state.history, key=_updated):  # ~O(n) when already sorted
             if q.game_key in games and q.last_update <= now:
-                series[book_side_key(q)].append(q)
+                key = (q.game_key, q.market, q.side, q.book)
+                found = series.get(key)
+                if found is None:
+                    series[key] = [q]
+                else:
+                    found.append(q)
         current = {key: qs[-1] for key, qs in series.items()}
-        by_side: dict[SplitKey, list[Quote]] = defaultdict(list)
-        for (game_key, market, side, _), q in sorted(current.items()):
-            by_side[(game_key, market, side)].append(q)
+        by_side: dict[SplitKey, list[Quote]] = {}
+        for (game_key, market, side, _), q in sorted(current.items(), key=_first):
+            side_key = (game_key, market, side)
+            quotes = by_side.get(side_key)
+            if quotes is None:
+                by_side[side_key] = [q]
+            else:
+                quotes.append(q)
         return cls(
             now=now,
             games=games,
             sharp_books=state.sharp_books,
-            series=dict(series),
+            series=series,
             current=current,
-            by_side=dict(by_side),
+            by_side=by_side,
             book_markets=group_book_markets(current.values()),
             splits=latest_splits((s for s in state.splits if s.game_key in games), now),
         )
