@@ -49,7 +49,7 @@ class MarketInputs:
     def key(self, windows: Sequence[timedelta], now: datetime) -> tuple[Any, ...]:
         """The market's inputs as one comparable value (the same objects compare fast)."""
         cuts = tuple(
-            bisect_right(self.quotes, now - w, key=lambda q: q.last_update) for w in windows
+            bisect_right(self.quotes, now - w, key=_updated) for w in windows
         )
         return (self.game, tuple(self.quotes), tuple(self.splits), cuts)
 
@@ -62,10 +62,15 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
     the state's order, as MarketIndex.build orders the whole); a market with neither gives
     no strategy anything to find."""
     games = {k: g for k, g in state.games.items() if g.commence_time > now}
-    quotes: dict[MarketKey, list[Quote]] = defaultdict(list)
-    for q in sorted(state.history, key=lambda q: q.last_update):
+    quotes: dict[MarketKey, list[Quote]] = {}
+    for q in sorted(state.history, key=_updated):  # ~O(n): the window comes in time order
         if q.last_update <= now and q.game_key in games:
-            quotes[(q.game_key, q.market)].append(q)
+            key = (q.game_key, q.market)
+            found = quotes.get(key)
+            if found is None:
+                quotes[key] = [q]
+            else:
+                found.append(q)
     splits: dict[MarketKey, list[Split]] = defaultdict(list)
     for s in state.splits:
         if s.game_key in games:
@@ -74,6 +79,10 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
         k: MarketInputs(games[k[0]], quotes.get(k, []), splits.get(k, []))
         for k in quotes.keys() | splits.keys()
     }
+
+
+def _updated(q: Quote) -> datetime:
+    return q.last_update
 
 
 def sub_of(market_key: MarketKey, inputs: MarketInputs, state: MarketState) -> MarketState:

@@ -9,12 +9,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from app.db import Base
 from app.models import Game as GameRow
-from app.models import QuoteRow, SplitRow
+from app.models import QuoteRow, SourceState, SplitRow
 from app.pipelines.history import SPLIT_COLUMNS, QuoteHistory, SplitWindow
 from app.pipelines.types import Game, MarketState, Quote, Split
 
@@ -36,6 +37,18 @@ def insert_ignoring_duplicates(
     session.flush()
     table = model.__table__
     session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+# Every column of the named sources' state rows, built once: a run reads them twice a tick.
+_STATES = select(*SourceState.__table__.c).where(
+    SourceState.source.in_(bindparam("names", expanding=True))
+)
+
+
+def source_states(session: Session, names: Sequence[str]) -> dict[str, Row[Any]]:
+    """The state rows of `names` by source, as plain rows (read-only: attributes as on
+    SourceState, nothing for the session to track)."""
+    return {row.source: row for row in session.execute(_STATES, {"names": list(names)})}
 
 
 def json_safe(payload: Any) -> Any:

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import OpportunityRow, SourceState
+from app.models import OpportunityRow
 from app.pipelines.analysis_memo import MarketIndexes
 from app.pipelines.context import StageOutcome
 from app.pipelines.market import MarketIndex
-from app.pipelines.store import insert_ignoring_duplicates, load_market_state
+from app.pipelines.store import insert_ignoring_duplicates, load_market_state, source_states
 from app.pipelines.types import MarketState, Opportunity
 
 log = logging.getLogger("dugout.pipelines.analyze")
@@ -128,16 +128,10 @@ def fresh_sources(src: Any) -> tuple[list[str], dict[str, str]]:
     return fresh, stale
 
 
-def _judged(src: Any) -> list[tuple[str, str, SourceState | None, float]]:
+def _judged(src: Any) -> list[tuple[str, str, Any, float]]:
     """(source, kind, state, stale limit) for every quotes or splits kind a source provides."""
-    names = [s.name for s in src.ctx.sources]
     with src.sessions() as session:
-        states = {
-            s.source: s
-            for s in session.scalars(select(SourceState).where(SourceState.source.in_(names)))
-        }
-        for state in states.values():
-            session.expunge(state)
+        states = source_states(session, [s.name for s in src.ctx.sources])
     settings = src.ctx.settings
     out = []
     for source in src.ctx.sources:

@@ -34,6 +34,7 @@ from app.pipelines.store import (
     insert_ignoring_duplicates,
     json_safe,
     quote_rows,
+    source_states,
     split_rows,
     upsert_games,
 )
@@ -297,7 +298,7 @@ def _ordered(sources: Any) -> list[Any]:
     return sorted(sources, key=lambda s: "quotes" in getattr(s, "provides", {"quotes"}))
 
 
-def _blocked(src: Any, source: Any, state: SourceState | None) -> str | None:
+def _blocked(src: Any, source: Any, state: Any) -> str | None:
     """Why the source is not called this tick: a Retry-After still running, or its breaker."""
     if state is not None and state.retry_at is not None and state.retry_at > src.now:
         return (
@@ -311,13 +312,13 @@ def _blocked(src: Any, source: Any, state: SourceState | None) -> str | None:
     return None if verdict.allowed else f"CircuitOpen: {verdict.reason}"
 
 
-def _has_failed(state: SourceState | None) -> bool:
+def _has_failed(state: Any) -> bool:
     """Whether the source's last fetches failed (its breaker may be counting or open)."""
     return state is not None and (state.consecutive_failures or 0) > 0
 
 
 def _planned_kinds(
-    src: Any, source: Any, state: SourceState | None
+    src: Any, source: Any, state: Any
 ) -> tuple[frozenset[str] | None, str | None, datetime | None]:
     """The kinds to fetch under the quota plan (None: all), why paid kinds wait if they do, and
     when the next paid poll is due."""
@@ -354,13 +355,10 @@ def _source_failed(src: Any, source: Any, error: Exception, retry_at: datetime |
     return bool(breakers.record_failure(breaker_name(source.name))) if breakers else False
 
 
-def _read_states(src: Any) -> dict[str, SourceState]:
-    names = [s.name for s in src.ctx.sources]
+def _read_states(src: Any) -> dict[str, Any]:
+    """Every source's state row as it is before this tick's fetches (read-only rows)."""
     with src.sessions() as session:
-        states = list(session.scalars(select(SourceState).where(SourceState.source.in_(names))))
-        for state in states:
-            session.expunge(state)
-    return {s.source: s for s in states}
+        return source_states(session, [s.name for s in src.ctx.sources])
 
 
 def _fetch_source(src: Any, source: Any, kinds: frozenset[str] | None) -> Any:
