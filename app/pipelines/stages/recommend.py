@@ -271,6 +271,33 @@ def capture_closing_lines(
     return len(due)
 
 
+def _close_and_rerank(
+    session: Session, now: Any, sources: Sequence[str], sharp_books: frozenset[str], method: str
+) -> int:
+    """capture_closing_lines then _rerank, from one read of the open bets: the ones whose game
+    has started are closed, the others ranked in the same order (EV, then id) the rerank's
+    own read would give them (closing changes no EV). Returns how many were closed."""
+    rows = session.execute(
+        select(Recommendation, GameRow.commence_time)
+        .outerjoin(GameRow, GameRow.game_key == Recommendation.game_key)
+        .where(Recommendation.status == "open")
+        .order_by(Recommendation.ev.desc(), Recommendation.id)
+    ).all()
+    closed = 0
+    for rec, first_pitch in rows:
+        if first_pitch is not None and first_pitch <= now:
+            apply_close(session, rec, first_pitch, sources, sharp_books, method, now)
+            rec.status = "closed"
+            closed += 1
+    rank = 0
+    for rec, _ in rows:
+        if rec.status == "open":
+            rank += 1
+            if rec.rank != rank:
+                rec.rank = rank
+    return closed
+
+
 def quote_sources(src: Any) -> list[str]:
     """Names of the configured sources that give quotes."""
     return [s.name for s in src.ctx.sources if "quotes" in getattr(s, "provides", {"quotes"})]
@@ -298,15 +325,20 @@ def recommend(src: Any) -> StageOutcome:
     """Turn this run's opportunities into recommendations; close started games."""
     bankroll = src.ctx.settings.bankroll_units
     cap = _kelly_cap(src)
+    analysed = src.results.get("analyze")
     with src.sessions.begin() as session:
         query = select(OpportunityRow).where(OpportunityRow.ev > 0)
-        if "analyze" in src.results:
+        if analysed is not None:
             query = query.where(OpportunityRow.run_id == src.run_id)
         else:
             query = query.join(GameRow, GameRow.game_key == OpportunityRow.game_key).where(
                 GameRow.commence_time > src.now
             )
-        opps = session.scalars(query.order_by(OpportunityRow.detected_at)).all()
+        opps: Sequence[OpportunityRow] = (
+            []  # this run's analysis stored none: nothing of this run to read
+            if analysed is not None and analysed.records_out == 0
+            else session.scalars(query.order_by(OpportunityRow.detected_at)).all()
+        )
         singles, arbs = _singles(opps), _arbs(opps)
         keys = list(singles) + list(arbs)
         existing = (
@@ -325,10 +357,9 @@ def recommend(src: Any) -> StageOutcome:
         session.flush()
         games = {r.game_key for r in existing.values()}
         scaled = cap_games(session, games, src.ctx.settings.kelly_game_cap * bankroll)
-        closed = capture_closing_lines(
+        closed = _close_and_rerank(
             session, src.now, quote_sources(src), sharp_books_of(src), devig_method(src)
         )
-        _rerank(session)
     return StageOutcome(
         "succeeded",
         len(opps),
