@@ -60,8 +60,22 @@ def _round_half_away(x: float) -> int:
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
+# Decimal odds of the integer American prices converted so far (quotes' prices are integers
+# from a small range; the strategies convert the same ones again at every tick).
+_DECIMAL_OF_INT: dict[int, float] = {}
+
+
 def american_to_decimal(american: float) -> float:
     """Convert American odds (<= -100 or >= +100) to decimal odds."""
+    if type(american) is int:
+        known = _DECIMAL_OF_INT.get(american)
+        if known is not None:
+            return known
+        if len(_DECIMAL_OF_INT) < 100_000 and (american <= -100 or american >= 100):
+            known = _DECIMAL_OF_INT[american] = (
+                1.0 + american / 100.0 if american > 0 else 1.0 + 100.0 / -american
+            )
+            return known
     a = _check_number(american, "American odds")
     if -100.0 < a < 100.0:
         raise ValueError(f"American odds must be <= -100 or >= +100, got {american!r}")
