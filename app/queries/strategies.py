@@ -4,6 +4,7 @@ and the CLV distribution, all derived from one read of graded bets per day and s
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -98,8 +99,12 @@ def clv_histogram(days: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
         if not day["clv_n"]:
             continue
         counts = bins.setdefault(day["strategy"], [0] * rollup.CLV_BINS)
-        for i, n in enumerate(day["clv_bins"]):
-            counts[i] += n
+        day_bins = day["clv_bins"]
+        if len(day_bins) == len(counts):  # every stored day: one C-level pass
+            counts[:] = map(operator.add, counts, day_bins)
+        else:
+            for i, n in enumerate(day_bins):
+                counts[i] += n
     return bins
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import plotly.graph_objects as go
+
 from app.queries.run_charts import LatencyPoint, RatePoint
 from app.rollups.run_buckets import percentile as _pick
 from components.figures import (
@@ -128,17 +130,20 @@ def test_gantt_of_a_frozen_clock_run_draws_each_stage_for_its_duration() -> None
 
 
 def test_histogram_draws_the_slo_line() -> None:
-    fig = histogram(
-        [1.0, 2.0, 70.0], "Detection latency", "s", "none", slo_line=60.0, slo_label="60 s SLO"
+    fig = go.Figure(  # plain data: read through plotly's own figure
+        histogram(
+            [1.0, 2.0, 70.0], "Detection latency", "s", "none", slo_line=60.0, slo_label="60 s SLO"
+        )
     )
     assert fig.layout.shapes[0].x0 == 60.0 and list(fig.data[0].x) == [1.0, 2.0, 70.0]
 
 
 def test_cumulative_units_and_clv_in_percent() -> None:
-    fig = cumulative_units_figure({"ev": [(T0, 1.5), (T0 + timedelta(days=1), 0.5)]})
+    fig = go.Figure(cumulative_units_figure({"ev": [(T0, 1.5), (T0 + timedelta(days=1), 0.5)]}))
+    assert fig.data[0].x == ("2026-07-04", "2026-07-05")  # days as text
     assert list(fig.data[0].y) == [1.5, 0.5]
     edges = [(None, -0.1), (-0.1, -0.05), (-0.05, 0.0), (0.0, 0.05), (0.05, 0.1), (0.1, None)]
-    clv = clv_figure({"ev": [1, 0, 2, 3, 0, 4], "steam": [0, 0, 0, 1, 0, 0]}, edges)
+    clv = go.Figure(clv_figure({"ev": [1, 0, 2, 3, 0, 4], "steam": [0, 0, 0, 1, 0, 0]}, edges))
     assert [t.name for t in clv.data] == ["ev", "steam"]
     assert list(clv.data[0].x) == [-12.5, -7.5, -2.5, 2.5, 7.5, 12.5]  # tails one bin out
     assert list(clv.data[0].y) == [1, 0, 2, 3, 0, 4]
