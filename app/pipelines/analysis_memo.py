@@ -48,9 +48,7 @@ class MarketInputs:
 
     def key(self, windows: Sequence[timedelta], now: datetime) -> tuple[Any, ...]:
         """The market's inputs as one comparable value (the same objects compare fast)."""
-        cuts = tuple(
-            bisect_right(self.quotes, now - w, key=_updated) for w in windows
-        )
+        cuts = tuple(bisect_right(self.quotes, now - w, key=_updated) for w in windows)
         return (self.game, tuple(self.quotes), tuple(self.splits), cuts)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models import Game as GameRow
@@ -120,23 +120,30 @@ def _event_keys(
     return changes
 
 
+# The links of a fetch's events with their games' status, built once (read at every fetch).
+_HELD = (
+    select(
+        GameLink.ref,
+        GameLink.game_key,
+        GameLink.confirmed,
+        GameLink.commence_time,
+        GameRow.status,
+    )
+    .outerjoin(GameRow, GameRow.game_key == GameLink.game_key)
+    .where(
+        GameLink.source == bindparam("source"),
+        GameLink.ref.in_(bindparam("refs", expanding=True)),
+    )
+)
+
+
 def _held_keys(
     session: Session, source: str, events: Sequence[Game], refs: Sequence[str]
 ) -> dict[str, str] | None:
     """old key -> linked key when every event's link holds (see _holds), else None."""
     links: dict[str, Any] = {}
     called_off: set[str] = set()
-    for row in session.execute(
-        select(
-            GameLink.ref,
-            GameLink.game_key,
-            GameLink.confirmed,
-            GameLink.commence_time,
-            GameRow.status,
-        )
-        .outerjoin(GameRow, GameRow.game_key == GameLink.game_key)
-        .where(GameLink.source == source, GameLink.ref.in_(refs))
-    ):
+    for row in session.execute(_HELD, {"source": source, "refs": list(refs)}):
         links[row.ref] = row
         if row.status in _CALLED_OFF:
             called_off.add(row.game_key)

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -22,21 +23,28 @@ from app.pipelines.types import Game, MarketState, Quote, Split
 log = logging.getLogger("dugout.pipelines.store")
 
 
+# INSERT ... ON CONFLICT DO NOTHING per (dialect name, model), built once.
+_INSERTS: dict[tuple[str, type[Base]], Any] = {}
+
+
 def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
 ) -> None:
     """INSERT many rows; rows that hit a unique key are skipped (ON CONFLICT DO NOTHING)."""
     if not rows:
         return
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    name = session.get_bind().dialect.name
+    statement = _INSERTS.get((name, model))
+    if statement is None:
+        dialect = postgresql if name == "postgresql" else sqlite
+        statement = _INSERTS[(name, model)] = dialect.insert(
+            model.__table__
+        ).on_conflict_do_nothing()
     # A Core insert on the table: one executemany for all rows (the ORM's bulk path splits
     # them into one statement per run of rows with the same NULL columns). Pending ORM rows
     # they point at (a snapshot) are flushed first, as the ORM path's autoflush did.
     session.flush()
-    table = model.__table__
-    session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+    session.execute(statement, list(rows))
 
 
 # Every column of the named sources' state rows, built once: a run reads them twice a tick.
@@ -143,6 +151,20 @@ def _settle_start_time(
         )
 
 
+# Games not started at :now within the horizon (:until), as of :now; built once.
+_UPCOMING = select(
+    GameRow.game_key,
+    GameRow.home,
+    GameRow.away,
+    GameRow.commence_time,
+    GameRow.source_ref,
+).where(
+    GameRow.commence_time > bindparam("now"),
+    GameRow.commence_time <= bindparam("until"),
+    or_(GameRow.status == "scheduled", GameRow.updated_at > bindparam("now")),
+)
+
+
 def load_market_state(
     session: Session,
     now: datetime,
@@ -162,22 +184,10 @@ def load_market_state(
     """
     from datetime import timedelta
 
-    from sqlalchemy import or_
-
     games = {
         r.game_key: Game(r.game_key, r.home, r.away, r.commence_time, r.source_ref)
         for r in session.execute(
-            select(
-                GameRow.game_key,
-                GameRow.home,
-                GameRow.away,
-                GameRow.commence_time,
-                GameRow.source_ref,
-            ).where(
-                GameRow.commence_time > now,
-                GameRow.commence_time <= now + timedelta(seconds=horizon_s),
-                or_(GameRow.status == "scheduled", GameRow.updated_at > now),
-            )
+            _UPCOMING, {"now": now, "until": now + timedelta(seconds=horizon_s)}
         )
     }
     since = now - timedelta(seconds=lookback_s)

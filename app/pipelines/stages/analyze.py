@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models import OpportunityRow
@@ -65,6 +65,28 @@ def opportunity_row(opp: Opportunity, run_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+# What was flagged from :since up to :until (before this run) on :games, oldest first.
+_FLAGGED = (
+    select(
+        OpportunityRow.strategy,
+        OpportunityRow.game_key,
+        OpportunityRow.market,
+        OpportunityRow.side,
+        OpportunityRow.book,
+    )
+    .where(
+        OpportunityRow.detected_at >= bindparam("since"),
+        OpportunityRow.detected_at <= bindparam("until"),
+        OpportunityRow.game_key.in_(bindparam("games", expanding=True)),
+    )
+    .order_by(OpportunityRow.detected_at)
+)
+# The stored fingerprints among :fingerprints.
+_KNOWN = select(OpportunityRow.fingerprint).where(
+    OpportunityRow.fingerprint.in_(bindparam("fingerprints", expanding=True))
+)
+
+
 def date_repicks(
     session: Session,
     rows: list[dict[str, Any]],
@@ -81,16 +103,14 @@ def date_repicks(
     the next tick is still recognised."""
     if not rows:
         return
-    o = OpportunityRow
     previous: dict[tuple[str, str, str, str], str] = {}
     for strategy, game_key, market, side, book in session.execute(
-        select(o.strategy, o.game_key, o.market, o.side, o.book)
-        .where(
-            o.detected_at >= since,
-            o.detected_at <= rows[0]["detected_at"],  # what was flagged before this run
-            o.game_key.in_({r["game_key"] for r in rows}),
-        )
-        .order_by(o.detected_at)
+        _FLAGGED,
+        {
+            "since": since,
+            "until": rows[0]["detected_at"],
+            "games": list({r["game_key"] for r in rows}),
+        },
     ):
         previous[(strategy, game_key, market, side)] = book  # the latest flagged book wins
     for row in rows:
@@ -190,13 +210,7 @@ def analyze(src: Any) -> StageOutcome:
     rows = [opportunity_row(replace(o, detected_at=detected_at), src.run_id) for o in found]
     with src.sessions.begin() as session:
         known = (
-            set(
-                session.scalars(
-                    select(OpportunityRow.fingerprint).where(
-                        OpportunityRow.fingerprint.in_([r["fingerprint"] for r in rows])
-                    )
-                )
-            )
+            set(session.scalars(_KNOWN, {"fingerprints": [r["fingerprint"] for r in rows]}))
             if rows
             else set()
         )

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models import Game as GameRow
@@ -127,6 +127,12 @@ def _record_quota(session: Session, state: SourceState, batch: SourceBatch, now:
         )
 
 
+# A snapshot of the same content from the same source (built once: read at every fetch).
+_SAME_SNAPSHOT = select(SourceSnapshot.id).where(
+    SourceSnapshot.source == bindparam("source"), SourceSnapshot.content_hash == bindparam("hash")
+)
+
+
 def store_batch(
     session: Session,
     batch: SourceBatch,
@@ -166,11 +172,7 @@ def store_batch(
         state.newest_update_at, _newest([t for t in (newest_quote, newest_split) if t is not None])
     )
     newest = _newest([t for t in (newest_quote, newest_split) if t is not None])
-    duplicate = session.scalar(
-        select(SourceSnapshot.id).where(
-            SourceSnapshot.source == batch.source, SourceSnapshot.content_hash == content_hash
-        )
-    )
+    duplicate = session.scalar(_SAME_SNAPSHOT, {"source": batch.source, "hash": content_hash})
     counts: dict[str, Any] = {
         "quotes": len(batch.quotes),
         "splits": len(batch.splits),

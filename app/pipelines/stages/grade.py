@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.models import Game as GameRow
@@ -65,19 +65,23 @@ def _settle(rec: Recommendation, home: int, away: int) -> tuple[str, float]:
     return ("win" if profit > 1e-9 else "loss" if profit < -1e-9 else "push"), profit
 
 
+# Open or closed bets on games with a result known at :now (a replay sees no later one).
+_GRADABLE_BETS = (
+    select(Recommendation, GameRow)
+    .join(GameRow, GameRow.game_key == Recommendation.game_key)
+    .where(
+        Recommendation.status.in_(("open", "closed")),
+        GameRow.status.in_(GRADABLE),
+        GameRow.updated_at <= bindparam("now"),
+    )
+)
+
+
 def grade_finished(session: Session, now: Any, src: Any = None) -> dict[str, int]:
     """Grade every open or closed recommendation whose game is settled under the house rules;
     with `src`, a bet whose close was never captured gets its CLV from stored quotes first."""
     rules: HouseRules = getattr(getattr(src, "ctx", None), "house_rules", None) or HouseRules()
-    rows = session.execute(
-        select(Recommendation, GameRow)
-        .join(GameRow, GameRow.game_key == Recommendation.game_key)
-        .where(
-            Recommendation.status.in_(("open", "closed")),
-            GameRow.status.in_(GRADABLE),
-            GameRow.updated_at <= now,  # a result known at `now` (a replay sees no later one)
-        )
-    ).all()
+    rows = session.execute(_GRADABLE_BETS, {"now": now}).all()
     counts = {"win": 0, "loss": 0, "push": 0, "void": 0, "clv_at_grading": 0}
     for rec, game in rows:
         verdict = rules.verdict(

@@ -271,18 +271,22 @@ def capture_closing_lines(
     return len(due)
 
 
+# The open bets with their games' first pitch, in rank order (built once).
+_OPEN_BETS = (
+    select(Recommendation, GameRow.commence_time)
+    .outerjoin(GameRow, GameRow.game_key == Recommendation.game_key)
+    .where(Recommendation.status == "open")
+    .order_by(Recommendation.ev.desc(), Recommendation.id)
+)
+
+
 def _close_and_rerank(
     session: Session, now: Any, sources: Sequence[str], sharp_books: frozenset[str], method: str
 ) -> int:
     """capture_closing_lines then _rerank, from one read of the open bets: the ones whose game
     has started are closed, the others ranked in the same order (EV, then id) the rerank's
     own read would give them (closing changes no EV). Returns how many were closed."""
-    rows = session.execute(
-        select(Recommendation, GameRow.commence_time)
-        .outerjoin(GameRow, GameRow.game_key == Recommendation.game_key)
-        .where(Recommendation.status == "open")
-        .order_by(Recommendation.ev.desc(), Recommendation.id)
-    ).all()
+    rows = session.execute(_OPEN_BETS).all()
     closed = 0
     for rec, first_pitch in rows:
         if first_pitch is not None and first_pitch <= now:
