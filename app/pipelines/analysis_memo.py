@@ -19,11 +19,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from app.pipelines.market import MarketIndex
 from app.pipelines.strategies import ALL_STRATEGIES
 from app.pipelines.types import Game, MarketState, Opportunity, Quote, Split
+
+_updated = attrgetter("last_update")  # a quote's time, as a C-level key
 
 _KNOWN = frozenset(ALL_STRATEGIES.values())
 # The strategies that read `now` through their windows (steam_window, stale_window); the others
@@ -77,10 +80,6 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
         k: MarketInputs(games[k[0]], quotes.get(k, []), splits.get(k, []))
         for k in quotes.keys() | splits.keys()
     }
-
-
-def _updated(q: Quote) -> datetime:
-    return q.last_update
 
 
 def sub_of(market_key: MarketKey, inputs: MarketInputs, state: MarketState) -> MarketState:

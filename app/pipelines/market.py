@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Literal
 
 from app.pipelines.odds import (
@@ -26,6 +27,8 @@ from app.pipelines.odds import (
     hold,
 )
 from app.pipelines.types import SIDES_BY_MARKET, Game, MarketState, Quote, Split
+
+_updated = attrgetter("last_update")  # a quote's time, as a C-level key
 
 BookSideKey = tuple[str, str, str, str]  # game_key, market, side, book
 PointQuoteKey = tuple[str, str, str, str, float | None]  # book side + the quote's own point
@@ -196,10 +199,6 @@ def line_move(before: Quote, after: Quote) -> LineMove:
         toward = (d_after < d_before) - (d_after > d_before)
     size = classify_move(0.0 if point_change else cents, point_change)
     return LineMove(before, after, cents, point_change, toward, size)
-
-
-def _updated(q: Quote) -> datetime:
-    return q.last_update
 
 
 def _first(item: tuple[BookSideKey, Quote]) -> BookSideKey:

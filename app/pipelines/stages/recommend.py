@@ -331,18 +331,16 @@ def recommend(src: Any) -> StageOutcome:
     cap = _kelly_cap(src)
     analysed = src.results.get("analyze")
     with src.sessions.begin() as session:
-        query = select(OpportunityRow).where(OpportunityRow.ev > 0)
-        if analysed is not None:
-            query = query.where(OpportunityRow.run_id == src.run_id)
-        else:
-            query = query.join(GameRow, GameRow.game_key == OpportunityRow.game_key).where(
-                GameRow.commence_time > src.now
-            )
-        opps: Sequence[OpportunityRow] = (
-            []  # this run's analysis stored none: nothing of this run to read
-            if analysed is not None and analysed.records_out == 0
-            else session.scalars(query.order_by(OpportunityRow.detected_at)).all()
-        )
+        opps: Sequence[OpportunityRow] = []  # this run's analysis stored none: nothing to read
+        if analysed is None or analysed.records_out > 0:
+            query = select(OpportunityRow).where(OpportunityRow.ev > 0)
+            if analysed is not None:
+                query = query.where(OpportunityRow.run_id == src.run_id)
+            else:
+                query = query.join(GameRow, GameRow.game_key == OpportunityRow.game_key).where(
+                    GameRow.commence_time > src.now
+                )
+            opps = session.scalars(query.order_by(OpportunityRow.detected_at)).all()
         singles, arbs = _singles(opps), _arbs(opps)
         keys = list(singles) + list(arbs)
         existing = (
