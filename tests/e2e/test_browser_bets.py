@@ -17,7 +17,7 @@ import pytest
 from app.db import Database
 from app.models import Game, QuoteRow, Recommendation, RecommendationLeg
 from app.pipelines.stages.grade import grade_finished
-from app.pipelines.stages.recommend import capture_closing_lines
+from app.pipelines.stages.recommend import close_and_rerank
 from tests.e2e.grid_dom import grid_rows, wait_grid_text
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,7 @@ def test_a_bet_moves_from_open_to_settled_with_its_clv(page_as, live_server) -> 
         g = s.query(Game).filter_by(game_key=game).one()
         g.commence_time = now - timedelta(minutes=5)
     with db.session() as s:
-        capture_closing_lines(s, now, ["demo"], frozenset({"pinnacle"}), "multiplicative")
+        close_and_rerank(s, now, ["demo"], frozenset({"pinnacle"}), "multiplicative")
     with db.session() as s:
         g = s.query(Game).filter_by(game_key=game).one()
         g.status, g.home_score, g.away_score, g.innings = "final", 5, 2, 9.0

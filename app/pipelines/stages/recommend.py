@@ -195,17 +195,6 @@ def cap_games(session: Session, game_keys: set[str], limit_units: float) -> int:
     return scaled
 
 
-def _rerank(session: Session) -> None:
-    open_recs = session.scalars(
-        select(Recommendation)
-        .where(Recommendation.status == "open")
-        .order_by(Recommendation.ev.desc(), Recommendation.id)
-    ).all()
-    for rank, rec in enumerate(open_recs, start=1):
-        if rec.rank != rank:
-            rec.rank = rank
-
-
 def stored_quotes(
     session: Session, game_key: str, market: str, first_pitch: Any, sources: Sequence[str]
 ) -> list[Quote]:
@@ -256,21 +245,6 @@ def apply_close(
     return close
 
 
-def capture_closing_lines(
-    session: Session, now: Any, sources: Sequence[str], sharp_books: frozenset[str], method: str
-) -> int:
-    """For open bets whose game has started: the close, both CLVs, and status 'closed'."""
-    due = session.execute(
-        select(Recommendation, GameRow.commence_time)
-        .join(GameRow, GameRow.game_key == Recommendation.game_key)
-        .where(Recommendation.status == "open", GameRow.commence_time <= now)
-    ).all()
-    for rec, first_pitch in due:
-        apply_close(session, rec, first_pitch, sources, sharp_books, method, now)
-        rec.status = "closed"
-    return len(due)
-
-
 # The open bets with their games' first pitch, in rank order (built once).
 _OPEN_BETS = (
     select(Recommendation, GameRow.commence_time)
@@ -280,12 +254,12 @@ _OPEN_BETS = (
 )
 
 
-def _close_and_rerank(
+def close_and_rerank(
     session: Session, now: Any, sources: Sequence[str], sharp_books: frozenset[str], method: str
 ) -> int:
-    """capture_closing_lines then _rerank, from one read of the open bets: the ones whose game
-    has started are closed, the others ranked in the same order (EV, then id) the rerank's
-    own read would give them (closing changes no EV). Returns how many were closed."""
+    """From one read of the open bets: the ones whose game has started get their close, both
+    CLVs and status 'closed'; the others are ranked by EV, then id (closing changes no EV).
+    Returns how many were closed."""
     rows = session.execute(_OPEN_BETS).all()
     closed = 0
     for rec, first_pitch in rows:
@@ -359,7 +333,7 @@ def recommend(src: Any) -> StageOutcome:
         session.flush()
         games = {r.game_key for r in existing.values()}
         scaled = cap_games(session, games, src.ctx.settings.kelly_game_cap * bankroll)
-        closed = _close_and_rerank(
+        closed = close_and_rerank(
             session, src.now, quote_sources(src), sharp_books_of(src), devig_method(src)
         )
     return StageOutcome(
