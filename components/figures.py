@@ -46,15 +46,11 @@ def figure_store(graph_id: str) -> str:
 
 def chart(graph_id: str, figure: Any = None, **graph: Any) -> html.Div:
     """A chart that keeps its zoom and pan across refreshes: the graph and the store its
-    figure arrives in (the page registers `app.dashboard.keep_view(graph_id)`). A `figure`
-    drawn with the layout goes to the graph itself, so Plotly draws it once, not an empty
-    chart first and the store's figure after a browser-side callback; the store starts empty."""
-    if figure is not None:
-        graph["figure"] = figure
+    figure arrives in (the page registers `app.dashboard.keep_view(graph_id)`)."""
     return html.Div(
         [
             dcc.Graph(id=graph_id, config=graph.pop("config", GRAPH_CONFIG), **graph),
-            dcc.Store(id=figure_store(graph_id)),
+            dcc.Store(id=figure_store(graph_id), data=figure),
         ]
     )
 
