@@ -63,11 +63,9 @@ def serve_layout() -> Any:
             dcc.Store(id="session-role", data=role),
             dcc.Interval(id="shell-refresh", interval=refresh_ms()),
             # live without waiting: a cheap token polled every second; pages' callbacks take
-            # it as an input, so they re-read only when a run was created, started or ended.
-            # The shell holds the current token, so the first poll finds it unmoved and no page
-            # re-reads what its layout has just brought.
+            # it as an input, so they re-read only when a run was created, started or ended
             dcc.Interval(id="live-poll", interval=LIVE_POLL_MS),
-            dcc.Store(id="live-token", data=_current_token() if role else None),
+            dcc.Store(id="live-token"),
         ]
     )
 
@@ -133,19 +131,6 @@ def keep_view(*graph_ids: str) -> None:
             Input(figure_store(graph_id), "data"),
             dash.State(graph_id, "figure"),
         )
-
-
-def _current_token() -> str | None:
-    """The change token as the shell is drawn (None when the database does not answer: the
-    first poll then sets it)."""
-    from app.db import get_db
-    from app.queries.live import change_token
-
-    try:
-        with get_db().session() as session:
-            return change_token(session)
-    except Exception:
-        return None
 
 
 def live_token_update(_n: int | None, previous: str | None) -> Any:

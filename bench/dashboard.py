@@ -442,31 +442,18 @@ def cases(
                 "overview.refresh_overview",
                 window,
                 lambda w=window: viewer.callback(
-                    "..overview-cards.children...overview-latency-figure.data"
+                    "..overview-cards.children...overview-runs.children...overview-latency-figure.data"
                     "...overview-success-figure.data...overview-freshness-figure.data..",
                     [
                         _i("overview-refresh", "n_intervals", 1),
                         _i("overview-window", "value", w),
                         _i("overview-percentile", "value", "p95"),
                         _i("live-token", "data", None),
+                        _i("display-tz", "value", "America/New_York"),
                     ],
                 ),
             )
         )
-    out.append(
-        (
-            "overview.refresh_runs",
-            "-",
-            lambda: viewer.callback(
-                "overview-runs.children",
-                [
-                    _i("overview-refresh", "n_intervals", 1),
-                    _i("live-token", "data", None),
-                    _i("display-tz", "value", "America/New_York"),
-                ],
-            ),
-        )
-    )
     out.append(
         (
             "overview.refresh_health",

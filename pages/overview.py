@@ -35,15 +35,7 @@ dash.register_page(
 
 
 def layout(**_: Any) -> html.Div:
-    """Cards, latency / success / freshness charts and recent runs, refreshed on an interval.
-
-    The page's first picture comes with the layout itself (the health row, the cards and the
-    default window's charts): none of it depends on the viewer's settings, so the page needs no
-    round trip after it and those callbacks run only when a tick, a control or the live token
-    moves. Only the recent runs, whose times are in the viewer's zone (kept in the browser),
-    are read by a callback on load."""
-    slo, alerts, sched, checks = health_parts()
-    cards, latency, success, fresh = overview_parts("24h", "p95")
+    """Cards, latency / success / freshness charts and recent runs, refreshed on an interval."""
     return html.Div(
         [
             dbc.Row(
@@ -62,27 +54,27 @@ def layout(**_: Any) -> html.Div:
                 ],
                 className="align-items-center",
             ),
-            html.Div(slo, id="overview-slo"),
+            html.Div(id="overview-slo"),
             dbc.Row(
                 [
                     dbc.Col(
                         [
                             html.H2("Health", className="h6 mt-3"),
-                            html.Div(sched, id="overview-scheduler"),
-                            html.Div(checks, id="overview-checks", className="mt-1"),
+                            html.Div(id="overview-scheduler"),
+                            html.Div(id="overview-checks", className="mt-1"),
                         ],
                         lg=6,
                     ),
                     dbc.Col(
                         [
                             html.H2("Open alerts", className="h6 mt-3"),
-                            html.Div(alerts, id="overview-alerts"),
+                            html.Div(id="overview-alerts"),
                         ],
                         lg=6,
                     ),
                 ]
             ),
-            html.Div(cards, id="overview-cards", className="mt-3"),
+            html.Div(id="overview-cards", className="mt-3"),
             dbc.Row(
                 [
                     dbc.Col(
@@ -94,15 +86,15 @@ def layout(**_: Any) -> html.Div:
                                 inline=True,
                                 className="small text-end",
                             ),
-                            chart("overview-latency", latency),
+                            chart("overview-latency"),
                         ],
                         lg=8,
                     ),
-                    dbc.Col(chart("overview-freshness", fresh), lg=4),
+                    dbc.Col(chart("overview-freshness"), lg=4),
                 ],
                 className="mt-3",
             ),
-            chart("overview-success", success),
+            chart("overview-success"),
             html.H2("Recent runs", className="h5 mt-3"),
             html.Div(id="overview-runs"),
             dcc.Interval(id="overview-refresh", interval=refresh_ms()),
@@ -115,6 +107,7 @@ keep_view("overview-latency", "overview-success", "overview-freshness")
 
 @callback(
     Output("overview-cards", "children"),
+    Output("overview-runs", "children"),
     Output(figure_store("overview-latency"), "data"),
     Output(figure_store("overview-success"), "data"),
     Output(figure_store("overview-freshness"), "data"),
@@ -122,33 +115,30 @@ keep_view("overview-latency", "overview-success", "overview-freshness")
     Input("overview-window", "value"),
     Input("overview-percentile", "value"),
     Input("live-token", "data"),
-    prevent_initial_call=True,  # the layout brought the default window's picture
+    Input("display-tz", "value"),
 )
 def refresh_overview(
     _n: int | None,
     window: str | None,
     percentile: str | None = "p95",
     _token: Any = None,
+    tz_name: str | None = None,
 ) -> tuple[Any, ...]:
-    """The cards and charts again, on a tick, a new window or percentile, or a moved token.
-    The charts keep zoom, pan and hidden pipelines across refreshes until the window changes;
-    their time axes are UTC (they say so), so the viewer's zone is not an input."""
-    return overview_parts(window, percentile)
-
-
-def overview_parts(window: str | None, percentile: str | None) -> tuple[Any, Any, Any, Any]:
-    """Read the ledger: summaries, percentiles and success rates bucketed in SQL."""
+    """Read the ledger: summaries, percentiles and success rates bucketed in SQL. The charts
+    keep zoom, pan and hidden pipelines across refreshes until the window changes."""
     window = window if window in WINDOWS else "24h"
     percentile = percentile if percentile in PERCENTILES else "p95"
     now = page_now()
     span = (now - WINDOWS[window], now)
     with get_db().session() as session:
         summaries = pipeline_summaries(session, now - WINDOWS[window], now)
+        rows = recent_runs(session, limit=15)
         latency = latency_series(session, now, window)
         success = success_series(session, now, window)
         fresh = source_freshness(session, now)
     return (
         summary_cards(summaries, window),
+        runs_table(rows, tz=zone(tz_name, default_zone())),
         latency_figure(
             latency,
             f"Run duration {percentile} ({window})",
@@ -162,33 +152,13 @@ def overview_parts(window: str | None, percentile: str | None) -> tuple[Any, Any
 
 
 @callback(
-    Output("overview-runs", "children"),
-    Input("overview-refresh", "n_intervals"),
-    Input("live-token", "data"),
-    Input("display-tz", "value"),
-)
-def refresh_runs(_n: int | None, _token: Any = None, tz_name: str | None = None) -> Any:
-    """The last runs, their times in the viewer's zone: on load (the zone is the browser's),
-    on a tick, a moved token or another zone."""
-    with get_db().session() as session:
-        rows = recent_runs(session, limit=15)
-    return runs_table(rows, tz=zone(tz_name, default_zone()))
-
-
-@callback(
     Output("overview-slo", "children"),
     Output("overview-alerts", "children"),
     Output("overview-scheduler", "children"),
     Output("overview-checks", "children"),
     Input("overview-refresh", "n_intervals"),
-    prevent_initial_call=True,  # the layout brought the first picture
 )
 def refresh_health(_n: int | None) -> tuple[Any, ...]:
-    """SLO cards, open alerts, the scheduler leader and dependency checks, on every tick."""
-    return health_parts()
-
-
-def health_parts() -> tuple[Any, Any, Any, Any]:
     """SLO cards, open alerts, the scheduler leader and dependency checks (as /api/health)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     now = page_now()

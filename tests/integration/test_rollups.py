@@ -250,29 +250,18 @@ def _read_every_page(client) -> str:
         out.append(
             _props(
                 client.callback(
-                    "..overview-cards.children...overview-latency-figure.data"
+                    "..overview-cards.children...overview-runs.children...overview-latency-figure.data"
                     "...overview-success-figure.data...overview-freshness-figure.data..",
                     [
                         {"id": "overview-refresh", "property": "n_intervals", "value": 1},
                         {"id": "overview-window", "property": "value", "value": window},
                         {"id": "overview-percentile", "property": "value", "value": "p95"},
                         {"id": "live-token", "property": "data", "value": None},
+                        {"id": "display-tz", "property": "value", "value": "America/New_York"},
                     ],
                 )
             )
         )
-    out.append(
-        _props(
-            client.callback(
-                "overview-runs.children",
-                [
-                    {"id": "overview-refresh", "property": "n_intervals", "value": 1},
-                    {"id": "live-token", "property": "data", "value": None},
-                    {"id": "display-tz", "property": "value", "value": "America/New_York"},
-                ],
-            )
-        )
-    )
     out.append(
         _props(
             client.callback(
