@@ -36,9 +36,15 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}  # fmt: skip
 
 
-_TEXT = {"type": "string", "maxLength": 64}
+NO_NUL = "^[^\\u0000]*$"  # no text a request sends may hold NUL (app/request_limits.py)
+_TEXT = {"type": "string", "maxLength": 64, "pattern": NO_NUL}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": _TEXT}
-_REASON = {"type": "string", "maxLength": REASON_MAX, "description": "Why (required; audited)"}
+_REASON = {
+    "type": "string",
+    "maxLength": REASON_MAX,
+    "pattern": NO_NUL,
+    "description": "Why (required; audited)",
+}
 _WAIT = {
     "type": "number",
     "minimum": 0,

@@ -1,5 +1,6 @@
 """Request limits and clean errors: bodies are capped (MAX_CONTENT_LENGTH), query strings and
-every text value a callback receives have a length limit, a Dash callback request must have
+every text value a callback receives have a length limit, no text a request sends (query,
+callback values, JSON or form body) may hold a NUL character, a Dash callback request must have
 the shape Dash's renderer sends and name a real callback, and every refusal is a short JSON or
 text answer (400, 404, 413) with one log line and no traceback."""
 
@@ -19,6 +20,7 @@ QUERY_MAX = 4096  # bytes of query string
 VALUE_MAX = 1024  # characters of any one text value (reasons are capped lower, at 500)
 ARGS_MAX = 64  # query arguments
 JSON_PREFIXES = ("/_dash-", "/api/", "/_reload-hash")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # What a callback raises when the values it was sent have the wrong type or shape.
 INPUT_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 
@@ -47,17 +49,21 @@ def _dependency(item: Any, where: str) -> tuple[str, str]:
     return (ident if isinstance(ident, str) else "", prop)
 
 
-def _check_value(value: Any, where: str, depth: int = 0) -> None:
+def _check_value(value: Any, where: str, depth: int = 0, max_len: int | None = VALUE_MAX) -> None:
     if depth > 20:
         raise MalformedRequest(f"{where}: a value is nested too deeply")
-    if isinstance(value, str) and len(value) > VALUE_MAX:
-        raise MalformedRequest(f"{where}: a text value is longer than {VALUE_MAX} characters")
-    if isinstance(value, list):
+    if isinstance(value, str):
+        if max_len is not None and len(value) > max_len:
+            raise MalformedRequest(f"{where}: a text value is longer than {max_len} characters")
+        if "\x00" in value:  # no user's text holds one, and PostgreSQL refuses it in any query
+            raise MalformedRequest(f"{where}: a text value contains a NUL character")
+    elif isinstance(value, list):
         for v in value:
-            _check_value(v, where, depth + 1)
+            _check_value(v, where, depth + 1, max_len)
     elif isinstance(value, dict):
-        for v in value.values():
-            _check_value(v, where, depth + 1)
+        for k, v in value.items():
+            _check_value(k, where, depth + 1, max_len)
+            _check_value(v, where, depth + 1, max_len)
 
 
 def check_callback_body(body: Any, callbacks: dict[str, Any]) -> None:
@@ -84,6 +90,20 @@ def check_callback_body(body: Any, callbacks: dict[str, Any]) -> None:
         raise MalformedRequest("changedPropIds must be a list of strings")
 
 
+def _check_body() -> None:
+    """The texts a command's body sends: the API's JSON commands read top-level fields alone
+    (their own rules cap them), the login form its fields."""
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, str):
+                _check_value(value, "body", max_len=None)
+    elif request.mimetype in FORM_TYPES:
+        for key, value in request.form.items(multi=True):
+            _check_value(key, "form", max_len=None)
+            _check_value(value, "form", max_len=None)
+
+
 def init_request_limits(app: Flask, dash_app: Dash, max_content_length: int) -> None:
     """Cap bodies, check query strings and callback requests, and answer errors shortly."""
     app.config["MAX_CONTENT_LENGTH"] = max_content_length
@@ -97,10 +117,15 @@ def init_request_limits(app: Flask, dash_app: Dash, max_content_length: int) -> 
         try:
             if len(request.query_string) > QUERY_MAX or len(request.args) > ARGS_MAX:
                 raise MalformedRequest("the query string is too long")
-            for value in request.args.values():
+            for key, value in request.args.items(multi=True):
+                _check_value(key, "query")
                 _check_value(value, "query")
+            for value in (request.view_args or {}).values():
+                _check_value(value, "path", max_len=None)
             if request.method == "POST" and request.path == DASH_UPDATE:
                 check_callback_body(request.get_json(silent=True), dash_app.callback_map)
+            elif request.method in ("POST", "PUT", "PATCH", "DELETE"):
+                _check_body()
         except MalformedRequest as exc:
             log.warning("malformed request", extra={"path": request.path, "error": str(exc)})
             return error_response(400, str(exc))

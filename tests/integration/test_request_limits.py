@@ -107,6 +107,37 @@ def test_too_long_values_and_queries_are_refused(login_as, anon) -> None:
     assert anon.http.get("/healthz?" + "&".join(f"a{i}=1" for i in range(100))).status_code == 400
 
 
+def test_a_nul_character_anywhere_in_a_request_answers_400(login_as, anon, tracebacks) -> None:
+    """Before the fix /api/alerts?severity=%00x reached PostgreSQL, which refuses NUL in any
+    text, and answered 500 with a traceback (found by the schema fuzzer)."""
+    viewer = login_as("viewer")
+    for url in ("/api/alerts?severity=%00%7B", "/api/runs?pipeline=a%00b", "/api/runs?%00=1"):
+        r = viewer.http.get(url)
+        assert r.status_code == 400, url
+        assert r.json == {"error": "query: a text value contains a NUL character"}, url
+    r = viewer.callback(
+        "kill-switch-banner.children",
+        [
+            {"id": "shell-refresh", "property": "n_intervals", "value": 1},
+            {"id": "_pages_location", "property": "pathname", "value": "/\x00"},
+        ],
+    )
+    assert r.status_code == 400
+    assert r.json == {"error": "inputs: a text value contains a NUL character"}
+    token = anon.csrf()
+    r = anon.http.post(
+        "/login",
+        data={"username": "ad\x00min", "password": "x", "csrf_token": token, "next": "/"},
+    )
+    assert r.status_code == 400 and b"NUL" in r.data
+    operator = login_as("operator")
+    r = operator.post_json("/api/jobs/grading/pause", {"reason": "a\x00b"})
+    assert r.status_code == 400
+    assert r.json == {"error": "body: a text value contains a NUL character"}
+    assert viewer.http.get("/api/alerts?severity=page").status_code == 200  # the clean request
+    assert tracebacks() == []
+
+
 def test_unknown_routes_answer_a_short_404(login_as, anon) -> None:
     viewer = login_as("viewer")
     r = viewer.http.get("/api/nothing-here")
