@@ -19,14 +19,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
-from app.pipelines.market import MarketIndex
+from app.pipelines.market import MarketIndex, quote_time
 from app.pipelines.strategies import ALL_STRATEGIES
 from app.pipelines.types import Game, MarketState, Opportunity, Quote, Split
-
-_updated = attrgetter("last_update")  # a quote's time, as a C-level key
 
 _KNOWN = frozenset(ALL_STRATEGIES.values())
 # The strategies that read `now` through their windows (steam_window, stale_window); the others
@@ -51,7 +48,7 @@ class MarketInputs:
 
     def key(self, windows: Sequence[timedelta], now: datetime) -> tuple[Any, ...]:
         """The market's inputs as one comparable value (the same objects compare fast)."""
-        cuts = tuple(bisect_right(self.quotes, now - w, key=_updated) for w in windows)
+        cuts = tuple(bisect_right(self.quotes, now - w, key=quote_time) for w in windows)
         return (self.game, tuple(self.quotes), tuple(self.splits), cuts)
 
 
@@ -64,7 +61,7 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
     no strategy anything to find."""
     games = {k: g for k, g in state.games.items() if g.commence_time > now}
     quotes: dict[MarketKey, list[Quote]] = {}
-    for q in sorted(state.history, key=_updated):  # ~O(n): the window comes in time order
+    for q in sorted(state.history, key=quote_time):  # ~O(n): the window comes in time order
         if q.last_update <= now and q.game_key in games:
             key = (q.game_key, q.market)
             found = quotes.get(key)

@@ -13,10 +13,10 @@ import bisect
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Literal
+from typing import Any, Literal
 
 from app.pipelines.odds import (
     MoveSize,
@@ -28,7 +28,7 @@ from app.pipelines.odds import (
 )
 from app.pipelines.types import SIDES_BY_MARKET, Game, MarketState, Quote, Split
 
-_updated = attrgetter("last_update")  # a quote's time, as a C-level key
+quote_time = attrgetter("last_update")  # a quote's time, as a C-level sort or bisect key
 
 BookSideKey = tuple[str, str, str, str]  # game_key, market, side, book
 PointQuoteKey = tuple[str, str, str, str, float | None]  # book side + the quote's own point
@@ -207,7 +207,7 @@ def _first(item: tuple[BookSideKey, Quote]) -> BookSideKey:
 
 def _index_at(series: Sequence[Quote], moment: datetime) -> int:
     """Index of the newest quote with last_update <= moment, or -1 if none."""
-    return bisect.bisect_right(series, moment, key=_updated) - 1
+    return bisect.bisect_right(series, moment, key=quote_time) - 1
 
 
 def move_in_window(series: Sequence[Quote], start: datetime, end: datetime) -> LineMove | None:
@@ -334,13 +334,16 @@ class MarketIndex:
     by_side: dict[SplitKey, list[Quote]]  # every book's current quote per side, sorted by book
     book_markets: dict[MarketKey, list[BookMarket]]
     splits: dict[SplitKey, Split]
+    # what strategies derive from this index, computed once for all of them (steam's moves,
+    # which stale line reads too), by the deriver's key; never copied to another index
+    derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def build(cls, state: MarketState, now: datetime) -> MarketIndex:
         """Index the state for games that have not started, using data known at `now`."""
         games = {k: g for k, g in state.games.items() if g.commence_time > now}
         series: dict[BookSideKey, list[Quote]] = {}
-        for q in sorted(state.history, key=_updated):  # ~O(n) when already sorted
+        for q in sorted(state.history, key=quote_time):  # ~O(n) when already sorted
             if q.game_key in games and q.last_update <= now:
                 key = (q.game_key, q.market, q.side, q.book)
                 found = series.get(key)

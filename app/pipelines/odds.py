@@ -71,15 +71,13 @@ def american_to_decimal(american: float) -> float:
         known = _DECIMAL_OF_INT.get(american)
         if known is not None:
             return known
-        if len(_DECIMAL_OF_INT) < 100_000 and (american <= -100 or american >= 100):
-            known = _DECIMAL_OF_INT[american] = (
-                1.0 + american / 100.0 if american > 0 else 1.0 + 100.0 / -american
-            )
-            return known
     a = _check_number(american, "American odds")
     if -100.0 < a < 100.0:
         raise ValueError(f"American odds must be <= -100 or >= +100, got {american!r}")
-    return 1.0 + a / 100.0 if a > 0 else 1.0 + 100.0 / -a
+    decimal = 1.0 + a / 100.0 if a > 0 else 1.0 + 100.0 / -a
+    if type(american) is int and len(_DECIMAL_OF_INT) < 100_000:
+        _DECIMAL_OF_INT[american] = decimal
+    return decimal
 
 
 def decimal_to_american(decimal: float) -> int:

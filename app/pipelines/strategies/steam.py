@@ -39,20 +39,13 @@ class SteamMove:
         return min(counts, key=lambda p: (-counts[p], p if p is not None else 0.0))
 
 
-# The last index's steam (steam and stale line look for it in the same index in turn):
-# (index, its now, config, what was found). Read-only results; the index is held, so its id
-# is never another's.
-_last: tuple[MarketIndex, object, StrategyConfig, list[SteamMove]] | None = None
-
-
 def find_steam(index: MarketIndex, config: StrategyConfig) -> list[SteamMove]:
-    """Every side that at least steam_min_books books moved toward by a moderate move or more."""
-    global _last
-    last = _last
-    if last is not None and last[0] is index and last[1] == index.now and last[2] == config:
-        return last[3]
-    found = _find_steam(index, config)
-    _last = (index, index.now, config, found)
+    """Every side that at least steam_min_books books moved toward by a moderate move or more
+    (found once per index and config: steam and stale line both ask)."""
+    key = ("steam", config)
+    found = index.derived.get(key)
+    if found is None:
+        found = index.derived[key] = _find_steam(index, config)
     return found
 
 
