@@ -123,7 +123,7 @@ class PipelineRun(Base):
         UniqueConstraint("pipeline", "scheduled_for", name="uq_pipeline_runs_tick"),
         Index("ix_pipeline_runs_started", "started_at"),
         Index("ix_pipeline_runs_pipeline_started", "pipeline", "started_at"),
-        Index("ix_pipeline_runs_status", "status"),
+        Index("ix_pipeline_runs_status_created", "status", "created_at"),  # failures, newest first
         Index("ix_pipeline_runs_created", "created_at"),
         Index("ix_pipeline_runs_parent", "parent_run_id"),
         Index("ix_pipeline_runs_status_heartbeat", "status", "heartbeat_at"),

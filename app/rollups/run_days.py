@@ -19,10 +19,10 @@ from app.rollups.slices import (
     floor_sql,
     floor_to,
     from_epoch,
-    gaps,
     hold_writers,
     insert_missing,
     missing_ranges,
+    missing_slices,
     parse_time,
     settled_before,
     slices,
@@ -135,9 +135,9 @@ def settled_totals(
     if lo >= hi:
         return
     d = RollupRunDay
-    marked = session.scalars(
-        select(d.day).where(d.pipeline == MARKER, d.day >= lo, d.day < hi)
-    ).all()
+    missing: list[tuple[datetime | None, datetime | None]] = list(
+        missing_slices(session, d.day, [d.pipeline == MARKER], lo, hi, DAY)
+    )
     conds = [d.day >= lo, d.day < hi, d.pipeline != MARKER]
     conds += [getattr(d, k) == v for k, v in equal.items()]
     for p, s, t, *values in session.execute(
@@ -155,5 +155,4 @@ def settled_totals(
         .group_by(d.pipeline, d.status, d.trigger)
     ):
         merge(totals, (p, s, t), values)
-    missing: list[tuple[datetime | None, datetime | None]] = list(gaps(marked, lo, hi, DAY))
     ledger_totals(session, missing, equal, totals)
