@@ -22,7 +22,6 @@ from app.rollups.slices import (
     hold_writers,
     insert_missing,
     missing_ranges,
-    missing_slices,
     parse_time,
     settled_before,
     slices,
@@ -136,7 +135,7 @@ def settled_totals(
         return
     d = RollupRunDay
     missing: list[tuple[datetime | None, datetime | None]] = list(
-        missing_slices(session, d.day, [d.pipeline == MARKER], lo, hi, DAY)
+        missing_ranges(session, d.day, [d.pipeline == MARKER], lo, hi, DAY)
     )
     conds = [d.day >= lo, d.day < hi, d.pipeline != MARKER]
     conds += [getattr(d, k) == v for k, v in equal.items()]

@@ -80,29 +80,19 @@ def gaps(
     return ranges
 
 
-def missing_slices(
-    session: Session, column: Any, where: Sequence[Any], lo: datetime, hi: datetime, size: timedelta
-) -> list[tuple[datetime, datetime]]:
-    """Contiguous runs of slices of `size` in [lo, hi) (both on the grid) without a stored
-    marker row: one count when every slice is stored (the usual case, a year of days costs
-    one row instead of 365 converted timestamps), the marker rows' starts otherwise."""
-    if lo >= hi:
-        return []
-    matching = [*where, column >= lo, column < hi]
-    stored = session.scalar(select(func.count()).select_from(column.table).where(*matching))
-    if stored == (hi - lo) // size:
-        return []
-    return gaps(session.scalars(select(column).where(*matching)), lo, hi, size)
-
-
 def missing_ranges(
     session: Session, column: Any, where: Sequence[Any], lo: datetime, hi: datetime, size: timedelta
 ) -> list[tuple[datetime, datetime]]:
-    """Contiguous runs of slices of `size` in [lo, hi) that have no stored row yet."""
+    """Contiguous runs of slices of `size` in [lo, hi) (rows on the grid) that have no stored
+    row yet: one count when every slice is stored (the usual case: a year of days costs one
+    row, not 365 converted timestamps), the stored starts read otherwise."""
     if lo >= hi:
         return []
-    stored = session.scalars(select(column).where(*where, column >= lo, column < hi).distinct())
-    return gaps(stored, lo, hi, size)
+    matching = [*where, column >= lo, column < hi]
+    present = session.scalar(select(func.count(func.distinct(column))).where(*matching))
+    if present == (hi - lo) // size:
+        return []
+    return gaps(session.scalars(select(column).where(*matching).distinct()), lo, hi, size)
 
 
 def chunked(
