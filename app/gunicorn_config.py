@@ -10,6 +10,7 @@ at once so they cannot finish behind that record.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -93,8 +94,23 @@ def child_exit(server: Any, worker: Any) -> None:
     metrics.child_exit(server, worker)
 
 
+def settle_heap() -> int:
+    """Collect once, then move every object alive now (the imported modules, Dash's layouts
+    and registries, the app: about 210 k objects) out of the collector's sight for good.
+
+    A full collection otherwise walks all of them while holding the GIL, 100-450 ms on these
+    machines, and one lands about every thirty requests: the requests it stops are the p95
+    tail. Frozen objects are still freed by reference counting; only a cycle among them would
+    stay. Returns how many objects are frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def post_worker_init(worker: Any) -> None:
-    """Note when SIGTERM arrives, so worker_exit knows how much of the grace period is left."""
+    """Settle the loaded app's heap (settle_heap), and note when SIGTERM arrives, so
+    worker_exit knows how much of the grace period is left."""
+    settle_heap()
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:

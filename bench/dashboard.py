@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/dashboard.py [--reuse] [--days 365] [--repeat 20] [-
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app
 from app.accounts import add_user
 from app.db import Base, Database, utcnow
+from app.gunicorn_config import settle_heap
 from app.migrate import upgrade
 from app.models import (
     RollupBetTotal,
@@ -767,6 +769,11 @@ def main() -> None:
         help="time only the callbacks whose name starts with one of these, comma-separated "
         "(e.g. bets,strategies; default: every callback)",
     )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="leave the loaded heap to the collector (a gunicorn worker settles it after load)",
+    )
     args = parser.parse_args()
     only = tuple(p.strip() for p in args.only.split(",") if p.strip()) if args.only else ()
     logging.disable(logging.WARNING)
@@ -812,6 +819,8 @@ def main() -> None:
                 "scheduler_enabled": False,
             }
         )
+        if not args.no_settle:  # as post_worker_init does in a gunicorn worker
+            print(f"heap settled: {settle_heap():,} objects frozen")
         keeper = app.extensions["dugout.rollups"]
         while not keeper.warmed and keeper.last_error is None:  # its start-up pass and warm-up
             time.sleep(0.05)
@@ -824,6 +833,17 @@ def main() -> None:
                 add_user(session, name, PASSWORD, role)
             clients[role] = Client(app, name)
         results = []
+        pauses: list[float] = []  # the full collections' pauses while the callbacks ran
+        began_gc: list[float] = []
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    began_gc.append(time.perf_counter())
+                elif began_gc:
+                    pauses.append((time.perf_counter() - began_gc.pop()) * 1000)
+
+        gc.callbacks.append(on_gc)
         print(f"\n{'callback':<38}{'window':<10}{'first':>9}{'p50':>9}{'p95':>9}{'1y/24h':>8}")
         p50_24h: dict[str, float] = {}
         for name, window, call in cases(app, clients, run_id):
@@ -846,8 +866,13 @@ def main() -> None:
                     "p95_ms": p95,
                 }
             )
+        gc.callbacks.remove(on_gc)
         keeper.stop()
         db.dispose()
+    print(
+        f"\nfull collections while timing: {len(pauses)}, "
+        + (f"longest {max(pauses):.0f} ms, total {sum(pauses):.0f} ms" if pauses else "none")
+    )
     print(
         f"\nfirst: the first call of each callback in a freshly started process; p50 / p95 over "
         f"the next {args.repeat} calls; {os.cpu_count()} cores"
