@@ -76,3 +76,35 @@ def test_postgres_sessions_idle_in_a_transaction_are_ended_by_the_server(
     with engine.connect() as conn:
         assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar() == "1min"
     engine.dispose()
+
+
+def test_the_revision_check_keeps_nothing_alive_between_calls(backend, request, tmp_path) -> None:
+    """Readiness reads the revision on every probe: across many reads, the objects alive stay
+    as they were (Alembic's MigrationContext left ~98 behind per call, for good), and a
+    database never migrated answers None. A bare engine, no app: its keeper's thread would
+    allocate beside the count."""
+    import gc
+
+    from app.db import build_engine
+    from app.migrate import upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migrated.db'}"
+        engine = build_engine(url)
+        upgrade(engine)
+    else:
+        engine = build_engine(request.getfixturevalue("pg_database"))
+    empty = build_engine(f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    try:
+        for _ in range(3):  # the statement's first compile and the pool's connection
+            assert current_revision(engine) == head_revision()
+        gc.collect()
+        alive = len(gc.get_objects())
+        for _ in range(50):
+            assert current_revision(engine) == head_revision()
+        gc.collect()
+        assert len(gc.get_objects()) - alive < 50
+        assert current_revision(empty) is None
+    finally:
+        engine.dispose()
+        empty.dispose()
