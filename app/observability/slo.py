@@ -3,17 +3,40 @@ all read these objects. SLIs, error budgets and burn rates are SQL aggregates ov
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    join,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.visitors import iterate
 
-from app.models import Game, OpportunityRow, PipelineRun, SourceSnapshot, SourceState, StageRun
+from app.models import (
+    Game,
+    OpportunityRow,
+    PipelineRun,
+    RollupSloHour,
+    SourceSnapshot,
+    SourceState,
+    StageRun,
+)
 from app.pipelines.context import MARKET_OPEN_BEFORE_S
 from app.rollups.slices import HOUR, ceil_to, settled_before
 from app.rollups.slo_hours import hour_rows
@@ -113,7 +136,16 @@ def shifted(when: Any, seconds: float) -> ColumnElement[Any]:
     return _shifted(when, literal(float(seconds), Float()))  # type: ignore[return-value]
 
 
-EventQuery = Callable[["SLO", datetime, datetime, Session], Select[Any]]
+# (slo, since, until, sources) -> a select of (at, bad) events in [since, until]; the moments may
+# be datetimes or bind parameters, `sources` the names fresh data may come from (a list, or the
+# expanding bind parameter SOURCES) for the SLOs that read them
+EventQuery = Callable[["SLO", Any, Any, Any], Select[Any]]
+SOURCES: BindParameter[Any] = bindparam("sources", expanding=True)
+
+
+def source_names(session: Session) -> list[str]:
+    """The sources fresh data may come from ([""] when none is known: an IN list never empty)."""
+    return list(session.scalars(select(SourceState.source))) or [""]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +164,20 @@ class SLO:
         """The share of events allowed to be bad."""
         return 1.0 - self.target
 
+    def between(self, session: Session, since: datetime, until: datetime) -> Select[Any]:
+        """A select of the events in [since, until], the sources read now if it reads them."""
+        sources = source_names(session) if reads_sources(self) else []
+        return self.events(self, since, until, sources)
 
-def _latency_events(slo: SLO, since: datetime, until: datetime, _: Session) -> Select[Any]:
+
+@functools.cache
+def reads_sources(slo: SLO) -> bool:
+    """Whether the SLO's events depend on the known sources (its statement binds SOURCES)."""
+    statement = slo.events(slo, bindparam("since"), bindparam("until"), SOURCES)
+    return any(isinstance(e, BindParameter) and e.key == SOURCES.key for e in iterate(statement))
+
+
+def _latency_events(slo: SLO, since: Any, until: Any, _: Any) -> Select[Any]:
     assert slo.threshold_s is not None
     r = PipelineRun
     return select(
@@ -147,14 +191,14 @@ def _latency_events(slo: SLO, since: datetime, until: datetime, _: Session) -> S
     )
 
 
-def _reliability_events(slo: SLO, since: datetime, until: datetime, _: Session) -> Select[Any]:
+def _reliability_events(slo: SLO, since: Any, until: Any, _: Any) -> Select[Any]:
     r = PipelineRun
     return select(
         r.started_at.label("at"), case((r.status == "succeeded", 0), else_=1).label("bad")
     ).where(r.status.in_(RELIABILITY_COUNTED), r.started_at >= since, r.started_at <= until)
 
 
-def _detection_events(slo: SLO, since: datetime, until: datetime, _: Session) -> Select[Any]:
+def _detection_events(slo: SLO, since: Any, until: Any, _: Any) -> Select[Any]:
     assert slo.threshold_s is not None
     o = OpportunityRow
     return select(
@@ -163,7 +207,7 @@ def _detection_events(slo: SLO, since: datetime, until: datetime, _: Session) ->
     ).where(o.detected_at >= since, o.detected_at <= until)
 
 
-def _freshness_events(slo: SLO, since: datetime, until: datetime, session: Session) -> Select[Any]:
+def _freshness_events(slo: SLO, since: Any, until: Any, sources: Any) -> Select[Any]:
     """A collection tick is good when some source had data younger than the threshold: a
     snapshot fetched by then whose newest update is within the threshold of the tick. A tick
     that succeeded and received nothing while no game was due within MARKET_OPEN_BEFORE_S
@@ -171,7 +215,6 @@ def _freshness_events(slo: SLO, since: datetime, until: datetime, session: Sessi
     nothing while a game was due (an empty feed), always is."""
     assert slo.threshold_s is not None
     r, s, st, g = PipelineRun, SourceSnapshot, StageRun, Game
-    sources = list(session.scalars(select(SourceState.source))) or [""]
     fresh = exists().where(
         s.source.in_(sources),  # lets the (source, fetched_at) index serve the range below
         s.fetched_at <= r.started_at,
@@ -345,59 +388,101 @@ class SloReport:
         }
 
 
+SPANS: dict[str, timedelta] = {"30d": COMPLIANCE_WINDOW, **WINDOWS}  # the windows counted
+
+
+def _moment(name: str) -> BindParameter[Any]:
+    """A moment of a window statement, bound at execution (typed by the column it meets)."""
+    return bindparam(name)
+
+
+def _sum_if(condition: Any, value: Any = 1) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _WindowQuery:
+    """The one statement that counts an SLO's windows at one shape, and whether it binds the
+    known sources."""
+
+    statement: Select[Any]
+    reads_sources: bool
+
+
+@functools.lru_cache(maxsize=64)
+def _window_query(slo: SLO, events: EventQuery, heads: tuple[int, ...]) -> _WindowQuery:
+    """Built once per SLO and window shape (`heads`: the spans that start before the settled
+    hours), every moment a bind parameter. One row: the unsettled tail's events and bad events
+    per span, then each head's partial first hour, then the stored hours in reach of the
+    heads (their number, to tell whether all are stored) and their sums from each head on."""
+    settled = _moment("settled")
+    tail = events(slo, settled, _moment("now"), SOURCES).subquery("tail")
+    counts = []
+    for i in range(len(SPANS)):
+        inside = tail.c.at >= _moment(f"from_{i}")
+        counts += [_sum_if(inside), _sum_if(and_(inside, tail.c.bad == 1))]
+    parts = [select(*counts).select_from(tail).subquery("tail_counts")]
+    for i in heads:
+        since, first = _moment(f"since_{i}"), _moment(f"first_{i}")
+        head = events(slo, since, first, SOURCES).subquery(f"head_{i}")
+        partial = [func.count(), func.coalesce(func.sum(head.c.bad), 0)]
+        where = (head.c.at >= since, head.c.at < first)
+        parts.append(select(*partial).where(*where).subquery(f"head_counts_{i}"))
+    if heads:
+        h = RollupSloHour
+        stored: list[ColumnElement[Any]] = [func.count()]
+        for i in heads:
+            after = h.hour >= _moment(f"first_{i}")
+            stored += [_sum_if(after, h.events), _sum_if(after, h.bad)]
+        reach = (h.slo == slo.name, h.hour >= _moment("hours_lo"), h.hour < settled)
+        parts.append(select(*stored).where(*reach).subquery("hour_counts"))
+    joined: Any = parts[0]
+    for part in parts[1:]:
+        joined = join(joined, part, true())
+    statement = select(*(c for part in parts for c in part.c)).select_from(joined)
+    binds = {e.key for e in iterate(statement) if isinstance(e, BindParameter)}
+    return _WindowQuery(statement, SOURCES.key in binds)
+
+
 def window_counts(session: Session, slo: SLO, now: datetime) -> dict[str, tuple[int, int]]:
     """Events and bad events per window: whole settled hours from the hourly rollup (hours
     it has not stored yet counted on the ledger), the window's first partial hour and the
-    unsettled tail from the ledger. Reads only."""
-    spans = {"30d": COMPLIANCE_WINDOW, **WINDOWS}
+    unsettled tail from the ledger; one round trip when every hour is stored. Reads only."""
     settled = settled_before(now, HOUR)
-
-    def events(since: datetime, until: datetime) -> Select[Any]:
-        return slo.events(slo, since, until, session)
-
-    tail = events(settled, now).subquery()
-    columns = []
-    for delta in spans.values():
-        inside = tail.c.at >= max(now - delta, settled)
-        columns.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
-        columns.append(
-            func.coalesce(func.sum(case((and_(inside, tail.c.bad == 1), 1), else_=0)), 0)
-        )
-    values = [int(v or 0) for v in session.execute(select(*columns)).one()]
-    counts = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(spans)}
-    heads = {  # window -> its first partial hour [since, first whole hour)
-        name: (now - delta, ceil_to(now - delta, HOUR))
-        for name, delta in spans.items()
+    heads = {  # span index -> its first partial hour [since, first whole hour)
+        i: (now - delta, ceil_to(now - delta, HOUR))
+        for i, delta in enumerate(SPANS.values())
         if now - delta < settled
     }
-    if not heads:
-        return counts
-    # the partial first hours of every window in one round trip, each bounded on its own
-    parts = []
-    for i, (since, first) in enumerate(heads.values()):
-        part = events(since, first).subquery()
-        parts.append(
-            select(literal(i).label("w"), part.c.bad.label("bad")).where(
-                part.c.at >= since, part.c.at < first
-            )
-        )
-    both = union_all(*parts).subquery()
-    partial = {
-        int(w): (int(n), int(bad or 0))
-        for w, n, bad in session.execute(
-            select(both.c.w, func.count(), func.sum(both.c.bad)).group_by(both.c.w)
-        )
-    }
-    lo = min(since for since, _ in heads.values())
-    # the whole hours of every window from one read of the hourly rollup of the longest
-    hours = hour_rows(session, slo.name, events, ceil_to(lo, HOUR), settled)
-    for i, (name, (_since, first)) in enumerate(heads.items()):
-        n = sum(r[1] for r in hours if r[0] >= first)
-        bad = sum(r[2] for r in hours if r[0] >= first)
-        total = counts[name]
-        head_n, head_bad = partial.get(i, (0, 0))
-        counts[name] = (total[0] + head_n + n, total[1] + head_bad + bad)
-    return counts
+    lo = ceil_to(min((since for since, _ in heads.values()), default=settled), HOUR)
+    query = _window_query(slo, slo.events, tuple(heads))
+    params: dict[str, Any] = {"settled": settled, "now": now, "hours_lo": lo}
+    for i, delta in enumerate(SPANS.values()):
+        params[f"from_{i}"] = max(now - delta, settled)
+    for i, (since, first) in heads.items():
+        params[f"since_{i}"], params[f"first_{i}"] = since, first
+    sources = source_names(session) if query.reads_sources else []
+    if query.reads_sources:
+        params[SOURCES.key] = sources
+    values = iter(int(v or 0) for v in session.execute(query.statement, params).one())
+    counts = [(next(values), next(values)) for _ in SPANS]
+    partial = {i: (next(values), next(values)) for i in heads}
+    if heads:
+        stored = next(values)
+        whole = {i: (next(values), next(values)) for i in heads}
+        if stored != (settled - lo) // HOUR:  # hours not stored yet: counted on the ledger
+
+            def events(since: datetime, until: datetime) -> Select[Any]:
+                return slo.events(slo, since, until, sources)
+
+            hours = hour_rows(session, slo.name, events, lo, settled)
+            for i, (_, first) in heads.items():
+                after = [(n, bad) for t, n, bad in hours if t >= first]
+                whole[i] = (sum(n for n, _ in after), sum(bad for _, bad in after))
+        for i in heads:
+            (n, bad), (head_n, head_bad), (hours_n, hours_bad) = counts[i], partial[i], whole[i]
+            counts[i] = (n + head_n + hours_n, bad + head_bad + hours_bad)
+    return dict(zip(SPANS, counts, strict=True))
 
 
 def slo_report(session: Session, slo: SLO, now: datetime) -> SloReport:

@@ -37,8 +37,7 @@ class Objective(Protocol):
     @property
     def name(self) -> str: ...
 
-    @property
-    def events(self) -> Callable[[Any, datetime, datetime, Session], Any]: ...
+    def between(self, session: Session, since: datetime, until: datetime) -> Any: ...
 
 
 def rows_from_ledger(session: Session, events: Events, lo: datetime, hi: datetime) -> list[HourRow]:
@@ -64,7 +63,7 @@ def refresh(session: Session, now: datetime, slos: Iterable[Objective], reach: t
     for slo in slos:
 
         def events(since: datetime, until: datetime, slo: Objective = slo) -> Select[Any]:
-            return slo.events(slo, since, until, session)  # type: ignore[no-any-return]
+            return slo.between(session, since, until)  # type: ignore[no-any-return]
 
         missing = missing_ranges(session, h.hour, [h.slo == slo.name], lo, hi, HOUR)
         for a, b in chunked(missing, HOUR):
