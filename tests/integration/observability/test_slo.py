@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from app.models import Alert
 from app.observability.alerts import evaluate
@@ -200,3 +200,61 @@ def test_no_events_means_no_sli_and_no_burn(db) -> None:
             "budget_exhausted": False,
         }
         assert rep.level == "no_data"
+
+
+def varied_ledger(end: datetime) -> list:
+    """Three days of every SLO's events at uneven times (a run every 7 minutes 13 seconds):
+    some slow, some failed, some ticks with stale data, some slow opportunities."""
+    rows: list = [source("demo")]
+    at, i = end - timedelta(days=3), 0
+    while at < end:
+        i += 1
+        status = "failed" if i % 11 == 0 else "succeeded"
+        rows.append(run(at, status, duration_ms=31_000 if i % 7 == 0 else 900))
+        rows.append(run(at + timedelta(seconds=40), pipeline="grading"))
+        age = 90 if i % 5 == 0 else 10  # every fifth tick sees stale data
+        rows.append(snapshot(at - timedelta(seconds=2), at - timedelta(seconds=age)))
+        rows.append(opportunity(at + timedelta(seconds=20), latency_s=75 if i % 6 == 0 else 3))
+        at += timedelta(minutes=7, seconds=13)
+    return rows
+
+
+def test_window_counts_match_a_fresh_count_of_every_window(db) -> None:
+    """The reused window statements (one per SLO and window shape, moments bound at each call)
+    count what a fresh select of each window [now - span, now] counts, at moments of every
+    shape, whether the rollup stored the hours or not, or only some of them."""
+    from app.models import RollupSloHour
+    from app.observability.slo import SLOS, SPANS, window_counts
+    from app.rollups import slo_hours
+
+    add(db, varied_ledger(NOW))
+    moments = [NOW - timedelta(minutes=23 * k, seconds=7 * k) for k in range(9)]
+    moments += [NOW - timedelta(hours=2), NOW - timedelta(hours=5, minutes=-4, seconds=59)]
+
+    def fresh(s, slo, now):
+        counts = {}
+        for name, span in SPANS.items():
+            events = slo.between(s, now - span, now).subquery()
+            n, bad = s.execute(select(func.count(), func.sum(events.c.bad))).one()
+            counts[name] = (int(n), int(bad or 0))
+        return counts
+
+    with db.session() as s:
+        expected = {(slo.name, now): fresh(s, slo, now) for slo in SLOS for now in moments}
+        assert any(c["1h"][1] for c in expected.values())  # bad events inside the windows
+
+    def check() -> None:
+        with db.session() as s:
+            for now in moments:
+                for slo in SLOS:
+                    assert window_counts(s, slo, now) == expected[(slo.name, now)], (slo, now)
+
+    check()  # nothing stored: every whole hour counted on the ledger
+    with db.session() as s:
+        slo_hours.refresh(s, NOW, SLOS, timedelta(days=31))
+        assert s.scalar(select(func.count()).select_from(RollupSloHour)) > 4 * 60
+    check()  # every hour stored
+    with db.session() as s:
+        s.execute(delete(RollupSloHour).where(RollupSloHour.hour >= NOW - timedelta(hours=30)))
+        s.execute(delete(RollupSloHour).where(RollupSloHour.hour < NOW - timedelta(hours=50)))
+    check()  # some stored, some not
