@@ -162,7 +162,8 @@ def refresh_health(_n: int | None) -> tuple[Any, ...]:
     """SLO cards, open alerts, the scheduler leader and dependency checks (as /api/health)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     now = page_now()
-    report = build_status(get_db(app), now, READINESS.find(app) or [], runs=0)
+    # the cards, alerts and checks: neither the sources nor the runs of the status picture
+    report = build_status(get_db(app), now, READINESS.find(app) or [], runs=0, sources=False)
     checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
     try:
         status = scheduler_status(app, now)

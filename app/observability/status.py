@@ -123,8 +123,10 @@ def build_status(
     now: datetime,
     extra_checks: Sequence[Callable[[], CheckResult]] = (),
     runs: int = 10,
+    sources: bool = True,
 ) -> StatusReport:
-    """Run the checks; when the database answers, read SLOs, alerts, sources and runs."""
+    """Run the checks; when the database answers, read SLOs, alerts, sources (unless told not
+    to) and the last `runs` runs (none read when 0)."""
     checks = [check_database(db)]
     if not checks[0].ok:
         return StatusReport(now, checks)
@@ -137,6 +139,8 @@ def build_status(
         report.slos = [r.as_dict() for r in slo_reports(session, now)]
         report.alerts = [alert_dict(a) for a in firing_alerts(session)]
         agree_with_alerts(report.slos, report.alerts)
-        report.sources = source_rows(session, now)
-        report.runs = [run_row_dict(r) for r in recent_runs(session, runs)]
+        if sources:
+            report.sources = source_rows(session, now)
+        if runs:
+            report.runs = [run_row_dict(r) for r in recent_runs(session, runs)]
     return report
