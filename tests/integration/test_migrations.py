@@ -100,10 +100,12 @@ def test_the_revision_check_keeps_nothing_alive_between_calls(backend, request, 
             assert current_revision(engine) == head_revision()
         gc.collect()
         alive = len(gc.get_objects())
-        for _ in range(50):
+        for _ in range(300):
             assert current_revision(engine) == head_revision()
         gc.collect()
-        assert len(gc.get_objects()) - alive < 50
+        # under one per call: what the process's other threads allocate meanwhile stays well
+        # below it (a run of the suite saw 100), the leak was 29,400
+        assert len(gc.get_objects()) - alive < 300
         assert current_revision(empty) is None
     finally:
         engine.dispose()
