@@ -568,6 +568,49 @@ class RollupGradeSplit(Base):
     clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
 
+class RollupGradeDayBlock(Base):
+    """The RollupGradeDay rows of one fixed 30-day block (aligned to the epoch) summed per
+    strategy, so a long window reads a dozen blocks and its ragged days (strategy '*': every
+    day of the block since the first grade was stored when the block was summed)."""
+
+    __tablename__ = "rollup_grade_day_blocks"
+    block: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clv_bins: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+
+
+class RollupGradeSplitBlock(Base):
+    """The RollupGradeSplit rows of one fixed 30-day block (aligned to the epoch) summed per
+    strategy, book and market (strategy '*': every day of the block since the first grade was
+    stored when the block was summed)."""
+
+    __tablename__ = "rollup_grade_split_blocks"
+    block: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
+    book: Mapped[str] = mapped_column(String(32), primary_key=True)
+    market: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_stake: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    stake_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+
 class RollupBetTotal(Base):
     """Bets graded in one slice of time (a 30-day block or a UTC day), summed per the bets
     page's filter keys: `tags` and `books` hold every strategy and book that filter finds the

@@ -40,7 +40,9 @@ from app.migrate import upgrade
 from app.models import (
     RollupBetTotal,
     RollupGradeDay,
+    RollupGradeDayBlock,
     RollupGradeSplit,
+    RollupGradeSplitBlock,
     RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
@@ -341,7 +343,9 @@ def store_rollups(url: str) -> None:
             RollupGridSlot,
             RollupSloHour,
             RollupGradeDay,
+            RollupGradeDayBlock,
             RollupGradeSplit,
+            RollupGradeSplitBlock,
             RollupBetTotal,
         ):
             session.execute(model.__table__.delete())  # type: ignore[attr-defined]

@@ -17,13 +17,7 @@ from app.extensions import SETTINGS
 from app.pipelines.build import provided_kinds, strategy_config_from_env
 from app.pipelines.coverage import strategy_coverage
 from app.pipelines.strategies import ALL_STRATEGIES
-from app.queries.strategies import (
-    clv_by_day,
-    clv_histogram,
-    cumulative_units,
-    days_since,
-    grade_days,
-)
+from app.queries.strategies import clv_by_day, cumulative_units, strategy_charts
 from app.queries.strategy_stats import (
     MIN_BETS_TO_JUDGE,
     WINDOWS,
@@ -150,18 +144,19 @@ keep_view("strategy-units", "strategy-clv-time", "strategy-clv")
     Input("strategy-split", "value"),
 )
 def refresh_strategies(_n: int | None, window: Any, split: Any) -> tuple[Any, ...]:
-    """Results in the window from one grouped SQL aggregate; charts from the day rollups."""
+    """Results in the window from one grouped SQL aggregate; charts from the day rollups
+    (the CLV histogram from their 30-day blocks)."""
     now = page_now()
     since = window_start(window if window in WINDOWS else "all", now)
     with get_db().session() as session:
         stats = strategy_stats(session, since)
-        days = days_since(grade_days(session, now, since), since)
+        charts = strategy_charts(session, now, since)
     splits = split_rows(stats, split) if split in ("book", "market") else []
     return (
         stats_rows(list(ALL_STRATEGIES), stats, _idle_reasons()),
         splits,
         "mt-2" if splits else "d-none",
-        cumulative_units_figure(cumulative_units(days)),
-        clv_over_time_figure(clv_by_day(days)),
-        clv_figure(clv_histogram(days), clv_bin_edges()),
+        cumulative_units_figure(cumulative_units(charts.days)),
+        clv_over_time_figure(clv_by_day(charts.days)),
+        clv_figure(charts.clv_bins, clv_bin_edges()),
     )

@@ -4,7 +4,6 @@ and the CLV distribution, all derived from one read of graded bets per day and s
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.rollups import grade_blocks
 from app.rollups import grade_days as rollup
 from app.rollups.slices import aware, floor_to, settled_before
 
@@ -60,6 +60,39 @@ def grade_days(
     return out + sorted(tail, key=lambda r: r["day"])
 
 
+@dataclass(frozen=True, slots=True)
+class StrategyCharts:
+    """What the strategies page draws over a window: its days and the CLV histogram."""
+
+    days: list[dict[str, Any]]  # per UTC day and strategy, oldest first, no CLV bins needed
+    clv_bins: dict[str, list[int]]  # per strategy with a close, bets per CLV bin
+
+
+def strategy_charts(
+    session: Session, now: datetime | None = None, since: datetime | None = None
+) -> StrategyCharts:
+    """The days `grade_days` reads for the window from the day `since` falls in (all for
+    None), and their CLV histogram (what `clv_histogram` sums from them) read from the
+    30-day blocks inside the window and the days at its edges, so the days need not carry
+    a year of bins."""
+    first = rollup.first_day(session)
+    if first is None:
+        return StrategyCharts([], {})
+    lo = first
+    if since is not None:
+        lo = max(lo, floor_to(aware(since), rollup.DAY))
+    hi = settled_before(now or utcnow(), rollup.DAY)
+    days = rollup.settled_rows(session, lo, hi, bins=False) if lo < hi else []
+    tail = sorted(
+        rollup.rows_from_ledger(session, max(lo, hi), None, markers=False),
+        key=lambda r: r["day"],
+    )
+    bins: dict[str, list[int]] = {}
+    grade_blocks.clv_bins(session, lo, hi, first, bins)
+    rollup.add_bins(bins, tail)
+    return StrategyCharts(days + tail, bins)
+
+
 def performance_from_days(days: Iterable[Mapping[str, Any]]) -> list[StrategyPerformance]:
     """Each strategy's record summed over its days, by strategy name."""
     sums: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(rollup.GRADE_SUMS, 0))
@@ -95,16 +128,7 @@ def clv_histogram(days: Iterable[Mapping[str, Any]]) -> dict[str, list[int]]:
     """Per strategy, bets per CLV bin (edges from app.rollups.grade_days.clv_bin_edges); strategies with
     no closing line captured are left out."""
     bins: dict[str, list[int]] = {}
-    for day in days:
-        if not day["clv_n"]:
-            continue
-        counts = bins.setdefault(day["strategy"], [0] * rollup.CLV_BINS)
-        day_bins = day["clv_bins"]
-        if len(day_bins) == len(counts):  # every stored day: one C-level pass
-            counts[:] = map(operator.add, counts, day_bins)
-        else:
-            for i, n in enumerate(day_bins):
-                counts[i] += n
+    rollup.add_bins(bins, days)
     return bins
 
 
@@ -124,13 +148,3 @@ def clv_by_day(days: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[dateti
                 (day["day"], float(day["clv_sum"]) / day["clv_n"], int(day["clv_n"]))
             )
     return dict(series)
-
-
-def days_since(
-    days: Iterable[Mapping[str, Any]], since: datetime | None
-) -> list[Mapping[str, Any]]:
-    """The day rows on or after the day `since` falls in (all of them for None)."""
-    if since is None:
-        return list(days)
-    first = since.replace(hour=0, minute=0, second=0, microsecond=0)
-    return [d for d in days if d["day"] >= first]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.rollups import grade_blocks
 from app.rollups import grade_splits as splits
 from app.rollups.grade_days import first_day
 from app.rollups.slices import DAY, aware, ceil_to, floor_to, settled_before
@@ -146,8 +147,9 @@ def strategy_stats(
     now: datetime | None = None,
 ) -> dict[str, StrategyStats]:
     """Per strategy credited, the graded bets (voids left out) graded in [since, until): whole
-    settled days from the split rollup, the window's partial first day and the days not
-    settled yet (before `now`'s) summed from the grades, so the figures are a scan's."""
+    settled days from the split rollup (its 30-day blocks where a window holds whole ones),
+    the window's partial first day and the days not settled yet (before `now`'s) summed from
+    the grades, so the figures are a scan's."""
     out: dict[str, StrategyStats] = {}
     first = first_day(session)
     if first is None:
@@ -160,7 +162,7 @@ def strategy_stats(
         hi = min(hi, floor_to(until, DAY))
     sums: splits.Sums = {}
     if lo < hi:
-        splits.settled_sums(session, lo, hi, sums)
+        grade_blocks.split_sums(session, lo, hi, first, sums)
         splits.ledger_sums(session, [(since, lo), (hi, until)], sums)
     else:
         splits.ledger_sums(session, [(since, until)], sums)

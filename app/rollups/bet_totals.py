@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.models import Grade, Recommendation, RecommendationLeg, RollupBetTotal
 from app.rollups.grade_days import first_day
 from app.rollups.slices import (
+    BLOCK,
     DAY,
     MARKER,
     aware,
@@ -52,7 +53,6 @@ TOTAL_SUMS = (
 )
 INTEGER_SUMS = frozenset({"bets", "settled", "clv_n", "wins", "losses", "pushes"})
 RESULT_SUMS = {"win": "wins", "loss": "losses", "push": "pushes"}
-BLOCK = timedelta(days=30)
 SIZES = (BLOCK, DAY)
 Key = tuple[datetime, str, str, str, str]  # (slot start, tags, books, market, state)
 

@@ -5,10 +5,12 @@ computed, even when nothing was graded."""
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, case, cast, func, select
+from sqlalchemy import Text, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from app.models import Grade, RollupGradeDay
@@ -123,35 +125,64 @@ def refresh(session: Session, now: datetime) -> int:
     return stored
 
 
-def settled_rows(session: Session, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+def settled_rows(
+    session: Session, lo: datetime, hi: datetime, bins: bool = True
+) -> list[dict[str, Any]]:
     """Per day and strategy, the whole days in [lo, hi), oldest first: stored days from the
-    rollup, the others summed from the grades (never stored here: reads do not write)."""
+    rollup, the others summed from the grades (never stored here: reads do not write). With
+    `bins` False the stored days come without their CLV histogram (`settled_bins` sums it
+    from blocks), which spares a year's parse."""
     d = RollupGradeDay
     out: list[dict[str, Any]] = []
     marked: list[datetime] = []
     sums = [getattr(d, name) for name in GRADE_SUMS]
     found = session.execute(
-        select(d.day, d.strategy, cast(d.clv_bins, Text), *sums)
+        select(d.day, d.strategy, cast(d.clv_bins, Text) if bins else literal("[]"), *sums)
         .where(d.day >= lo, d.day < hi)
         .order_by(d.day)
     ).all()
     # every row's bins in one parse (a parse per row was most of a year's read)
-    every_bins = json.loads("[" + ",".join(row[2] for row in found) + "]")
-    for (day, strategy, _, *values), bins in zip(found, every_bins, strict=True):
+    every_bins = json.loads("[" + ",".join(row[2] for row in found) + "]") if bins else None
+    for i, (day, strategy, _, *values) in enumerate(found):
         if strategy == MARKER:
             marked.append(aware(day))
             continue
-        out.append(
-            {
-                "day": aware(day),
-                "strategy": strategy,
-                **dict(zip(GRADE_SUMS, values, strict=True)),
-                "clv_bins": bins,
-            }
-        )
+        row = {
+            "day": aware(day),
+            "strategy": strategy,
+            **dict(zip(GRADE_SUMS, values, strict=True)),
+        }
+        if every_bins is not None:
+            row["clv_bins"] = every_bins[i]
+        out.append(row)
     missing = gaps(marked, lo, hi, DAY)
     for a, b in missing:
         out += rows_from_ledger(session, a, b, markers=False)
     if missing:
         out.sort(key=lambda r: r["day"])
     return out
+
+
+def add_bins(out: dict[str, list[int]], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Add each row's CLV histogram into its strategy's in `out`; rows with no close (no
+    CLV) add nothing, so a strategy that never had one stays out."""
+    for row in rows:
+        if not row["clv_n"]:
+            continue
+        counts = out.setdefault(row["strategy"], [0] * CLV_BINS)
+        row_bins = row["clv_bins"]
+        if len(row_bins) == len(counts):  # every stored row: one C-level pass
+            counts[:] = map(operator.add, counts, row_bins)
+        else:
+            for i, n in enumerate(row_bins):
+                counts[i] += n
+
+
+def settled_bins(
+    session: Session, spans: Sequence[tuple[datetime, datetime]], out: dict[str, list[int]]
+) -> None:
+    """Add the CLV histograms of the whole days in each [lo, hi) span into `out`, per
+    strategy: stored days from the rollup, the others from the grades."""
+    for lo, hi in spans:
+        if lo < hi:
+            add_bins(out, settled_rows(session, lo, hi))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Grade, Recommendation, RollupGradeSplit
@@ -156,20 +156,23 @@ def ledger_sums(
             merge(out, (s, b, m), _values(values))
 
 
-def settled_sums(session: Session, lo: datetime, hi: datetime, out: Sums) -> None:
-    """Add the grades of the whole days in [lo, hi) into `out`, summed in SQL: stored days from
-    the rollup, days not stored yet from the grades (never stored here: reads do not write)."""
-    if lo >= hi:
+def settled_sums(session: Session, spans: Sequence[tuple[datetime, datetime]], out: Sums) -> None:
+    """Add the grades of the whole days in each [lo, hi) span into `out`, summed in SQL:
+    stored days from the rollup, days not stored yet from the grades (never stored here: reads
+    do not write)."""
+    spans = [(lo, hi) for lo, hi in spans if lo < hi]
+    if not spans:
         return
     d = RollupGradeSplit
-    marked = session.scalars(
-        select(d.day).where(d.strategy == MARKER, d.day >= lo, d.day < hi)
-    ).all()
+    within = or_(*[and_(d.day >= lo, d.day < hi) for lo, hi in spans])
+    marked = session.scalars(select(d.day).where(d.strategy == MARKER, within)).all()
     for s, b, m, *values in session.execute(
         select(d.strategy, d.book, d.market, *[func.sum(getattr(d, n)) for n in SPLIT_SUMS])
-        .where(d.day >= lo, d.day < hi, d.strategy != MARKER)
+        .where(within, d.strategy != MARKER)
         .group_by(d.strategy, d.book, d.market)
     ):
         merge(out, (s, b, m), _values(values))
-    missing: list[tuple[datetime | None, datetime | None]] = list(gaps(marked, lo, hi, DAY))
+    missing: list[tuple[datetime | None, datetime | None]] = [
+        gap for lo, hi in spans for gap in gaps(marked, lo, hi, DAY)
+    ]
     ledger_sums(session, missing, out)

@@ -21,7 +21,9 @@ from app.models import (
     PipelineRun,
     RollupBetTotal,
     RollupGradeDay,
+    RollupGradeDayBlock,
     RollupGradeSplit,
+    RollupGradeSplitBlock,
     RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
@@ -29,7 +31,7 @@ from app.models import (
     SourceSnapshot,
     SourceState,
 )
-from app.rollups.slices import DAY, HOUR, LOCK_KEY, SETTLE, aware, floor_to, table_of
+from app.rollups.slices import BLOCK, DAY, HOUR, LOCK_KEY, SETTLE, aware, floor_to, table_of
 
 FRESHNESS_REACH = timedelta(hours=1)  # a snapshot changes the freshness of ticks this far after it
 WATCHED: dict[str, tuple[str, ...]] = {  # table -> the time columns that place its rows
@@ -53,6 +55,7 @@ AGGREGATED: dict[str, frozenset[str]] = {
     ),
 }
 GRADE_ROLLUPS = (RollupGradeDay, RollupGradeSplit)  # both cut by the grades' graded_at day
+GRADE_BLOCKS = (RollupGradeDayBlock, RollupGradeSplitBlock)  # the same, per 30-day block
 _DIRTY = "dugout.rollups.dirty"  # connection info: this transaction changed settled slices
 _SHARED = "dugout.rollups.shared"  # connection info: this transaction holds the lock shared
 _DEFERRED = "dugout.rollups.deferred"  # connection info: table -> what its writes would forget
@@ -139,7 +142,7 @@ def forget(
     slo = table_of(RollupSloHour)
     if everything:
         if table == Grade.__tablename__:
-            for model in (*GRADE_ROLLUPS, RollupBetTotal):
+            for model in (*GRADE_ROLLUPS, *GRADE_BLOCKS, RollupBetTotal):
                 _delete(conn, delete(table_of(model)))
             return
         _delete(conn, delete(slo))
@@ -185,6 +188,14 @@ def forget(
                 conn,
                 delete(table_of(model)).where(
                     day >= floor_to(min(graded), DAY), day <= floor_to(max(graded), DAY)
+                ),
+            )
+        for model in GRADE_BLOCKS:  # a block holds the sums of its days
+            block = table_of(model).c.block
+            _delete(
+                conn,
+                delete(table_of(model)).where(
+                    block >= floor_to(min(graded), BLOCK), block <= floor_to(max(graded), BLOCK)
                 ),
             )
         t = table_of(RollupBetTotal).c  # blocks and days: every slice a grade falls in

@@ -18,6 +18,7 @@ from app.queries.run_charts import ROLLED_BUCKETS
 from app.queries.run_grid import ROLLED_SLOTS
 from app.rollups import (
     bet_totals,
+    grade_blocks,
     grade_days,
     grade_splits,
     grid_slots,
@@ -41,6 +42,7 @@ def refresh_all(sessions: sessionmaker[Session], now: datetime) -> dict[str, int
         "slo_hours": lambda s: slo_hours.refresh(s, now, SLOS, SLO_REACH),
         "grade_days": lambda s: grade_days.refresh(s, now),
         "grade_splits": lambda s: grade_splits.refresh(s, now),
+        "grade_blocks": lambda s: grade_blocks.refresh(s, now),  # from the days just stored
         "bet_totals": lambda s: bet_totals.refresh(s, now),
     }
     for name, section in sections.items():
@@ -108,7 +110,7 @@ class RollupKeeper:
         from app.queries.run_charts import WINDOWS, latency_series, success_series
         from app.queries.runs import pipeline_summaries, recent_runs
         from app.queries.sources import source_freshness
-        from app.queries.strategies import grade_days
+        from app.queries.strategies import strategy_charts
         from app.queries.strategy_stats import strategy_stats
 
         now = self.clock()
@@ -121,7 +123,7 @@ class RollupKeeper:
             recent_runs(session, limit=15)
             source_freshness(session, now)
             strategy_stats(session, None, now=now)  # the strategies page's default window
-            grade_days(session, now)
+            strategy_charts(session, now, None)
             bets(session, BetFilter(), now, limit=1)  # the bets page's statements
             bet_books(session)
         self.warmed_at = now

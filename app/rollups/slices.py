@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 SETTLE = timedelta(minutes=5)  # younger slices may still change (a running run): never stored
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+BLOCK = timedelta(days=30)  # a long window's fixed blocks, aligned to the epoch like every slice
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MARKER = "*"  # a row under this key says "this slice was computed", even when it was empty
 CHUNK_SPAN = timedelta(days=8)  # time computed and stored per transaction of a refresh

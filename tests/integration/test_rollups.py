@@ -17,7 +17,9 @@ from app.models import (
     Recommendation,
     RollupBetTotal,
     RollupGradeDay,
+    RollupGradeDayBlock,
     RollupGradeSplit,
+    RollupGradeSplitBlock,
     RollupGridSlot,
     RollupRunBucket,
     RollupRunDay,
@@ -38,7 +40,9 @@ ROLLUPS = (
     RollupGridSlot,
     RollupSloHour,
     RollupGradeDay,
+    RollupGradeDayBlock,
     RollupGradeSplit,
+    RollupGradeSplitBlock,
     RollupBetTotal,
 )
 
@@ -138,12 +142,14 @@ def test_rollups_match_a_fresh_scan_and_follow_changes(make_app) -> None:
 
 def grade_history(db, end: datetime = NOW) -> None:
     """Ten days of grades for two strategies, a recommendation each; CLV across both tails,
-    some missing, some voids."""
+    some missing, some voids; and a first one 65 days before, so a 30-day block is settled."""
     results = ("win", "loss", "loss", "push", "void", "win", "loss")
     clvs = (0.012, -0.004, None, 0.25, -0.3, 0.0, 0.0999, -0.1)
     with db.session() as s:
-        for i in range(10 * 12):
+        for i in range(-1, 10 * 12):
             at = end - timedelta(days=10) + timedelta(hours=2 * i)
+            if i < 0:
+                at = end - timedelta(days=65)
             strategy = "ev" if i % 3 else "steam"
             rec = Recommendation(
                 strategy=strategy,
