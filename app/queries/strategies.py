@@ -64,7 +64,7 @@ def grade_days(
 class StrategyCharts:
     """What the strategies page draws over a window: its days and the CLV histogram."""
 
-    days: list[dict[str, Any]]  # per UTC day and strategy, oldest first, no CLV bins needed
+    days: list[dict[str, Any]]  # per UTC day and strategy, oldest first (bins may be empty)
     clv_bins: dict[str, list[int]]  # per strategy with a close, bets per CLV bin
 
 
@@ -82,13 +82,11 @@ def strategy_charts(
     if since is not None:
         lo = max(lo, floor_to(aware(since), rollup.DAY))
     hi = settled_before(now or utcnow(), rollup.DAY)
-    days = rollup.settled_rows(session, lo, hi, bins=False) if lo < hi else []
+    days, bins = grade_blocks.chart_rows(session, lo, hi, first)
     tail = sorted(
         rollup.rows_from_ledger(session, max(lo, hi), None, markers=False),
         key=lambda r: r["day"],
     )
-    bins: dict[str, list[int]] = {}
-    grade_blocks.clv_bins(session, lo, hi, first, bins)
     rollup.add_bins(bins, tail)
     return StrategyCharts(days + tail, bins)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import RollupGradeDay, RollupGradeDayBlock, RollupGradeSplit, RollupGradeSplitBlock
@@ -120,59 +120,66 @@ def cover(lo: datetime, hi: datetime, first: datetime) -> tuple[Span, list[Span]
     return (a, b), [(x, y) for x, y in edges if x < y]
 
 
-def _blocks_missing(session: Session, model: Any, blocks: Span, lo: datetime) -> list[Span]:
-    """The days (from `lo` on) of the blocks in `blocks` that are not stored."""
-    a, b = blocks
-    if a >= b:
-        return []
-    have = session.scalars(
-        select(model.block).where(model.strategy == MARKER, model.block >= a, model.block < b)
-    ).all()
-    return [(max(x, lo), y) for x, y in gaps(have, a, b, BLOCK)]
-
-
 def split_sums(session: Session, lo: datetime, hi: datetime, first: datetime, out: Sums) -> None:
     """Add the grades of the whole days in [lo, hi) into `out` (as `grade_splits.settled_sums`
     does): stored blocks inside the window, the edges and the blocks not stored from the days."""
     if lo >= hi:
         return
-    blocks, edges = cover(lo, hi, first)
+    (a, b), spans = cover(lo, hi, first)
     t = RollupGradeSplitBlock
-    a, b = blocks
     if a < b:
-        for s, bk, m, *values in session.execute(
-            select(t.strategy, t.book, t.market, *[func.sum(getattr(t, n)) for n in SPLIT_SUMS])
-            .where(t.block >= a, t.block < b, t.strategy != MARKER)
+        stored = 0  # the marker rows summed with the rest: one row per stored block
+        for s, bk, m, n, *values in session.execute(
+            select(
+                t.strategy,
+                t.book,
+                t.market,
+                func.count(),
+                *[func.sum(getattr(t, n)) for n in SPLIT_SUMS],
+            )
+            .where(t.block >= a, t.block < b)
             .group_by(t.strategy, t.book, t.market)
         ):
-            merge(out, (s, bk, m), grade_splits._values(values))
-    spans = edges + _blocks_missing(session, t, blocks, lo)
+            if s == MARKER:
+                stored = n
+            else:
+                merge(out, (s, bk, m), grade_splits._values(values))
+        if stored != (b - a) // BLOCK:
+            have = session.scalars(
+                select(t.block).where(t.strategy == MARKER, t.block >= a, t.block < b)
+            ).all()
+            spans += [(max(x, lo), y) for x, y in gaps(have, a, b, BLOCK)]
     grade_splits.settled_sums(session, spans, out)
 
 
-def clv_bins(
-    session: Session, lo: datetime, hi: datetime, first: datetime, out: dict[str, list[int]]
-) -> None:
-    """Add the CLV histograms of the whole days in [lo, hi) into `out`, per strategy: stored
-    blocks inside the window, the edges and the blocks not stored from the days."""
+def chart_rows(
+    session: Session, lo: datetime, hi: datetime, first: datetime
+) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """The whole days in [lo, hi) (as `grade_days.settled_rows` reads them, CLV bins left
+    empty where a block holds them) and, per strategy, their CLV histogram: stored blocks
+    inside the window, the edges and the blocks not stored from the days' bins."""
+    bins: dict[str, list[int]] = {}
     if lo >= hi:
-        return
-    blocks, edges = cover(lo, hi, first)
+        return [], bins
+    (a, b), spans = cover(lo, hi, first)
     t = RollupGradeDayBlock
-    a, b = blocks
     if a < b:
         found = session.execute(
-            select(t.strategy, t.clv_n, cast(t.clv_bins, Text)).where(
-                t.block >= a, t.block < b, t.strategy != MARKER, t.clv_n > 0
+            select(t.block, t.strategy, t.clv_n, cast(t.clv_bins, Text)).where(
+                t.block >= a, t.block < b, or_(t.strategy == MARKER, t.clv_n > 0)
             )
         ).all()
-        parsed = json.loads("[" + ",".join(row[2] for row in found) + "]")
+        parsed = json.loads("[" + ",".join(row[3] for row in found) + "]")
+        marked = [block for block, s, _, _ in found if s == MARKER]
         grade_days.add_bins(
-            out,
+            bins,
             [
-                {"strategy": s, "clv_n": n, "clv_bins": bins}
-                for (s, n, _), bins in zip(found, parsed, strict=True)
+                {"strategy": s, "clv_n": n, "clv_bins": block_bins}
+                for (_, s, n, _), block_bins in zip(found, parsed, strict=True)
+                if s != MARKER
             ],
         )
-    spans = edges + _blocks_missing(session, t, blocks, lo)
-    grade_days.settled_bins(session, spans, out)
+        spans += [(max(x, lo), y) for x, y in gaps(marked, a, b, BLOCK)]
+    days = grade_days.settled_rows(session, lo, hi, bins_in=spans)
+    grade_days.add_bins(bins, [r for r in days if any(x <= r["day"] < y for x, y in spans)])
+    return days, bins

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, case, cast, func, literal, select
+from sqlalchemy import Text, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Grade, RollupGradeDay
@@ -126,35 +126,40 @@ def refresh(session: Session, now: datetime) -> int:
 
 
 def settled_rows(
-    session: Session, lo: datetime, hi: datetime, bins: bool = True
+    session: Session,
+    lo: datetime,
+    hi: datetime,
+    bins_in: Sequence[tuple[datetime, datetime]] | None = None,
 ) -> list[dict[str, Any]]:
     """Per day and strategy, the whole days in [lo, hi), oldest first: stored days from the
     rollup, the others summed from the grades (never stored here: reads do not write). With
-    `bins` False the stored days come without their CLV histogram (`settled_bins` sums it
-    from blocks), which spares a year's parse."""
+    `bins_in`, only the stored days inside those spans come with their CLV histogram (the
+    others with an empty one), which spares a year's parse where blocks hold the bins."""
     d = RollupGradeDay
     out: list[dict[str, Any]] = []
     marked: list[datetime] = []
     sums = [getattr(d, name) for name in GRADE_SUMS]
+    bins: Any = cast(d.clv_bins, Text)
+    if bins_in is not None:
+        inside = [and_(d.day >= a, d.day < b) for a, b in bins_in]
+        bins = case((or_(*inside), bins), else_=literal("[]")) if inside else literal("[]")
     found = session.execute(
-        select(d.day, d.strategy, cast(d.clv_bins, Text) if bins else literal("[]"), *sums)
-        .where(d.day >= lo, d.day < hi)
-        .order_by(d.day)
+        select(d.day, d.strategy, bins, *sums).where(d.day >= lo, d.day < hi).order_by(d.day)
     ).all()
     # every row's bins in one parse (a parse per row was most of a year's read)
-    every_bins = json.loads("[" + ",".join(row[2] for row in found) + "]") if bins else None
-    for i, (day, strategy, _, *values) in enumerate(found):
+    every_bins = json.loads("[" + ",".join(row[2] for row in found) + "]")
+    for (day, strategy, _, *values), day_bins in zip(found, every_bins, strict=True):
         if strategy == MARKER:
             marked.append(aware(day))
             continue
-        row = {
-            "day": aware(day),
-            "strategy": strategy,
-            **dict(zip(GRADE_SUMS, values, strict=True)),
-        }
-        if every_bins is not None:
-            row["clv_bins"] = every_bins[i]
-        out.append(row)
+        out.append(
+            {
+                "day": aware(day),
+                "strategy": strategy,
+                **dict(zip(GRADE_SUMS, values, strict=True)),
+                "clv_bins": day_bins,
+            }
+        )
     missing = gaps(marked, lo, hi, DAY)
     for a, b in missing:
         out += rows_from_ledger(session, a, b, markers=False)
@@ -176,13 +181,3 @@ def add_bins(out: dict[str, list[int]], rows: Iterable[Mapping[str, Any]]) -> No
         else:
             for i, n in enumerate(row_bins):
                 counts[i] += n
-
-
-def settled_bins(
-    session: Session, spans: Sequence[tuple[datetime, datetime]], out: dict[str, list[int]]
-) -> None:
-    """Add the CLV histograms of the whole days in each [lo, hi) span into `out`, per
-    strategy: stored days from the rollup, the others from the grades."""
-    for lo, hi in spans:
-        if lo < hi:
-            add_bins(out, settled_rows(session, lo, hi))

@@ -165,13 +165,25 @@ def settled_sums(session: Session, spans: Sequence[tuple[datetime, datetime]], o
         return
     d = RollupGradeSplit
     within = or_(*[and_(d.day >= lo, d.day < hi) for lo, hi in spans])
-    marked = session.scalars(select(d.day).where(d.strategy == MARKER, within)).all()
-    for s, b, m, *values in session.execute(
-        select(d.strategy, d.book, d.market, *[func.sum(getattr(d, n)) for n in SPLIT_SUMS])
-        .where(within, d.strategy != MARKER)
+    stored = 0  # the marker rows summed with the rest: one count, one row per stored day
+    for s, b, m, n, *values in session.execute(
+        select(
+            d.strategy,
+            d.book,
+            d.market,
+            func.count(),
+            *[func.sum(getattr(d, n)) for n in SPLIT_SUMS],
+        )
+        .where(within)
         .group_by(d.strategy, d.book, d.market)
     ):
-        merge(out, (s, b, m), _values(values))
+        if s == MARKER:
+            stored = n
+        else:
+            merge(out, (s, b, m), _values(values))
+    if stored == sum((hi - lo) // DAY for lo, hi in spans):
+        return  # every day stored (the usual case)
+    marked = session.scalars(select(d.day).where(d.strategy == MARKER, within)).all()
     missing: list[tuple[datetime | None, datetime | None]] = [
         gap for lo, hi in spans for gap in gaps(marked, lo, hi, DAY)
     ]
