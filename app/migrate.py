@@ -48,7 +48,7 @@ def head_revision() -> str | None:
 
 
 VERSION_TABLE = "alembic_version"
-_READ_VERSION = text(f"SELECT version_num FROM {VERSION_TABLE}")
+_READ_VERSION = text("SELECT version_num FROM alembic_version")  # VERSION_TABLE
 
 
 def current_revision(engine: Engine) -> str | None:

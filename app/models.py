@@ -526,14 +526,11 @@ class RollupSloHour(Base):
     __table_args__ = (Index("ix_rollup_slo_hours_hour", "hour"),)
 
 
-class RollupGradeDay(Base):
-    """Bets graded on one UTC day for one strategy: record, stake, profit, CLV sum and a CLV
-    histogram (strategy '*': the day was computed, even when nothing was graded)."""
+class GradeDaySums:
+    """The sums of a grade day rollup row and of its block: record (settled, no voids), stake,
+    profit, CLV sum and a CLV histogram."""
 
-    __tablename__ = "rollup_grade_days"
-    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
-    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # settled, no voids
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -544,7 +541,33 @@ class RollupGradeDay(Base):
     clv_bins: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
 
 
-class RollupGradeSplit(Base):
+class GradeSplitSums:
+    """The additive sums of a grade split rollup row and of its block (voids left out)."""
+
+    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    units_stake: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    stake_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+
+class RollupGradeDay(GradeDaySums, Base):
+    """Bets graded on one UTC day for one strategy: record, stake, profit, CLV sum and a CLV
+    histogram (strategy '*': the day was computed, even when nothing was graded)."""
+
+    __tablename__ = "rollup_grade_days"
+    day: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class RollupGradeSplit(GradeSplitSums, Base):
     """Bets graded on one UTC day for one strategy at one book in one market, voids left out:
     the additive sums of the strategies page's statistics (strategy '*': the day was computed,
     even when nothing was graded)."""
@@ -554,21 +577,9 @@ class RollupGradeSplit(Base):
     strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
     book: Mapped[str] = mapped_column(String(32), primary_key=True)
     market: Mapped[str] = mapped_column(String(16), primary_key=True)
-    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units_stake: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    stake_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
 
-class RollupGradeDayBlock(Base):
+class RollupGradeDayBlock(GradeDaySums, Base):
     """The RollupGradeDay rows of one fixed 30-day block (aligned to the epoch) summed per
     strategy, so a long window reads a dozen blocks and its ragged days (strategy '*': every
     day of the block since the first grade was stored when the block was summed)."""
@@ -576,18 +587,9 @@ class RollupGradeDayBlock(Base):
     __tablename__ = "rollup_grade_day_blocks"
     block: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
-    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    clv_bins: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
 
 
-class RollupGradeSplitBlock(Base):
+class RollupGradeSplitBlock(GradeSplitSums, Base):
     """The RollupGradeSplit rows of one fixed 30-day block (aligned to the epoch) summed per
     strategy, book and market (strategy '*': every day of the block since the first grade was
     stored when the block was summed)."""
@@ -597,18 +599,6 @@ class RollupGradeSplitBlock(Base):
     strategy: Mapped[str] = mapped_column(String(32), primary_key=True)
     book: Mapped[str] = mapped_column(String(32), primary_key=True)
     market: Mapped[str] = mapped_column(String(16), primary_key=True)
-    bets: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    wins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    losses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    pushes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    staked: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    units_stake: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    stake_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    clv_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    clv_sq: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
 
 
 class RollupBetTotal(Base):
