@@ -147,7 +147,11 @@ def test_a_long_database_outage_under_two_hosts_runs_each_tick_once(
         # one before still ran, as on a loaded machine, is a row with its reason, not a gap)
         recorded = [t for t in ticks if t.pipeline == "collection"]
         assert len(recorded) >= 15
-        assert all(t.executions or set(t.statuses) == {"skipped"} for t in recorded), recorded
+        # but one: the run in flight when PostgreSQL stopped could not record its end; it is
+        # interrupted at the replay and not retried, the outbox's newer ticks having succeeded
+        unsettled = [t for t in recorded if not (t.executions or t.skipped)]
+        assert len(unsettled) <= 1, unsettled
+        assert all(t.superseded and set(t.statuses) == {"interrupted"} for t in unsettled)
         with sessions() as s:
             alert = s.scalars(select(Alert).where(Alert.key == DATABASE_LOST)).one()
             assert alert.status == "resolved"
