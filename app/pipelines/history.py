@@ -34,11 +34,15 @@ class QuoteHistory:
     """The lookback window of quotes for every source, refreshed incrementally.
 
     Rows are kept in (last_update, arrival) order, so a tick prunes and selects by bisection
-    and copies one slice instead of walking and re-sorting the whole window."""
+    and copies one slice instead of walking and re-sorting the whole window. Their quotes are
+    kept beside them in the same order, so a window of every source the history holds is one
+    list slice."""
 
     def __init__(self) -> None:
         self._keys: set[QuoteKey] = set()
         self._rows: list[tuple[datetime, int, str, Quote, QuoteKey]] = []
+        self._quotes: list[Quote] = []  # self._rows' quotes, index for index
+        self._sources: set[str] = set()  # every source a row was ever kept from
         self._arrivals = 0
         self._watermark: datetime | None = None
         self._lock = threading.Lock()
@@ -60,7 +64,10 @@ class QuoteHistory:
                 for row in rows[:cut]:
                     self._keys.discard(row[4])
                 del rows[:cut]
+                del self._quotes[:cut]
             end = bisect_right(rows, now, key=_updated)
+            if self._sources <= wanted:
+                return self._quotes[:end]
             return [row[3] for row in rows[:end] if row[2] in wanted]
 
     def _load(self, session: Session, since: datetime, now: datetime) -> None:
@@ -98,16 +105,23 @@ class QuoteHistory:
         """Forget everything (the next window reads the database afresh)."""
         with self._lock:
             self._rows.clear()
+            self._quotes.clear()
+            self._sources.clear()
             self._keys.clear()
             self._watermark = None
 
     def _keep(self, fresh: list[tuple[datetime, int, str, Quote, QuoteKey]]) -> None:
         fresh.sort(key=_order)
-        if not self._rows or _order(fresh[0]) >= _order(self._rows[-1]):
-            self._rows.extend(fresh)  # the usual tick: everything new is newer
+        self._sources.update(row[2] for row in fresh)
+        rows, quotes = self._rows, self._quotes
+        if not rows or _order(fresh[0]) >= _order(rows[-1]):
+            rows.extend(fresh)  # the usual tick: everything new is newer
+            quotes.extend(row[3] for row in fresh)
         else:
             for row in fresh:
-                insort(self._rows, row, key=_order)
+                at = bisect_right(rows, _order(row), key=_order)
+                rows.insert(at, row)
+                quotes.insert(at, row[3])
 
 
 class ReplayQuoteHistory(QuoteHistory):
