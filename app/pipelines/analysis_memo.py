@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from app.pipelines.market import MarketIndex, quote_time
@@ -53,6 +54,7 @@ class MarketInputs:
 
 
 MarketKey = tuple[str, str]  # game_key, market
+_market_of = attrgetter("game_key", "market")  # a quote's MarketKey, built in C
 
 
 def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, MarketInputs]:
@@ -60,15 +62,10 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
     the state's order, as MarketIndex.build orders the whole); a market with neither gives
     no strategy anything to find."""
     games = {k: g for k, g in state.games.items() if g.commence_time > now}
-    quotes: dict[MarketKey, list[Quote]] = {}
-    for q in sorted(state.history, key=quote_time):  # ~O(n): the window comes in time order
-        if q.last_update <= now and q.game_key in games:
-            key = (q.game_key, q.market)
-            found = quotes.get(key)
-            if found is None:
-                quotes[key] = [q]
-            else:
-                found.append(q)
+    ordered = sorted(state.history, key=quote_time)  # ~O(n): the window comes in time order
+    quotes: defaultdict[MarketKey, list[Quote]] = defaultdict(list)
+    for q in ordered[: bisect_right(ordered, now, key=quote_time)]:
+        quotes[_market_of(q)].append(q)  # grouped first, games not started kept below
     splits: dict[MarketKey, list[Split]] = defaultdict(list)
     for s in state.splits:
         if s.game_key in games:
@@ -76,6 +73,7 @@ def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, Marke
     return {
         k: MarketInputs(games[k[0]], quotes.get(k, []), splits.get(k, []))
         for k in quotes.keys() | splits.keys()
+        if k[0] in games
     }
 
 
