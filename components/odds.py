@@ -107,23 +107,47 @@ def _rows(board: GameBoard) -> list[dict[str, Any]]:
     return rows
 
 
-def _column_defs(board: GameBoard) -> list[dict[str, Any]]:
-    """Book, then per market a group of its sides and the hold."""
+# A column's width from its longest text, measured here instead of by the grid: AG Grid's
+# autoSize measures every cell in the DOM (getBoundingClientRect, a forced layout per column),
+# which on a day's slate of 24 boards was about 1.3 s of Chromium's main thread per render.
+# 0.82rem text is 7.0-7.4 px a character in the system fonts, bold a little wider.
+CHAR_PX = 7.6
+CELL_PAD_PX = 22  # the cell's padding on both sides and its border
+
+
+def _width(texts: Sequence[str], minimum: int) -> int:
+    return max(minimum, round(max((len(t) for t in texts), default=0) * CHAR_PX) + CELL_PAD_PX)
+
+
+def _column_defs(board: GameBoard, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Book, then per market a group of its sides and the hold; each column as wide as its
+    longest cell or header."""
+
+    def width(field: str, header: str, minimum: int = 56) -> int:
+        return _width([header, *(str(r.get(field, "")) for r in rows)], minimum)
+
     defs: list[dict[str, Any]] = [
-        {"field": "book", "headerName": "Book", "pinned": "left", "minWidth": 110}
+        {"field": "book", "headerName": "Book", "pinned": "left", "width": width("book", "Book", 96)}
     ]
     for market in MARKETS:
-        children: list[dict[str, Any]] = [
-            {
-                "field": f"{market}_{side}",
-                "headerName": _side_title(market, side, board),
-                "cellClassRules": {"odds-best": f"params.data.{market}_{side}_best"},
-                "minWidth": 110,
-            }
-            for side in SIDES[market]
-        ]
+        children: list[dict[str, Any]] = []
+        for side in SIDES[market]:
+            field, header = f"{market}_{side}", _side_title(market, side, board)
+            children.append(
+                {
+                    "field": field,
+                    "headerName": header,
+                    "cellClassRules": {"odds-best": f"params.data.{market}_{side}_best"},
+                    "width": width(field, header, 96),
+                }
+            )
         children.append(
-            {"field": f"{market}_hold", "headerName": "hold", "cellClass": "text-muted"}
+            {
+                "field": f"{market}_hold",
+                "headerName": "hold",
+                "cellClass": "text-muted",
+                "width": width(f"{market}_hold", "hold"),
+            }
         )
         defs.append({"headerName": market_name(market), "children": children})
     return defs
@@ -134,6 +158,7 @@ def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
     AG Grid per game: the grid draws its cells itself, where a table of html components
     costs the Dash renderer a component per cell (thousands on a full slate)."""
     started = board.commence_time <= now
+    rows = _rows(board)
     when = f"{timestamp(board.commence_time, tz)} ({relative_time(board.commence_time, now)})"
     return dbc.Card(
         dbc.CardBody(
@@ -153,10 +178,9 @@ def game_card(board: GameBoard, tz: ZoneInfo, now: datetime) -> dbc.Card:
                     className="d-flex flex-wrap align-items-baseline gap-1 mb-1",
                 ),
                 dag.AgGrid(
-                    columnDefs=_column_defs(board),
-                    rowData=_rows(board),
-                    defaultColDef={"sortable": False, "resizable": True, "minWidth": 70},
-                    columnSize="autoSize",
+                    columnDefs=_column_defs(board, rows),
+                    rowData=rows,
+                    defaultColDef={"sortable": False, "resizable": True, "minWidth": 56},
                     rowClassRules={"odds-fair": "params.data.fair"},
                     dashGridOptions={
                         "domLayout": "autoHeight",

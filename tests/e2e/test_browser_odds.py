@@ -34,6 +34,12 @@ def test_odds_boards_mark_the_best_price_and_a_game_shows_its_history(page_as, l
         timeout=30_000,
     ).json_value()
     assert int(weight) >= 700  # bold, not colour alone
+    # the columns are sized on the server from their texts: every price, bold or not, fits
+    clipped = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#odds-boards .ag-cell-value'))
+            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent)"""
+    )
+    assert clipped == [], clipped
     page.locator("#odds-boards .card .odds-history-link").first.click()  # found anew if redrawn
     page.wait_for_url(re.compile(r"/odds\?game="), timeout=30_000)
     page.wait_for_function(HISTORY, timeout=60_000)
