@@ -110,8 +110,9 @@ def _rows(board: GameBoard) -> list[dict[str, Any]]:
 # A column's width from its longest text, measured here instead of by the grid: AG Grid's
 # autoSize measures every cell in the DOM (getBoundingClientRect, a forced layout per column),
 # which on a day's slate of 24 boards was about 1.3 s of Chromium's main thread per render.
-# 0.82rem text is 7.0-7.4 px a character in the system fonts, bold a little wider.
-CHAR_PX = 7.6
+# Prices are digits and signs: at 0.82rem, DejaVu Sans (Debian's system-ui) measured 7.2 px a
+# character in Chromium and 7.9 bold (a best price); narrower in the other systems' UI fonts.
+CHAR_PX = 8.0
 CELL_PAD_PX = 22  # the cell's padding on both sides and its border
 
 
