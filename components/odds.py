@@ -116,19 +116,21 @@ CHAR_PX = 8.0
 CELL_PAD_PX = 22  # the cell's padding on both sides and its border
 
 
-def _width(texts: Sequence[str], minimum: int) -> int:
-    return max(minimum, round(max((len(t) for t in texts), default=0) * CHAR_PX) + CELL_PAD_PX)
-
-
 def _column_defs(board: GameBoard, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Book, then per market a group of its sides and the hold; each column as wide as its
     longest cell or header."""
 
     def width(field: str, header: str, minimum: int = 56) -> int:
-        return _width([header, *(str(r.get(field, "")) for r in rows)], minimum)
+        longest = max([len(header), *(len(str(r.get(field, ""))) for r in rows)])
+        return max(minimum, round(longest * CHAR_PX) + CELL_PAD_PX)
 
     defs: list[dict[str, Any]] = [
-        {"field": "book", "headerName": "Book", "pinned": "left", "width": width("book", "Book", 96)}
+        {
+            "field": "book",
+            "headerName": "Book",
+            "pinned": "left",
+            "width": width("book", "Book", 96),
+        }
     ]
     for market in MARKETS:
         children: list[dict[str, Any]] = []
@@ -138,7 +140,7 @@ def _column_defs(board: GameBoard, rows: Sequence[dict[str, Any]]) -> list[dict[
                 {
                     "field": field,
                     "headerName": header,
-                    "cellClassRules": {"odds-best": f"params.data.{market}_{side}_best"},
+                    "cellClassRules": {"odds-best": f"params.data.{field}_best"},
                     "width": width(field, header, 96),
                 }
             )

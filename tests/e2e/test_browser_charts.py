@@ -46,7 +46,8 @@ def _hide_from_legend(page, uid: str) -> None:
     hidden = f"() => {GD}.data.find(t => t.uid === '{uid}').visible === 'legendonly'"
     for _ in range(6):
         _settled(page)
-        page.locator("#overview-latency .legend .traces", has_text=uid).locator(".legendtoggle").click()
+        entry = page.locator("#overview-latency .legend .traces", has_text=uid)
+        entry.locator(".legendtoggle").click()
         try:
             page.wait_for_function(hidden, timeout=10_000)
             return
@@ -77,8 +78,7 @@ def test_zoom_and_hidden_pipeline_survive_a_refresh(page_as, live_server, live_d
         f"""() => {{ const x = {LONGEST}.x;
             return Plotly.relayout({GD}, {{'xaxis.range': [x[1], x[x.length - 2]]}}); }}"""
     )
-    _settled(page)
-    _hide_from_legend(page, hidden)
+    _hide_from_legend(page, hidden)  # once the chart has settled
     _settled(page)
     zoomed = page.evaluate(f"() => {GD}._fullLayout.xaxis.range.slice()")
     assert zoomed != full
