@@ -929,7 +929,9 @@ class RunBatch:
         """Insert the run's row (its data rows point at it) and start its first stage. A tick
         that already has a run fails the batch: the caller leaves out the ticks taken."""
         assert self._connection is not None, "open a run inside `with RunBatch(...)`"
-        self._connection.execute(insert(PipelineRun), [_run_values(opening, "running", now, None)])
+        conn = self._connection
+        _ADD_RUN.execute(conn, _prefixed("r_", _run_values(opening, "running", now, None)))
+        forget(conn, _RUNS.name, {"created_at": [now], "started_at": [now]})  # deferred
         handle = _BatchRunHandle(self, opening.run_id, clock)
         if first_stage is not None:
             handle.start_stage(first_stage, now)

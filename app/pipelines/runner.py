@@ -76,6 +76,9 @@ class StageRunContext:
     pipeline: str = ""
     results: dict[str, StageOutcome] = field(default_factory=dict)
     handle: RunHandle | None = None
+    # Every source's state row as this run's collect left it (None before a collect ran): what
+    # analysis judges freshness by, without reading the rows again.
+    source_states: dict[str, Any] | None = None
 
     @property
     def sessions(self) -> sessionmaker[Session]:

@@ -44,7 +44,7 @@ def insert_ignoring_duplicates(
     # them into one statement per run of rows with the same NULL columns). Pending ORM rows
     # they point at (a snapshot) are flushed first, as the ORM path's autoflush did.
     session.flush()
-    session.execute(statement, list(rows))
+    session.connection().execute(statement, list(rows))  # Core on the session's connection
 
 
 # Every column of the named sources' state rows, built once: a run reads them twice a tick.

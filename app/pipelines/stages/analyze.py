@@ -150,8 +150,10 @@ def fresh_sources(src: Any) -> tuple[list[str], dict[str, str]]:
 
 def _judged(src: Any) -> list[tuple[str, str, Any, float]]:
     """(source, kind, state, stale limit) for every quotes or splits kind a source provides."""
-    with src.sessions() as session:
-        states = source_states(session, [s.name for s in src.ctx.sources])
+    states = src.source_states  # as this run's collect left them
+    if states is None:
+        with src.sessions() as session:
+            states = source_states(session, [s.name for s in src.ctx.sources])
     settings = src.ctx.settings
     out = []
     for source in src.ctx.sources:

@@ -8,13 +8,15 @@ import logging
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, case, insert, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
+from app.db import PreparedStatement, UTCDateTime
 from app.models import Game as GameRow
 from app.models import (
     QuarantinedRow,
@@ -39,6 +41,7 @@ from app.pipelines.store import (
     upsert_games,
 )
 from app.pipelines.types import SourceBatch, Split
+from app.rollups.invalidation import forget
 
 log = logging.getLogger("dugout.pipelines.collect")
 
@@ -102,34 +105,101 @@ def _newest(values: list[datetime]) -> datetime | None:
     return max(values, default=None)
 
 
-def _advance(current: datetime | None, newest: datetime | None) -> datetime | None:
-    """Newest-seen times never move back (out-of-order snapshots)."""
-    if newest is None or (current is not None and current >= newest):
-        return current
-    return newest
+def _later(column: Any, value: Any) -> Any:
+    """`column` moved to `value` unless it already holds a later time (never moved back: a
+    replay of the past beside a live server leaves its times alone), decided by the database
+    in the UPDATE itself, so a writer between a read and this write cannot be overwritten."""
+    return case((or_(column.is_(None), column < value), value), else_=column)
 
 
-def _record_quota(session: Session, state: SourceState, batch: SourceBatch, now: datetime) -> None:
-    """Keep the quota headers on the state row and as a sample for the burn rate."""
-    if not batch.quota:
-        return
-    state.quota_remaining = batch.quota.get("remaining")
-    state.quota_used = batch.quota.get("used")
-    if state.quota_remaining is not None:
-        session.add(
-            QuotaSample(
-                source=batch.source,
-                at=now,
-                remaining=state.quota_remaining,
-                used=state.quota_used,
-                last=batch.quota.get("last"),
-            )
+_STATES_TABLE = cast(Table, SourceState.__table__)
+_STATE = _STATES_TABLE.c
+# The success UPDATEs, one per set of columns given (built once each: one runs every fetch).
+_SUCCESS: dict[frozenset[str], Any] = {}
+_ADVANCED = ("newest_quote_at", "newest_split_at", "newest_update_at")
+
+
+def _success_statement(given: frozenset[str]) -> Any:
+    statement = _SUCCESS.get(given)
+    if statement is None:
+        values: dict[str, Any] = {
+            "last_fetch_at": _later(_STATE.last_fetch_at, bindparam("now", type_=UTCDateTime)),
+            "last_success_at": _later(_STATE.last_success_at, bindparam("now", type_=UTCDateTime)),
+            "last_error_type": None,
+            "last_error": None,
+            "consecutive_failures": 0,
+            "retry_at": None,
+        }
+        for name in sorted(given):
+            if name in _ADVANCED:
+                values[name] = _later(_STATE[name], bindparam(f"p_{name}", type_=UTCDateTime))
+            else:
+                values[name] = bindparam(f"p_{name}", type_=_STATE[name].type)
+        statement = _SUCCESS[given] = (
+            update(_STATES_TABLE)
+            .where(_STATE.source == bindparam("state_source"))
+            .values(values)
+            .returning(*_STATE)
         )
+    return statement
 
 
-# A snapshot of the same content from the same source (built once: read at every fetch).
-_SAME_SNAPSHOT = select(SourceSnapshot.id).where(
-    SourceSnapshot.source == bindparam("source"), SourceSnapshot.content_hash == bindparam("hash")
+def record_success(
+    session: Session,
+    source: str,
+    now: datetime,
+    *,
+    newest_quote: datetime | None = None,
+    newest_split: datetime | None = None,
+    provides: list[str] | None = None,
+    quota: dict[str, Any] | None = None,
+    poll: tuple[datetime | None] | None = None,
+) -> Row[Any]:
+    """Record a successful fetch on the source's state row (created on first sight) in one
+    UPDATE: fetch and success times, errors and backoff cleared, the newest data times (each
+    never moved back), what it provides, its quota headers, and with `poll` (the next paid
+    poll's time) that paid kinds were polled now. Returns the row as written (read-only)."""
+    newest = max((t for t in (newest_quote, newest_split) if t is not None), default=None)
+    given: dict[str, Any] = {}
+    for name, value in (
+        ("newest_quote_at", newest_quote),
+        ("newest_split_at", newest_split),
+        ("newest_update_at", newest),
+    ):
+        if value is not None:
+            given[name] = value
+    if provides is not None:
+        given["provides"] = provides
+    if quota:
+        given["quota_remaining"] = quota.get("remaining")
+        given["quota_used"] = quota.get("used")
+    if poll is not None:
+        given["last_poll_at"], given["next_poll_at"] = now, poll[0]
+    statement = _success_statement(frozenset(given))
+    params = {"state_source": source, "now": now} | {f"p_{k}": v for k, v in given.items()}
+    for _ in range(2):
+        row = session.connection().execute(statement, params).first()
+        if row is not None:
+            return row
+        # first sight: insert-or-skip (two first runs at once share the one row), then again
+        insert_ignoring_duplicates(session, SourceState, [{"source": source}])
+    raise AssertionError(f"no state row for source {source!r}")  # pragma: no cover
+
+
+# A snapshot of the same content from the same source, and a new snapshot (built once each:
+# one of them runs at every fetch).
+_SNAPSHOTS = cast(Table, SourceSnapshot.__table__)
+_INSERT_SNAPSHOT = PreparedStatement(
+    insert(_SNAPSHOTS).values(
+        {c.name: bindparam(f"n_{c.name}", type_=c.type) for c in _SNAPSHOTS.c}
+    )
+)
+_SAME_SNAPSHOT = PreparedStatement(
+    select(_SNAPSHOTS.c.id)
+    .where(
+        _SNAPSHOTS.c.source == bindparam("source"), _SNAPSHOTS.c.content_hash == bindparam("hash")
+    )
+    .limit(1)
 )
 
 
@@ -142,6 +212,7 @@ def store_batch(
     provides: frozenset[str] | None = None,
     games_seen: dict[str, int] | None = None,
     splits_seen: dict[str, set[SplitKey]] | None = None,
+    poll: tuple[datetime | None] | None = None,
 ) -> dict[str, Any]:
     """Store one source's batch idempotently; returns counts for the stage record.
 
@@ -150,35 +221,45 @@ def store_batch(
     the mark of the games and scores this process last stored per source: the same ones again
     (most ticks) are not written again. The batch's mark is returned as `games_mark`, for the
     caller to remember once the transaction committed. `splits_seen` holds the split versions
-    of the source's last stored batch: they are not sent again (the insert would skip them)."""
+    of the source's last stored batch: they are not sent again (the insert would skip them).
+    `poll` (the next paid poll's time) records that the source's paid kinds were polled."""
     resolve_batch(session, batch, now)
     games_mark = hash((tuple(batch.games), tuple(batch.scores)))
     games_known = games_seen is not None and games_seen.get(batch.source) == games_mark
     content_hash = batch_hash(batch)
     newest_quote = _newest([q.last_update for q in batch.quotes])
     newest_split = _newest([s.as_of for s in batch.splits])
-    state = _state(session, batch.source)
-    # never moved back: a replay of the past beside a live server leaves its times alone
-    state.last_fetch_at = _advance(state.last_fetch_at, now)
-    state.last_success_at = _advance(state.last_success_at, now)
-    state.last_error_type = state.last_error = None
-    state.consecutive_failures, state.retry_at = 0, None
-    if provides is not None and sorted(provides) != (state.provides or []):
-        state.provides = sorted(provides)
-    _record_quota(session, state, batch, now)
-    state.newest_quote_at = _advance(state.newest_quote_at, newest_quote)
-    state.newest_split_at = _advance(state.newest_split_at, newest_split)
-    state.newest_update_at = _advance(
-        state.newest_update_at, _newest([t for t in (newest_quote, newest_split) if t is not None])
-    )
     newest = _newest([t for t in (newest_quote, newest_split) if t is not None])
-    duplicate = session.scalar(_SAME_SNAPSHOT, {"source": batch.source, "hash": content_hash})
+    state = record_success(
+        session,
+        batch.source,
+        now,
+        newest_quote=newest_quote,
+        newest_split=newest_split,
+        provides=None if provides is None else sorted(provides),
+        quota=batch.quota or None,
+        poll=poll,
+    )
+    if batch.quota and batch.quota.get("remaining") is not None:
+        session.add(
+            QuotaSample(
+                source=batch.source,
+                at=now,
+                remaining=batch.quota["remaining"],
+                used=batch.quota.get("used"),
+                last=batch.quota.get("last"),
+            )
+        )
+    conn = session.connection()
+    duplicate = _SAME_SNAPSHOT.execute(conn, {"source": batch.source, "hash": content_hash})
+    duplicate = duplicate.first() is not None
     counts: dict[str, Any] = {
         "quotes": len(batch.quotes),
         "splits": len(batch.splits),
         "rejected": len(batch.rejected),
         "stored_quotes": 0,
         "duplicate": bool(duplicate),
+        "state": state,  # the source's state row as written (for the caller, not a count)
         "freshness_s": (
             None
             if state.newest_update_at is None
@@ -188,18 +269,22 @@ def store_batch(
     if duplicate:
         return counts
     counts["games_mark"] = games_mark
-    snapshot = SourceSnapshot(
-        id=uuid.uuid4(),
-        source=batch.source,
-        content_hash=content_hash,
-        fetched_at=now,
-        newest_update_at=newest,
-        quotes=len(batch.quotes),
-        splits=len(batch.splits),
-        quarantined=len(batch.rejected),
-        run_id=run_id,
+    snapshot_id = uuid.uuid4()
+    _INSERT_SNAPSHOT.execute(
+        conn,
+        {
+            "n_id": snapshot_id,
+            "n_source": batch.source,
+            "n_content_hash": content_hash,
+            "n_fetched_at": now,
+            "n_newest_update_at": newest,
+            "n_quotes": len(batch.quotes),
+            "n_splits": len(batch.splits),
+            "n_quarantined": len(batch.rejected),
+            "n_run_id": run_id,
+        },
     )
-    session.add(snapshot)
+    forget(conn, _SNAPSHOTS.name, {"fetched_at": [now]})  # a prepared insert: said here
     if not games_known:
         upsert_games(session, batch.games, now)
     changed = []
@@ -209,10 +294,10 @@ def store_batch(
         if last is None or q.last_update > last:
             changed.append(q)
     insert_ignoring_duplicates(
-        session, QuoteRow, quote_rows(batch.source, snapshot.id, changed, now)
+        session, QuoteRow, quote_rows(batch.source, snapshot_id, changed, now)
     )
     splits = batch.splits if splits_seen is None else new_splits(batch, splits_seen)
-    insert_ignoring_duplicates(session, SplitRow, split_rows(batch.source, snapshot.id, splits))
+    insert_ignoring_duplicates(session, SplitRow, split_rows(batch.source, snapshot_id, splits))
     if batch.rejected:
         session.add_all(
             QuarantinedRow(
@@ -220,7 +305,7 @@ def store_batch(
                 field=r.field[:64],
                 reason=r.reason[:255],
                 payload=json_safe(r.payload),
-                snapshot_id=snapshot.id,
+                snapshot_id=snapshot_id,
                 run_id=run_id,
                 created_at=now,
             )
@@ -407,6 +492,7 @@ def collect(src: Any) -> StageOutcome:
         batch = attempts.batch
         if src.ctx.breakers is not None and _has_failed(state):
             src.ctx.breakers.record_success(breaker_name(source.name))
+        polled = kinds is None and getattr(source, "metered", None) and src.ctx.quota_plan
         with src.sessions.begin() as session:
             counts = store_batch(
                 session,
@@ -417,11 +503,10 @@ def collect(src: Any) -> StageOutcome:
                 frozenset(getattr(source, "provides", ())),
                 src.ctx.seen_games,
                 src.ctx.seen_splits,
+                poll=(next_poll,) if polled else None,
             )
-            if kinds is None and getattr(source, "metered", None) and src.ctx.quota_plan:
-                polled = _state(session, source.name)
-                polled.last_poll_at, polled.next_poll_at = src.now, next_poll
         _remember(src.ctx.seen_quotes, batch)
+        states[source.name] = counts.pop("state")
         changed = counts.pop("changed_quotes", [])
         if not counts["duplicate"]:
             _remember_splits(src.ctx.seen_splits, batch)
@@ -444,6 +529,8 @@ def collect(src: Any) -> StageOutcome:
         per_source[source.name] = counts
         records_in += counts["quotes"] + counts["splits"] + counts["rejected"]
         records_out += counts["stored_quotes"] + (0 if counts["duplicate"] else counts["splits"])
+    # A failed or blocked fetch changes no freshness time: the rows read before still tell it.
+    src.source_states = states
     detail: dict[str, Any] = {"sources": per_source}
     if deferred:
         detail["deferred_sources"] = deferred

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from app.db import PreparedStatement
 from app.models import Game as GameRow
 from app.models import Grade, Recommendation
 from app.pipelines.context import StageOutcome
@@ -66,14 +67,27 @@ def _settle(rec: Recommendation, home: int, away: int) -> tuple[str, float]:
 
 
 # Open or closed bets on games with a result known at :now (a replay sees no later one).
+_GRADABLE = (
+    Recommendation.status.in_(("open", "closed")),
+    GameRow.status.in_(GRADABLE),
+    GameRow.updated_at <= bindparam("now"),
+)
 _GRADABLE_BETS = (
     select(Recommendation, GameRow)
     .join(GameRow, GameRow.game_key == Recommendation.game_key)
+    .where(*_GRADABLE)
+)
+# Whether there is any: most runs find none, and this answers without loading an entity
+# (the same conditions, the lists spelled out: a prepared statement binds no expanding IN).
+_ANY_GRADABLE = PreparedStatement(
+    select(Recommendation.id)
+    .join(GameRow, GameRow.game_key == Recommendation.game_key)
     .where(
-        Recommendation.status.in_(("open", "closed")),
-        GameRow.status.in_(GRADABLE),
+        or_(*(Recommendation.status == s for s in ("open", "closed"))),
+        or_(*(GameRow.status == s for s in GRADABLE)),
         GameRow.updated_at <= bindparam("now"),
     )
+    .limit(1)
 )
 
 
@@ -81,8 +95,11 @@ def grade_finished(session: Session, now: Any, src: Any = None) -> dict[str, int
     """Grade every open or closed recommendation whose game is settled under the house rules;
     with `src`, a bet whose close was never captured gets its CLV from stored quotes first."""
     rules: HouseRules = getattr(getattr(src, "ctx", None), "house_rules", None) or HouseRules()
-    rows = session.execute(_GRADABLE_BETS, {"now": now}).all()
     counts = {"win": 0, "loss": 0, "push": 0, "void": 0, "clv_at_grading": 0}
+    session.flush()  # what the session changed counts (as the ORM query's autoflush would)
+    if _ANY_GRADABLE.execute(session.connection(), {"now": now}).first() is None:
+        return counts
+    rows = session.execute(_GRADABLE_BETS, {"now": now}).all()
     for rec, game in rows:
         verdict = rules.verdict(
             rec.market,

@@ -322,3 +322,39 @@ def test_an_empty_answer_is_a_closed_market_only_when_no_game_is_due(ctx, db, cl
     with db.session() as s:
         stage = s.scalars(select(StageRun).where(StageRun.run_id == empty.run_id)).one()
         assert stage.records_in == 0 and "market_closed" not in stage.detail
+
+
+def test_a_fetch_success_moves_state_times_forward_only(db) -> None:
+    """The success UPDATE decides "never back" in the database: an earlier fetch (a replay of
+    the past beside a live server) leaves later times alone, a later one moves them, and a
+    kind the batch did not carry keeps its time (both databases)."""
+    from app.models import SourceState
+    from app.pipelines.stages.collect import record_success
+
+    t = datetime(2026, 7, 4, 12, tzinfo=UTC)
+    with db.session() as s:
+        first = record_success(s, "demo", t, newest_quote=t, provides=["quotes"])
+    assert (first.last_fetch_at, first.newest_quote_at, first.newest_split_at) == (t, t, None)
+    with db.session() as s:  # the past: fetched earlier, older quotes, but first splits
+        past = record_success(
+            s,
+            "demo",
+            t - timedelta(hours=1),
+            newest_quote=t - timedelta(hours=2),
+            newest_split=t - timedelta(hours=1),
+        )
+    assert past.last_fetch_at == t and past.newest_quote_at == t
+    assert past.newest_split_at == t - timedelta(hours=1)
+    assert past.newest_update_at == t  # the newest of both kinds, never moved back
+    later = t + timedelta(minutes=1)
+    with db.session() as s:
+        s.get(SourceState, "demo").consecutive_failures = 3  # a failing streak ends
+        s.flush()
+        now_row = record_success(s, "demo", later, quota={"remaining": 7, "used": 3})
+    with db.session() as s:
+        stored = s.get(SourceState, "demo")
+        assert (stored.last_fetch_at, stored.last_success_at) == (later, later)
+        assert stored.newest_quote_at == t and stored.consecutive_failures == 0
+        assert (stored.quota_remaining, stored.quota_used) == (7, 3)
+        assert stored.provides == ["quotes"]  # not given: kept
+    assert now_row.newest_update_at == t
