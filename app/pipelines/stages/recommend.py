@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, distinct, func, select
 from sqlalchemy.orm import Session
 
+from app.db import PreparedStatement
 from app.models import Game as GameRow
 from app.models import OpportunityRow, QuoteRow, Recommendation, RecommendationLeg
 from app.pipelines.closing import Close, close_of_bet
@@ -254,6 +255,34 @@ _OPEN_BETS = (
 )
 
 
+# The open bets at a glance: how many, whether their ranks are 1..n, and how many have a game
+# that has started (so must close) at :now. Prepared: most runs ask it and change nothing.
+_OPEN_AT_A_GLANCE = PreparedStatement(
+    select(
+        func.count(),
+        func.count(distinct(Recommendation.rank)),
+        func.min(Recommendation.rank),
+        func.max(Recommendation.rank),
+        func.count(GameRow.commence_time).filter(GameRow.commence_time <= bindparam("now")),
+    )
+    .select_from(Recommendation)
+    .outerjoin(GameRow, GameRow.game_key == Recommendation.game_key)
+    .where(Recommendation.status == "open")
+)
+
+
+def nothing_to_close_or_rerank(session: Session, now: Any) -> bool:
+    """Whether close_and_rerank would change nothing: no open bet's game has started and the
+    open bets are ranked 1..n already. Ranks follow EV, and every writer that changes a bet's
+    EV or opens one reranks in the same transaction, so ranks 1..n are in EV order; a bet that
+    left the open ones (graded, closed) leaves a gap, which this sees."""
+    session.flush()  # what the session changed counts
+    count, distinct_ranks, low, high, started = _OPEN_AT_A_GLANCE.execute(
+        session.connection(), {"now": now}
+    ).one()
+    return not started and (count == 0 or (distinct_ranks == count and low == 1 and high == count))
+
+
 def close_and_rerank(
     session: Session, now: Any, sources: Sequence[str], sharp_books: frozenset[str], method: str
 ) -> int:
@@ -333,8 +362,12 @@ def recommend(src: Any) -> StageOutcome:
         session.flush()
         games = {r.game_key for r in existing.values()}
         scaled = cap_games(session, games, src.ctx.settings.kelly_game_cap * bankroll)
-        closed = close_and_rerank(
-            session, src.now, quote_sources(src), sharp_books_of(src), devig_method(src)
+        closed = (
+            0
+            if not keys and nothing_to_close_or_rerank(session, src.now)
+            else close_and_rerank(
+                session, src.now, quote_sources(src), sharp_books_of(src), devig_method(src)
+            )
         )
     return StageOutcome(
         "succeeded",
