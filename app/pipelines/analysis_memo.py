@@ -107,6 +107,10 @@ class AnalysisMemo:
         self._strategies: tuple[int, ...] = ()
         self.reused = self.computed = 0  # markets, for benchmarks and tests
         self.rejudged = 0  # markets whose windowed strategies alone ran again
+        # Fingerprints of opportunities known to be stored (a replay's own, or found stored):
+        # they are not looked up again. A replay's batch that fails rolls back whole and ends
+        # the replay, so none of them outlives its rows.
+        self.stored: set[str] = set()
 
     @staticmethod
     def applies(strategies: Sequence[Any]) -> bool:

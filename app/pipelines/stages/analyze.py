@@ -210,15 +210,20 @@ def analyze(src: Any) -> StageOutcome:
     # Strategies judge the market as of the run's `now`; the opportunity was known only now.
     detected_at = max(src.ctx.clock(), src.now)
     rows = [opportunity_row(replace(o, detected_at=detected_at), src.run_id) for o in found]
+    memo = src.ctx.analysis_memo  # a replay's: it knows what it stored itself
+    stored: set[str] | None = memo.stored if memo is not None else None
+    unknown = rows if stored is None else [r for r in rows if r["fingerprint"] not in stored]
     with src.sessions.begin() as session:
         known = (
-            set(session.scalars(_KNOWN, {"fingerprints": [r["fingerprint"] for r in rows]}))
-            if rows
+            set(session.scalars(_KNOWN, {"fingerprints": [r["fingerprint"] for r in unknown]}))
+            if unknown
             else set()
         )
-        new_rows = [r for r in rows if r["fingerprint"] not in known]
+        new_rows = [r for r in unknown if r["fingerprint"] not in known]
         date_repicks(session, new_rows, index, src.now - timedelta(seconds=settings.lookback_s))
         insert_ignoring_duplicates(session, OpportunityRow, new_rows)
+    if stored is not None:
+        stored.update(r["fingerprint"] for r in unknown)  # stored now, by whichever writer
     src.ctx.notify("opportunities_found", new_rows)
     detail["opportunities"] = len(new_rows)
     detail["by_strategy"] = dict(Counter(r["strategy"] for r in new_rows))
