@@ -251,14 +251,14 @@ def store_batch(
             )
         )
     conn = session.connection()
-    duplicate = _SAME_SNAPSHOT.execute(conn, {"source": batch.source, "hash": content_hash})
-    duplicate = duplicate.first() is not None
+    same = _SAME_SNAPSHOT.execute(conn, {"source": batch.source, "hash": content_hash})
+    duplicate = same.first() is not None
     counts: dict[str, Any] = {
         "quotes": len(batch.quotes),
         "splits": len(batch.splits),
         "rejected": len(batch.rejected),
         "stored_quotes": 0,
-        "duplicate": bool(duplicate),
+        "duplicate": duplicate,
         "state": state,  # the source's state row as written (for the caller, not a count)
         "freshness_s": (
             None
