@@ -143,7 +143,8 @@ def _held_keys(
     """old key -> linked key when every event's link holds (see _holds), else None."""
     links: dict[str, Any] = {}
     called_off: set[str] = set()
-    for row in session.execute(_HELD, {"source": source, "refs": list(refs)}):
+    session.flush()  # links this session wrote count; then Core rows, no entity
+    for row in session.connection().execute(_HELD, {"source": source, "refs": list(refs)}):
         links[row.ref] = row
         if row.status in _CALLED_OFF:
             called_off.add(row.game_key)

@@ -56,7 +56,9 @@ _STATES = select(*SourceState.__table__.c).where(
 def source_states(session: Session, names: Sequence[str]) -> dict[str, Row[Any]]:
     """The state rows of `names` by source, as plain rows (read-only: attributes as on
     SourceState, nothing for the session to track)."""
-    return {row.source: row for row in session.execute(_STATES, {"names": list(names)})}
+    session.flush()  # what the session changed counts (as the ORM path's autoflush would)
+    rows = session.connection().execute(_STATES, {"names": list(names)})  # Core: no entity
+    return {row.source: row for row in rows}
 
 
 def json_safe(payload: Any) -> Any:
@@ -184,9 +186,10 @@ def load_market_state(
     """
     from datetime import timedelta
 
+    session.flush()  # what the session changed counts (as the ORM path's autoflush would)
     games = {
         r.game_key: Game(r.game_key, r.home, r.away, r.commence_time, r.source_ref)
-        for r in session.execute(
+        for r in session.connection().execute(  # Core rows: nothing for the ORM to do
             _UPCOMING, {"now": now, "until": now + timedelta(seconds=horizon_s)}
         )
     }
