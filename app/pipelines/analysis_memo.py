@@ -14,12 +14,13 @@ is not known here) turns the memo off.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from operator import attrgetter
+from itertools import islice
+from operator import attrgetter, is_, le
 from typing import Any
 
 from app.pipelines.market import MarketIndex, quote_time
@@ -57,15 +58,84 @@ MarketKey = tuple[str, str]  # game_key, market
 _market_of = attrgetter("game_key", "market")  # a quote's MarketKey, built in C
 
 
-def inputs_by_market(state: MarketState, now: datetime) -> dict[MarketKey, MarketInputs]:
-    """The data of every market with quotes or splits of a game not started at `now` (each in
-    the state's order, as MarketIndex.build orders the whole); a market with neither gives
-    no strategy anything to find."""
-    games = {k: g for k, g in state.games.items() if g.commence_time > now}
-    ordered = sorted(state.history, key=quote_time)  # ~O(n): the window comes in time order
+def quotes_by_market(history: Sequence[Quote], now: datetime) -> dict[MarketKey, list[Quote]]:
+    """Quotes up to `now` per market, each market's oldest first (the order MarketIndex.build
+    gives the whole: by time, ties as they come)."""
+    ordered = sorted(history, key=quote_time)  # ~O(n): the window comes in time order
     quotes: defaultdict[MarketKey, list[Quote]] = defaultdict(list)
     for q in ordered[: bisect_right(ordered, now, key=quote_time)]:
-        quotes[_market_of(q)].append(q)  # grouped first, games not started kept below
+        quotes[_market_of(q)].append(q)
+    return quotes
+
+
+class MarketGroups:
+    """quotes_by_market across ticks of one window: a window that is the previous one less
+    some oldest quotes plus newer ones (the usual tick) regroups only those; anything else
+    (a game that started took its quotes out of the middle, quotes out of time order, a quote
+    after `now`) is grouped afresh. Either way the result is quotes_by_market's."""
+
+    def __init__(self) -> None:
+        self._window: list[Quote] = []
+        self._groups: dict[MarketKey, list[Quote]] = {}
+
+    def group(self, history: Sequence[Quote], now: datetime) -> dict[MarketKey, list[Quote]]:
+        """quotes_by_market(history, now), the lists the caller's own copies."""
+        groups = self._carried(history, now)
+        window = list(history)
+        if groups is None:
+            groups = dict(quotes_by_market(history, now))
+            times = list(map(quote_time, window))
+            if not all(map(le, times, islice(times, 1, None))) or (times and times[-1] > now):
+                window = []  # not a window in time order up to `now`: the next tick starts afresh
+        self._window, self._groups = window, groups
+        return {k: list(v) for k, v in groups.items()}
+
+    def _carried(
+        self, history: Sequence[Quote], now: datetime
+    ) -> dict[MarketKey, list[Quote]] | None:
+        prev = self._window
+        if not prev or not history or history[-1].last_update > now:
+            return None
+        first = history[0]
+        dropped = bisect_left(prev, first.last_update, key=quote_time)
+        while dropped < len(prev) and prev[dropped] is not first:
+            if prev[dropped].last_update != first.last_update:
+                return None  # the first quote is not the previous window's
+            dropped += 1  # ties: the first kept quote is among those of its time
+        kept = len(prev) - dropped
+        if kept == 0 or kept > len(history):
+            return None
+        if not all(map(is_, islice(history, kept), islice(prev, dropped, None))):
+            return None  # not the previous window's tail: something left from the middle
+        added = history[kept:]
+        last = prev[-1].last_update
+        for q in added:  # newer quotes in time order, none after `now`
+            if q.last_update < last or q.last_update > now:
+                return None
+            last = q.last_update
+        groups = self._groups
+        gone: defaultdict[MarketKey, int] = defaultdict(int)
+        for q in prev[:dropped]:  # the oldest of the window are the oldest of their markets
+            gone[_market_of(q)] += 1
+        for key, n in gone.items():
+            del groups[key][:n]
+            if not groups[key]:
+                del groups[key]
+        for q in added:
+            groups.setdefault(_market_of(q), []).append(q)
+        return groups
+
+
+def inputs_by_market(
+    state: MarketState, now: datetime, groups: MarketGroups | None = None
+) -> dict[MarketKey, MarketInputs]:
+    """The data of every market with quotes or splits of a game not started at `now` (each in
+    the state's order, as MarketIndex.build orders the whole); a market with neither gives
+    no strategy anything to find. `groups` carries the quotes' grouping from the tick before."""
+    games = {k: g for k, g in state.games.items() if g.commence_time > now}
+    quotes = (
+        quotes_by_market(state.history, now) if groups is None else groups.group(state.history, now)
+    )  # grouped first, games not started kept below
     splits: dict[MarketKey, list[Split]] = defaultdict(list)
     for s in state.splits:
         if s.game_key in games:
@@ -107,6 +177,7 @@ class AnalysisMemo:
         self._strategies: tuple[int, ...] = ()
         self.reused = self.computed = 0  # markets, for benchmarks and tests
         self.rejudged = 0  # markets whose windowed strategies alone ran again
+        self._groups = MarketGroups()
         # Fingerprints of opportunities known to be stored (a replay's own, or found stored):
         # they are not looked up again. A replay's batch that fails rolls back whole and ends
         # the replay, so none of them outlives its rows.
@@ -131,7 +202,7 @@ class AnalysisMemo:
         )
         results: dict[MarketKey, _MarketResult] = {}
         # (game, market) order is the strategies' own output order (game, market, side, ...)
-        for market_key, inputs in sorted(inputs_by_market(state, now).items()):
+        for market_key, inputs in sorted(inputs_by_market(state, now, self._groups).items()):
             key = (state.sharp_books, inputs.key(windows, now))
             seen = self._markets.get(market_key)
             if seen is not None and seen.key == key:
