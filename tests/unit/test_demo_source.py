@@ -152,6 +152,23 @@ def test_fetch_equals_parsing_the_whole_payloads(demo: DemoSource) -> None:
         assert batch.rejected == odds.rejected + splits.rejected + schedule.rejected
 
 
+def test_a_fetch_every_minute_equals_the_whole_payloads(demo: DemoSource) -> None:
+    """A game's rows handed out again while none of its books moved are what parsing the
+    whole payloads gives, and the content hash is the one a source with another fetch
+    history computes."""
+    other = DemoSource(42, DAY)
+    known = {g.event_id: g.game_key for g in demo.games}
+    for minute in range(0, 180):  # three hours across the first pitches
+        now = at(16) + timedelta(minutes=minute)
+        batch = demo.fetch(now)
+        if minute % 9:
+            continue
+        odds = parse_odds(demo.odds_payload(now), source="demo", now=now, known_keys=known)
+        assert batch.quotes == odds.quotes
+        assert [r for r in batch.rejected if r in odds.rejected] == odds.rejected
+        assert batch.raw_hash == other.fetch(now).raw_hash
+
+
 def test_raw_hash_follows_content(demo: DemoSource) -> None:
     assert demo.fetch(at(3)).raw_hash == demo.fetch(at(4)).raw_hash  # nothing posted yet
     assert demo.fetch(at(15)).raw_hash != demo.fetch(at(15.1)).raw_hash

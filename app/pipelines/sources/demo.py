@@ -13,6 +13,7 @@ import random
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,18 @@ from app.pipelines.types import Game, Quote, Rejected, Score, SourceBatch, Split
 from app.pipelines.validation import NEW_YORK, Parsed, content_hash, parse_splits
 
 _BookRows = tuple[BookState, list[Quote], list[Rejected]]  # a state and what parsing it gave
+
+
+@dataclass(frozen=True, slots=True)
+class _GameRows:
+    """One game's odds rows, the same for every fetch from `since` up to `until` (epoch s)."""
+
+    since: float
+    until: float
+    marks: list[int]
+    games: list[Game]
+    rejected: list[Rejected]
+    quotes: list[Quote]
 
 
 class DemoSource(Source):
@@ -85,6 +98,9 @@ class DemoSource(Source):
         self._lines = [[lines[b.key] for b in self.books] for lines in self._timelines]
         self._event_memo: dict[int, tuple[list[Game], list[Rejected]]] = {}
         self._odds_memo: list[list[_BookRows | None]] = [[None] * len(self.books) for _ in games]
+        # per game, its odds rows while no book's state changes: [from, until) in epoch
+        # seconds, the marks, games, rejected rows and quotes one fetch in that span gives
+        self._game_rows: dict[int, _GameRows] = {}
         self._splits_memo: list[dict[str, tuple[SplitPoint, Parsed]]] = [{} for _ in self.games]
         self._schedule_memo: dict[int, tuple[render.Status, Parsed]] = {}
 
@@ -186,14 +202,28 @@ class DemoSource(Source):
     def _odds_rows(
         self, game: DemoGame, now: datetime, ts: int, batch: SourceBatch, marks: list[Any]
     ) -> None:
-        """Quotes of every book for one game; only bookmakers whose state changed are parsed."""
+        """Quotes of every book for one game; only bookmakers whose state changed are parsed,
+        and while none did since the game's last fetch its rows are handed out again whole."""
+        kept = self._game_rows.get(game.index)
+        if kept is not None and kept.since <= ts < kept.until:
+            marks.extend(kept.marks)
+            batch.games.extend(kept.games)
+            batch.rejected.extend(kept.rejected)
+            batch.quotes.extend(kept.quotes)
+            return
         memo = self._odds_memo[game.index]
         shown: list[int] = []
         stale: list[tuple[int, DemoBook, BookState]] = []
+        first = len(marks)
+        since, until = -math.inf, math.inf  # where every book's state is the one at `ts`
         for j, (book, timeline) in enumerate(zip(self.books, self._lines[game.index], strict=True)):
-            i = bisect_right(timeline.times, ts) - 1
+            times = timeline.times
+            i = bisect_right(times, ts) - 1
             marks.append(i)
+            if i + 1 < len(times):
+                until = min(until, times[i + 1])
             if i >= 0:
+                since = max(since, times[i])
                 shown.append(j)
                 hit = memo[j]
                 if hit is None or hit[0] is not timeline.states[i]:
@@ -211,14 +241,17 @@ class DemoSource(Source):
             for j, book, state in stale:
                 memo[j] = (state, quotes.get(book.key, []), rejected.get(book.key, []))
         games, event_rows = self._event_memo[game.index]
-        batch.games.extend(games)
-        batch.rejected.extend(event_rows)
+        rejected_rows, quotes_rows = list(event_rows), []
         for j in shown:
             rows = memo[j]
             assert rows is not None  # every shown book was parsed above or on an earlier fetch
-            batch.quotes.extend(rows[1])
-            if rows[2]:
-                batch.rejected.extend(rows[2])
+            quotes_rows.extend(rows[1])
+            rejected_rows.extend(rows[2])
+        kept = _GameRows(since, until, marks[first:], list(games), rejected_rows, quotes_rows)
+        self._game_rows[game.index] = kept
+        batch.games.extend(kept.games)
+        batch.rejected.extend(kept.rejected)
+        batch.quotes.extend(kept.quotes)
 
     def _split_rows(
         self, game: DemoGame, now: datetime, ts: int, batch: SourceBatch, marks: list[Any]
