@@ -47,7 +47,7 @@ def insert_ignoring_duplicates(
     session.connection().execute(statement, list(rows))  # Core on the session's connection
 
 
-# Every column of the named sources' state rows, built once: a run reads them twice a tick.
+# Every column of the named sources' state rows, built once: collect reads them every tick.
 _STATES = select(*SourceState.__table__.c).where(
     SourceState.source.in_(bindparam("names", expanding=True))
 )
