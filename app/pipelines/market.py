@@ -29,6 +29,7 @@ from app.pipelines.odds import (
 from app.pipelines.types import SIDES_BY_MARKET, Game, MarketState, Quote, Split
 
 quote_time = attrgetter("last_update")  # a quote's time, as a C-level sort or bisect key
+_book_side = attrgetter("game_key", "market", "side", "book")  # a BookSideKey, built in C
 
 BookSideKey = tuple[str, str, str, str]  # game_key, market, side, book
 PointQuoteKey = tuple[str, str, str, str, float | None]  # book side + the quote's own point
@@ -345,7 +346,7 @@ class MarketIndex:
         series: dict[BookSideKey, list[Quote]] = {}
         for q in sorted(state.history, key=quote_time):  # ~O(n) when already sorted
             if q.game_key in games and q.last_update <= now:
-                key = (q.game_key, q.market, q.side, q.book)
+                key = _book_side(q)
                 found = series.get(key)
                 if found is None:
                     series[key] = [q]

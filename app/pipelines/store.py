@@ -153,7 +153,8 @@ def _settle_start_time(
         )
 
 
-# Games not started at :now within the horizon (:until), as of :now; built once.
+# Games not started at :now within the horizon (:until), as of :now; built once. Its columns
+# are the first fields of a Game, in order (see _game_of).
 _UPCOMING = select(
     GameRow.game_key,
     GameRow.home,
@@ -165,6 +166,22 @@ _UPCOMING = select(
     GameRow.commence_time <= bindparam("until"),
     or_(GameRow.status == "scheduled", GameRow.updated_at > bindparam("now")),
 )
+
+
+# One Game per stored row's values (game_key, home, away, commence_time, source_ref): each tick
+# hands out the same object for an unchanged row, which the analysis memo compares by identity
+# first. Games are frozen; a process sees a few thousand rows a year (a full cache starts over).
+_GAMES: dict[tuple[Any, ...], Game] = {}
+_GAMES_KEPT = 4096
+
+
+def _game_of(values: tuple[Any, ...]) -> Game:
+    game = _GAMES.get(values)
+    if game is None:
+        if len(_GAMES) >= _GAMES_KEPT:
+            _GAMES.clear()
+        game = _GAMES[values] = Game(*values)
+    return game
 
 
 def load_market_state(
@@ -188,7 +205,7 @@ def load_market_state(
 
     session.flush()  # what the session changed counts (as the ORM path's autoflush would)
     games = {
-        r.game_key: Game(r.game_key, r.home, r.away, r.commence_time, r.source_ref)
+        r.game_key: _game_of(tuple(r))
         for r in session.connection().execute(  # Core rows: nothing for the ORM to do
             _UPCOMING, {"now": now, "until": now + timedelta(seconds=horizon_s)}
         )
