@@ -22,6 +22,7 @@ from apscheduler.events import (
 )
 from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -78,6 +79,14 @@ class WatchedScheduler(BackgroundScheduler):
     def _process_jobs(self) -> float:
         try:
             wait = super()._process_jobs()
+        except JobLookupError as exc:
+            # A due job another host removed from the shared job store (a former leader
+            # dropping the order it no longer leads) between this loop's read and its own
+            # removal or update: it is gone, as it was about to be. Look again at once; the
+            # thread dying for it would cost the watchdog's restart, and on a loaded machine
+            # that restart has cost a new leader its lease.
+            log.info("job already gone from the job store: %s", exc)
+            wait = 0.0
         except BaseException:  # the loop thread dies with this; the watchdog restarts it
             log.exception("APScheduler loop failed")
             raise
