@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from app.db import flushed_connection
 from app.models import Game as GameRow
 from app.models import GameLink
 from app.pipelines.store import insert_ignoring_duplicates
@@ -143,8 +144,7 @@ def _held_keys(
     """old key -> linked key when every event's link holds (see _holds), else None."""
     links: dict[str, Any] = {}
     called_off: set[str] = set()
-    session.flush()  # links this session wrote count; then Core rows, no entity
-    for row in session.connection().execute(_HELD, {"source": source, "refs": list(refs)}):
+    for row in flushed_connection(session).execute(_HELD, {"source": source, "refs": list(refs)}):
         links[row.ref] = row
         if row.status in _CALLED_OFF:
             called_off.add(row.game_key)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from app.db import Base
+from app.db import Base, flushed_connection
 from app.models import Game as GameRow
 from app.models import QuoteRow, SourceState, SplitRow
 from app.pipelines.history import SPLIT_COLUMNS, QuoteHistory, SplitWindow
@@ -43,8 +43,7 @@ def insert_ignoring_duplicates(
     # A Core insert on the table: one executemany for all rows (the ORM's bulk path splits
     # them into one statement per run of rows with the same NULL columns). Pending ORM rows
     # they point at (a snapshot) are flushed first, as the ORM path's autoflush did.
-    session.flush()
-    session.connection().execute(statement, list(rows))  # Core on the session's connection
+    flushed_connection(session).execute(statement, list(rows))
 
 
 # Every column of the named sources' state rows, built once: collect reads them every tick.
@@ -56,8 +55,7 @@ _STATES = select(*SourceState.__table__.c).where(
 def source_states(session: Session, names: Sequence[str]) -> dict[str, Row[Any]]:
     """The state rows of `names` by source, as plain rows (read-only: attributes as on
     SourceState, nothing for the session to track)."""
-    session.flush()  # what the session changed counts (as the ORM path's autoflush would)
-    rows = session.connection().execute(_STATES, {"names": list(names)})  # Core: no entity
+    rows = flushed_connection(session).execute(_STATES, {"names": list(names)})
     return {row.source: row for row in rows}
 
 
@@ -203,10 +201,9 @@ def load_market_state(
     """
     from datetime import timedelta
 
-    session.flush()  # what the session changed counts (as the ORM path's autoflush would)
     games = {
         r.game_key: _game_of(tuple(r))
-        for r in session.connection().execute(  # Core rows: nothing for the ORM to do
+        for r in flushed_connection(session).execute(
             _UPCOMING, {"now": now, "until": now + timedelta(seconds=horizon_s)}
         )
     }

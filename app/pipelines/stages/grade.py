@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from app.db import PreparedStatement
+from app.db import PreparedStatement, flushed_connection
 from app.models import Game as GameRow
 from app.models import Grade, Recommendation
 from app.pipelines.context import StageOutcome
@@ -66,10 +66,11 @@ def _settle(rec: Recommendation, home: int, away: int) -> tuple[str, float]:
     return ("win" if profit > 1e-9 else "loss" if profit < -1e-9 else "push"), profit
 
 
-# Open or closed bets on games with a result known at :now (a replay sees no later one).
+# Open or closed bets on games with a result known at :now (a replay sees no later one); the
+# lists spelled out, as a prepared statement binds no expanding IN.
 _GRADABLE = (
-    Recommendation.status.in_(("open", "closed")),
-    GameRow.status.in_(GRADABLE),
+    or_(*(Recommendation.status == s for s in ("open", "closed"))),
+    or_(*(GameRow.status == s for s in GRADABLE)),
     GameRow.updated_at <= bindparam("now"),
 )
 _GRADABLE_BETS = (
@@ -77,16 +78,11 @@ _GRADABLE_BETS = (
     .join(GameRow, GameRow.game_key == Recommendation.game_key)
     .where(*_GRADABLE)
 )
-# Whether there is any: most runs find none, and this answers without loading an entity
-# (the same conditions, the lists spelled out: a prepared statement binds no expanding IN).
+# Whether there is any: most runs find none, and this answers without loading an entity.
 _ANY_GRADABLE = PreparedStatement(
     select(Recommendation.id)
     .join(GameRow, GameRow.game_key == Recommendation.game_key)
-    .where(
-        or_(*(Recommendation.status == s for s in ("open", "closed"))),
-        or_(*(GameRow.status == s for s in GRADABLE)),
-        GameRow.updated_at <= bindparam("now"),
-    )
+    .where(*_GRADABLE)
     .limit(1)
 )
 
@@ -96,8 +92,7 @@ def grade_finished(session: Session, now: Any, src: Any = None) -> dict[str, int
     with `src`, a bet whose close was never captured gets its CLV from stored quotes first."""
     rules: HouseRules = getattr(getattr(src, "ctx", None), "house_rules", None) or HouseRules()
     counts = {"win": 0, "loss": 0, "push": 0, "void": 0, "clv_at_grading": 0}
-    session.flush()  # what the session changed counts (as the ORM query's autoflush would)
-    if _ANY_GRADABLE.execute(session.connection(), {"now": now}).first() is None:
+    if _ANY_GRADABLE.execute(flushed_connection(session), {"now": now}).first() is None:
         return counts
     rows = session.execute(_GRADABLE_BETS, {"now": now}).all()
     for rec, game in rows:

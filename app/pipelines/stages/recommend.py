@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, distinct, func, select
 from sqlalchemy.orm import Session
 
-from app.db import PreparedStatement
+from app.db import PreparedStatement, flushed_connection
 from app.models import Game as GameRow
 from app.models import OpportunityRow, QuoteRow, Recommendation, RecommendationLeg
 from app.pipelines.closing import Close, close_of_bet
@@ -276,9 +276,8 @@ def nothing_to_close_or_rerank(session: Session, now: Any) -> bool:
     open bets are ranked 1..n already. Ranks follow EV, and every writer that changes a bet's
     EV or opens one reranks in the same transaction, so ranks 1..n are in EV order; a bet that
     left the open ones (graded, closed) leaves a gap, which this sees."""
-    session.flush()  # what the session changed counts
     count, distinct_ranks, low, high, started = _OPEN_AT_A_GLANCE.execute(
-        session.connection(), {"now": now}
+        flushed_connection(session), {"now": now}
     ).one()
     return not started and (count == 0 or (distinct_ranks == count and low == 1 and high == count))
 
