@@ -224,7 +224,7 @@ class AnalysisMemo:
                 continue
             self.computed += 1
             sub = sub_of(market_key, inputs, state)
-            index = MarketIndex.build(sub, now)
+            index = MarketIndex.build(sub, now, ordered=True)  # inputs.quotes are as it keeps
             found = [s.detect(sub, now, index) for s in strategies]
             results[market_key] = _MarketResult(key, found, index)
         self._markets = results  # markets gone (started, out of the window) are forgotten

@@ -340,27 +340,39 @@ class MarketIndex:
     derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def build(cls, state: MarketState, now: datetime) -> MarketIndex:
-        """Index the state for games that have not started, using data known at `now`."""
+    def build(cls, state: MarketState, now: datetime, *, ordered: bool = False) -> MarketIndex:
+        """Index the state for games that have not started, using data known at `now`.
+
+        `ordered` says the state holds games not started only in its history and splits, and
+        its history is already what the index keeps, in its order: oldest first, none after
+        `now` (the analysis memo's per-market inputs are), so neither is filtered by game nor
+        the history sorted or cut again."""
         games = {k: g for k, g in state.games.items() if g.commence_time > now}
+        if ordered:
+            quotes: Iterable[Quote] = state.history
+        else:  # sorting is ~O(n) when already sorted
+            quotes = (
+                q
+                for q in sorted(state.history, key=quote_time)
+                if q.game_key in games and q.last_update <= now
+            )
         series: dict[BookSideKey, list[Quote]] = {}
-        for q in sorted(state.history, key=quote_time):  # ~O(n) when already sorted
-            if q.game_key in games and q.last_update <= now:
-                key = _book_side(q)
-                found = series.get(key)
-                if found is None:
-                    series[key] = [q]
-                else:
-                    found.append(q)
+        for q in quotes:
+            key = _book_side(q)
+            found = series.get(key)
+            if found is None:
+                series[key] = [q]
+            else:
+                found.append(q)
         current = {key: qs[-1] for key, qs in series.items()}
         by_side: dict[SplitKey, list[Quote]] = {}
         for (game_key, market, side, _), q in sorted(current.items(), key=_first):
             side_key = (game_key, market, side)
-            quotes = by_side.get(side_key)
-            if quotes is None:
+            on_side = by_side.get(side_key)
+            if on_side is None:
                 by_side[side_key] = [q]
             else:
-                quotes.append(q)
+                on_side.append(q)
         return cls(
             now=now,
             games=games,
@@ -369,7 +381,10 @@ class MarketIndex:
             current=current,
             by_side=by_side,
             book_markets=group_book_markets(current.values()),
-            splits=latest_splits((s for s in state.splits if s.game_key in games), now),
+            splits=latest_splits(
+                state.splits if ordered else (s for s in state.splits if s.game_key in games),
+                now,
+            ),
         )
 
     def quotes_for_side(self, game_key: str, market: str, side: str) -> list[Quote]:
